@@ -1,0 +1,158 @@
+//! The event `webhook` publishes and `trigger` consumes: one definition, so the
+//! producer and the consumer cannot drift apart.
+
+use crate::ids::{CommitSha, DeliveryId, RepoName};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The EventBridge `source` of every event Gantry publishes. Rules match on it.
+pub const SOURCE: &str = "gantry.github";
+
+/// The EventBridge `detail-type`, one per kind of change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DetailType {
+    #[serde(rename = "GitHub Push")]
+    Push,
+    #[serde(rename = "GitHub Pull Request")]
+    PullRequest,
+}
+
+impl DetailType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DetailType::Push => "GitHub Push",
+            DetailType::PullRequest => "GitHub Pull Request",
+        }
+    }
+}
+
+impl fmt::Display for DetailType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A GitHub change that may start a build: the `detail` of a Gantry event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GitEvent {
+    pub delivery_id: DeliveryId,
+    pub repository: RepoName,
+    pub clone_url: String,
+    /// The exact commit to build.
+    pub commit: CommitSha,
+    #[serde(flatten)]
+    pub change: Change,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Change {
+    Push(Push),
+    PullRequest(PullRequest),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Push {
+    /// The full ref, e.g. `refs/heads/main` or `refs/tags/v1.0.0`.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub head_commit_message: Option<String>,
+    /// Paths added, modified or removed by the pushed commits; `None` when GitHub's
+    /// payload cannot tell (a new branch, or more commits than the payload lists).
+    pub changed_paths: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullRequest {
+    pub number: u64,
+    pub action: String,
+    /// Branch the pull request merges into.
+    pub base_branch: String,
+    /// Branch the pull request comes from (in `head_repository`, maybe a fork).
+    pub head_branch: String,
+    pub head_repository: Option<RepoName>,
+    pub draft: bool,
+    pub title: String,
+}
+
+/// A git ref, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GitRef<'a> {
+    Branch(&'a str),
+    Tag(&'a str),
+    Other(&'a str),
+}
+
+impl<'a> GitRef<'a> {
+    pub fn parse(full: &'a str) -> Self {
+        if let Some(branch) = full.strip_prefix("refs/heads/") {
+            GitRef::Branch(branch)
+        } else if let Some(tag) = full.strip_prefix("refs/tags/") {
+            GitRef::Tag(tag)
+        } else {
+            GitRef::Other(full)
+        }
+    }
+}
+
+impl GitEvent {
+    pub fn detail_type(&self) -> DetailType {
+        match self.change {
+            Change::Push(_) => DetailType::Push,
+            Change::PullRequest(_) => DetailType::PullRequest,
+        }
+    }
+
+    /// The branch this change builds: the pushed branch, or a pull request's head branch.
+    pub fn branch(&self) -> Option<&str> {
+        match &self.change {
+            Change::Push(push) => match GitRef::parse(&push.git_ref) {
+                GitRef::Branch(branch) => Some(branch),
+                _ => None,
+            },
+            Change::PullRequest(pr) => Some(&pr.head_branch),
+        }
+    }
+
+    pub fn pull_request_number(&self) -> Option<u64> {
+        match &self.change {
+            Change::PullRequest(pr) => Some(pr.number),
+            Change::Push(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detail_round_trips_with_a_flat_event_tag() {
+        let event = GitEvent {
+            delivery_id: DeliveryId::parse("72d3162e-cc78-11e3-81ab-4c9367dc0958").unwrap(),
+            repository: RepoName::parse("Codertocat/Hello-World").unwrap(),
+            clone_url: "https://github.com/Codertocat/Hello-World.git".into(),
+            commit: CommitSha::parse("6113728f27ae82c7b1a177c8d03f9e96e0adf246").unwrap(),
+            change: Change::Push(Push {
+                git_ref: "refs/heads/main".into(),
+                head_commit_message: Some("Update README.md".into()),
+                changed_paths: Some(vec!["README.md".into()]),
+            }),
+        };
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["event"], "push");
+        assert_eq!(json["ref"], "refs/heads/main");
+        assert_eq!(json["commit"], "6113728f27ae82c7b1a177c8d03f9e96e0adf246");
+        let back: GitEvent = serde_json::from_value(json).unwrap();
+        assert_eq!(back, event);
+        assert_eq!(back.branch(), Some("main"));
+        assert_eq!(back.detail_type().as_str(), "GitHub Push");
+    }
+
+    #[test]
+    fn refs_parse_into_branches_and_tags() {
+        assert_eq!(GitRef::parse("refs/heads/a/b"), GitRef::Branch("a/b"));
+        assert_eq!(GitRef::parse("refs/tags/v1"), GitRef::Tag("v1"));
+        assert_eq!(GitRef::parse("refs/notes/x"), GitRef::Other("refs/notes/x"));
+    }
+}

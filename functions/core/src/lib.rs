@@ -1,0 +1,10 @@
+//! What two or more Gantry functions need: the EventBridge contract between
+//! `webhook` and `trigger`, typed identifiers, configuration helpers, the one
+//! way an AWS SDK config is built, secrets and logging.
+
+pub mod aws;
+pub mod config;
+pub mod contract;
+pub mod ids;
+pub mod logging;
+pub mod secret;

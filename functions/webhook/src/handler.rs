@@ -1,0 +1,156 @@
+//! One delivery in, one HTTP answer out. Every rejection maps to its status code
+//! here and nowhere else; answers are short and static, details go to the log.
+
+use crate::payload::{self, Decision, EventName, PayloadError};
+use crate::publish::{PublishError, Publisher};
+use crate::signature::{self, SignatureError};
+use gantry_core::ids::{DeliveryId, IdError};
+use gantry_core::logging::error_chain;
+use gantry_core::secret::{CachedSecret, SecretError};
+use http::HeaderMap;
+use secrecy::ExposeSecret;
+use tracing::{error, field, info, info_span, warn, Instrument};
+
+/// GitHub caps webhook payloads at 25 MB and does not deliver larger ones.
+pub const MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// The answer to GitHub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Rejection {
+    #[error("body of {0} bytes is over GitHub's 25 MB cap")]
+    TooLarge(usize),
+    #[error(transparent)]
+    Signature(#[from] SignatureError),
+    #[error("content type {0:?} is not application/json; set the webhook's content type to application/json")]
+    ContentType(String),
+    #[error("header {0} is missing")]
+    MissingHeader(&'static str),
+    #[error(transparent)]
+    Delivery(IdError),
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error("webhook secret unavailable")]
+    Secret(#[from] SecretError),
+    #[error("event not published")]
+    Publish(#[from] PublishError),
+}
+
+impl Rejection {
+    fn reply(&self) -> Reply {
+        let (status, body) = match self {
+            Rejection::TooLarge(_) => (413, "payload too large"),
+            Rejection::Signature(_) => (401, "invalid signature"),
+            Rejection::ContentType(_) => (415, "content type must be application/json"),
+            Rejection::MissingHeader(_) | Rejection::Delivery(_) | Rejection::Payload(_) => {
+                (400, "malformed delivery")
+            }
+            Rejection::Secret(_) => (500, "webhook secret unavailable"),
+            // A 5xx marks the delivery failed in GitHub, so it can be redelivered.
+            Rejection::Publish(_) => (502, "event not published"),
+        };
+        Reply { status, body }
+    }
+}
+
+pub struct Webhook {
+    secret: CachedSecret,
+    publisher: Publisher,
+}
+
+impl Webhook {
+    pub fn new(secret: CachedSecret, publisher: Publisher) -> Self {
+        Webhook { secret, publisher }
+    }
+
+    pub async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Reply {
+        let span = info_span!(
+            "delivery",
+            delivery = header(headers, "x-github-delivery").unwrap_or("-"),
+            event = header(headers, "x-github-event").unwrap_or("-"),
+            repository = field::Empty,
+            commit = field::Empty,
+        );
+        async {
+            match self.process(headers, body).await {
+                Ok(reply) => reply,
+                Err(rejection) => {
+                    let reply = rejection.reply();
+                    if reply.status >= 500 {
+                        error!(status = reply.status, error = %error_chain(&rejection), "delivery failed");
+                    } else {
+                        warn!(status = reply.status, error = %error_chain(&rejection), "delivery rejected");
+                    }
+                    reply
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn process(&self, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Rejection> {
+        if body.len() > MAX_BODY_BYTES {
+            return Err(Rejection::TooLarge(body.len()));
+        }
+        let secret = self.secret.get().await?;
+        let secrets = secret
+            .expose_secret()
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::as_bytes);
+        signature::verify(secrets, body, header(headers, "x-hub-signature-256"))?;
+
+        if let Some(content_type) = header(headers, "content-type") {
+            if !content_type.starts_with("application/json") {
+                return Err(Rejection::ContentType(content_type.to_owned()));
+            }
+        }
+        let event = EventName::parse(
+            header(headers, "x-github-event").ok_or(Rejection::MissingHeader("X-GitHub-Event"))?,
+        );
+        let delivery = DeliveryId::parse(
+            header(headers, "x-github-delivery")
+                .ok_or(Rejection::MissingHeader("X-GitHub-Delivery"))?,
+        )
+        .map_err(Rejection::Delivery)?;
+
+        match payload::decide(&event, &delivery, body)? {
+            Decision::Pong => {
+                info!("ping answered");
+                Ok(Reply {
+                    status: 200,
+                    body: "pong",
+                })
+            }
+            Decision::Ignore(reason) => {
+                info!(%reason, "delivery ignored");
+                Ok(Reply {
+                    status: 202,
+                    body: "ignored",
+                })
+            }
+            Decision::Publish(event) => {
+                let span = tracing::Span::current();
+                span.record("repository", event.repository.as_str());
+                span.record("commit", event.commit.as_str());
+                self.publisher.publish(&event).await?;
+                info!(detail_type = %event.detail_type(), "event published");
+                Ok(Reply {
+                    status: 202,
+                    body: "accepted",
+                })
+            }
+        }
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}

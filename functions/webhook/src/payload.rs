@@ -1,0 +1,397 @@
+//! GitHub's webhook payloads, read into just the fields Gantry needs, and the
+//! pure decision of what a delivery becomes: a pong, a normalised event, or
+//! something acknowledged and ignored.
+
+use gantry_core::contract::{Change, GitEvent, PullRequest, Push};
+use gantry_core::ids::{CommitSha, DeliveryId, IdError, RepoName};
+use serde::Deserialize;
+
+/// GitHub lists at most this many commits in a push payload; a push with more
+/// cannot tell us every changed path.
+const MAX_LISTED_COMMITS: usize = 2048;
+/// Bytes of changed paths carried in one event: EventBridge entries are capped at
+/// 256 KB, and past this size a path filter has nothing useful to decide on.
+const MAX_CHANGED_PATH_BYTES: usize = 64 * 1024;
+/// Bytes of the head commit message carried (enough for any `[skip ci]` marker).
+const MAX_MESSAGE_BYTES: usize = 4 * 1024;
+
+/// The pull request actions that mean "this head commit needs a build".
+const BUILD_ACTIONS: [&str; 4] = ["opened", "synchronize", "reopened", "ready_for_review"];
+
+/// The `X-GitHub-Event` header, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventName {
+    Ping,
+    Push,
+    PullRequest,
+    Other(String),
+}
+
+impl EventName {
+    pub fn parse(header: &str) -> Self {
+        match header {
+            "ping" => EventName::Ping,
+            "push" => EventName::Push,
+            "pull_request" => EventName::PullRequest,
+            other => EventName::Other(other.to_owned()),
+        }
+    }
+}
+
+/// What a verified delivery becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Pong,
+    Publish(Box<GitEvent>),
+    Ignore(IgnoreReason),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IgnoreReason {
+    UnhandledEvent(String),
+    UnhandledAction(String),
+    RefDeleted,
+}
+
+impl std::fmt::Display for IgnoreReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IgnoreReason::UnhandledEvent(name) => write!(f, "event type {name:?} is not handled"),
+            IgnoreReason::UnhandledAction(action) => {
+                write!(f, "pull_request action {action:?} does not need a build")
+            }
+            IgnoreReason::RefDeleted => f.write_str("the pushed ref was deleted"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadError {
+    #[error("body is not the expected JSON at {path}: {message}")]
+    Json { path: String, message: String },
+    #[error(transparent)]
+    Id(#[from] IdError),
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    full_name: String,
+    clone_url: String,
+}
+
+#[derive(Deserialize)]
+struct PushPayload {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    after: String,
+    #[serde(default)]
+    deleted: bool,
+    head_commit: Option<HeadCommit>,
+    #[serde(default)]
+    commits: Vec<PushedCommit>,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct HeadCommit {
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct PushedCommit {
+    #[serde(default)]
+    added: Vec<String>,
+    #[serde(default)]
+    removed: Vec<String>,
+    #[serde(default)]
+    modified: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct PullRequestPayload {
+    action: String,
+    number: u64,
+    pull_request: PullRequestBody,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct PullRequestBody {
+    title: String,
+    #[serde(default)]
+    draft: bool,
+    head: PullRequestRef,
+    base: PullRequestRef,
+}
+
+#[derive(Deserialize)]
+struct PullRequestRef {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    sha: String,
+    repo: Option<Repository>,
+}
+
+/// Decides what a delivery becomes. `body` has already passed signature checks.
+pub fn decide(
+    event: &EventName,
+    delivery: &DeliveryId,
+    body: &[u8],
+) -> Result<Decision, PayloadError> {
+    match event {
+        EventName::Ping => Ok(Decision::Pong),
+        EventName::Push => decide_push(delivery, parse(body)?),
+        EventName::PullRequest => decide_pull_request(delivery, parse(body)?),
+        EventName::Other(name) => Ok(Decision::Ignore(IgnoreReason::UnhandledEvent(name.clone()))),
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, PayloadError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| PayloadError::Json {
+        path: err.path().to_string(),
+        message: err.inner().to_string(),
+    })
+}
+
+fn decide_push(delivery: &DeliveryId, push: PushPayload) -> Result<Decision, PayloadError> {
+    let commit = CommitSha::parse(&push.after)?;
+    if push.deleted || commit.is_null() {
+        return Ok(Decision::Ignore(IgnoreReason::RefDeleted));
+    }
+    let changed_paths = changed_paths(&push.commits);
+    Ok(Decision::Publish(Box::new(GitEvent {
+        delivery_id: delivery.clone(),
+        repository: RepoName::parse(&push.repository.full_name)?,
+        clone_url: push.repository.clone_url,
+        commit,
+        change: Change::Push(Push {
+            git_ref: push.git_ref,
+            head_commit_message: push
+                .head_commit
+                .map(|head| truncate(head.message, MAX_MESSAGE_BYTES)),
+            changed_paths,
+        }),
+    })))
+}
+
+fn decide_pull_request(
+    delivery: &DeliveryId,
+    payload: PullRequestPayload,
+) -> Result<Decision, PayloadError> {
+    if !BUILD_ACTIONS.contains(&payload.action.as_str()) {
+        return Ok(Decision::Ignore(IgnoreReason::UnhandledAction(
+            payload.action,
+        )));
+    }
+    let pr = payload.pull_request;
+    let head_repository = pr
+        .head
+        .repo
+        .map(|repo| RepoName::parse(&repo.full_name))
+        .transpose()?;
+    Ok(Decision::Publish(Box::new(GitEvent {
+        delivery_id: delivery.clone(),
+        repository: RepoName::parse(&payload.repository.full_name)?,
+        clone_url: payload.repository.clone_url,
+        commit: CommitSha::parse(&pr.head.sha)?,
+        change: Change::PullRequest(PullRequest {
+            number: payload.number,
+            action: payload.action,
+            base_branch: pr.base.git_ref,
+            head_branch: pr.head.git_ref,
+            head_repository,
+            draft: pr.draft,
+            title: truncate(pr.title, MAX_MESSAGE_BYTES),
+        }),
+    })))
+}
+
+/// Every path the pushed commits touched, sorted and unique; `None` when the
+/// payload cannot list them all or they would not fit in one event.
+fn changed_paths(commits: &[PushedCommit]) -> Option<Vec<String>> {
+    if commits.is_empty() || commits.len() >= MAX_LISTED_COMMITS {
+        return None;
+    }
+    let mut paths: Vec<String> = commits
+        .iter()
+        .flat_map(|c| c.added.iter().chain(&c.removed).chain(&c.modified))
+        .cloned()
+        .collect();
+    paths.sort_unstable();
+    paths.dedup();
+    let bytes: usize = paths.iter().map(|p| p.len() + 3).sum();
+    (bytes <= MAX_CHANGED_PATH_BYTES).then_some(paths)
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!("{}/../../events/github/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|err| panic!("{path}: {err}"))
+    }
+
+    fn delivery() -> DeliveryId {
+        DeliveryId::parse("72d3162e-cc78-11e3-81ab-4c9367dc0958").unwrap()
+    }
+
+    fn published(event: EventName, file: &str) -> GitEvent {
+        match decide(&event, &delivery(), &fixture(file)).unwrap() {
+            Decision::Publish(event) => *event,
+            other => panic!("{file}: expected an event, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ping_is_a_pong() {
+        for file in ["ping.payload.json", "ping.with-organization.payload.json"] {
+            let decision = decide(&EventName::Ping, &delivery(), &fixture(file)).unwrap();
+            assert_eq!(decision, Decision::Pong);
+        }
+    }
+
+    #[test]
+    fn new_branch_push_is_published_at_its_after_commit() {
+        let event = published(EventName::Push, "push.with-new-branch.payload.json");
+        assert_eq!(event.repository.as_str(), "Codertocat/Hello-World");
+        assert_eq!(event.branch(), Some("master"));
+        let Change::Push(push) = &event.change else {
+            panic!("not a push")
+        };
+        assert_eq!(push.git_ref, "refs/heads/master");
+        assert!(push.head_commit_message.is_some());
+        let payload: serde_json::Value =
+            serde_json::from_slice(&fixture("push.with-new-branch.payload.json")).unwrap();
+        assert_eq!(event.commit.as_str(), payload["after"].as_str().unwrap());
+    }
+
+    #[test]
+    fn tag_push_is_published() {
+        let event = published(EventName::Push, "push.go-scm.push_tag.json");
+        let Change::Push(push) = &event.change else {
+            panic!("not a push")
+        };
+        assert_eq!(push.git_ref, "refs/tags/v0.0.1");
+        assert_eq!(push.changed_paths, None, "a tag push lists no commits");
+    }
+
+    #[test]
+    fn deleted_refs_start_nothing() {
+        for file in ["push.payload.json", "push.go-scm.push_branch_delete.json"] {
+            let decision = decide(&EventName::Push, &delivery(), &fixture(file)).unwrap();
+            assert_eq!(
+                decision,
+                Decision::Ignore(IgnoreReason::RefDeleted),
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
+    fn pull_request_build_actions_are_published_at_the_head_commit() {
+        for (file, action) in [
+            ("pull_request.opened.payload.json", "opened"),
+            ("pull_request.synchronize.payload.json", "synchronize"),
+            ("pull_request.reopened.payload.json", "reopened"),
+            (
+                "pull_request.ready_for_review.payload.json",
+                "ready_for_review",
+            ),
+        ] {
+            let event = published(EventName::PullRequest, file);
+            let payload: serde_json::Value = serde_json::from_slice(&fixture(file)).unwrap();
+            assert_eq!(
+                event.commit.as_str(),
+                payload["pull_request"]["head"]["sha"].as_str().unwrap()
+            );
+            let Change::PullRequest(pr) = &event.change else {
+                panic!("not a pull request")
+            };
+            assert_eq!(pr.action, action);
+            assert_eq!(pr.number, payload["number"].as_u64().unwrap());
+            assert_eq!(pr.base_branch, payload["pull_request"]["base"]["ref"]);
+        }
+    }
+
+    #[test]
+    fn other_pull_request_actions_are_ignored() {
+        for (file, action) in [
+            ("pull_request.closed.payload.json", "closed"),
+            ("pull_request.labeled.payload.json", "labeled"),
+        ] {
+            let decision = decide(&EventName::PullRequest, &delivery(), &fixture(file)).unwrap();
+            assert_eq!(
+                decision,
+                Decision::Ignore(IgnoreReason::UnhandledAction(action.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn other_events_are_ignored_without_reading_the_body() {
+        let decision = decide(&EventName::parse("issues"), &delivery(), b"not json").unwrap();
+        assert_eq!(
+            decision,
+            Decision::Ignore(IgnoreReason::UnhandledEvent("issues".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_name_what_is_wrong() {
+        let err = decide(&EventName::Push, &delivery(), b"{not json").unwrap_err();
+        assert!(matches!(err, PayloadError::Json { .. }), "{err}");
+
+        let err = decide(&EventName::Push, &delivery(), br#"{"ref": "refs/heads/x"}"#).unwrap_err();
+        assert!(err.to_string().contains("after"), "{err}");
+
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&fixture("pull_request.opened.payload.json")).unwrap();
+        payload["pull_request"]["head"]["sha"] = "nope".into();
+        let body = serde_json::to_vec(&payload).unwrap();
+        let err = decide(&EventName::PullRequest, &delivery(), &body).unwrap_err();
+        assert!(matches!(err, PayloadError::Id(IdError::Commit(_))), "{err}");
+
+        let err = decide(
+            &EventName::PullRequest,
+            &delivery(),
+            br#"{"action": "opened", "number": "7"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("number"), "{err}");
+    }
+
+    #[test]
+    fn changed_paths_are_unique_and_bounded() {
+        let commit = |paths: &[&str]| PushedCommit {
+            added: paths.iter().map(|p| p.to_string()).collect(),
+            removed: vec![],
+            modified: vec!["README.md".into()],
+        };
+        assert_eq!(
+            changed_paths(&[commit(&["b"]), commit(&["a"])]),
+            Some(vec!["README.md".into(), "a".into(), "b".into()])
+        );
+        assert_eq!(changed_paths(&[]), None);
+        let long = "x".repeat(MAX_CHANGED_PATH_BYTES);
+        assert_eq!(changed_paths(&[commit(&[&long])]), None);
+    }
+
+    #[test]
+    fn truncation_keeps_utf8_whole() {
+        assert_eq!(truncate("héllo".into(), 2), "h");
+        assert_eq!(truncate("short".into(), 10), "short");
+    }
+}
