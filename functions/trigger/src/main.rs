@@ -1,1 +1,23 @@
-fn main() {}
+use gantry_core::{aws, logging};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use trigger::{config::Routes, function_handler, start::Starter, Trigger};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    logging::init();
+    let routes = Routes::from_env().inspect_err(|err| {
+        tracing::error!(error = %err, "trigger is misconfigured");
+    })?;
+    let sdk_config = aws::load_sdk_config().await;
+    let trigger = Trigger::new(
+        routes,
+        Starter::new(
+            aws_sdk_codepipeline::Client::new(&sdk_config),
+            aws_sdk_codebuild::Client::new(&sdk_config),
+        ),
+    );
+    run(service_fn(|event: LambdaEvent<_>| {
+        function_handler(&trigger, event)
+    }))
+    .await
+}

@@ -1,0 +1,305 @@
+//! The routing document: which repository, refs and paths start which pipeline or
+//! build project. Parsed and checked once at cold start; every error names the
+//! route (by index and name) and the field that is wrong.
+
+use gantry_core::config::{self, ConfigError};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::Deserialize;
+
+pub const ROUTES: &str = "GANTRY_ROUTES";
+
+/// The CodePipeline source action `sourceRevisions` pins, unless a route names another.
+pub const DEFAULT_SOURCE_ACTION: &str = "Source";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoutesError {
+    #[error("{ROUTES} is not a valid routing document at {path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{ROUTES}: {route}: {message}")]
+    Route { route: String, message: String },
+    #[error("{ROUTES} has no routes; nothing would ever start")]
+    Empty,
+}
+
+impl From<RoutesError> for ConfigError {
+    fn from(err: RoutesError) -> Self {
+        ConfigError::Invalid {
+            name: ROUTES,
+            reason: err.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Push,
+    PullRequest,
+}
+
+/// What a route starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Pipeline {
+        name: String,
+        source_action: String,
+        /// Whether to pass Gantry's pipeline variables (the pipeline must declare them).
+        variables: bool,
+    },
+    BuildProject {
+        name: String,
+    },
+}
+
+impl Target {
+    pub fn name(&self) -> &str {
+        match self {
+            Target::Pipeline { name, .. } | Target::BuildProject { name } => name,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// `routes[i]` or `routes[i] (name)`, for log lines and errors.
+    pub label: String,
+    pub repository: GlobSet,
+    pub events: Vec<EventKind>,
+    /// Matched against the pushed branch, or a pull request's base branch.
+    pub branches: Option<GlobSet>,
+    pub tags: Option<GlobSet>,
+    pub paths: Option<GlobSet>,
+    pub target: Target,
+}
+
+#[derive(Debug, Clone)]
+pub struct Routes {
+    pub routes: Vec<Route>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoutesDocument {
+    routes: Vec<RouteDocument>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteDocument {
+    name: Option<String>,
+    repository: String,
+    events: Option<Vec<EventKind>>,
+    branches: Option<Vec<String>>,
+    tags: Option<Vec<String>>,
+    paths: Option<Vec<String>>,
+    pipeline: Option<String>,
+    source_action: Option<String>,
+    pipeline_variables: Option<bool>,
+    codebuild_project: Option<String>,
+}
+
+impl Routes {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Routes::parse(&config::required(ROUTES)?)?)
+    }
+
+    pub fn parse(document: &str) -> Result<Self, RoutesError> {
+        let deserializer = &mut serde_json::Deserializer::from_str(document);
+        let document: RoutesDocument =
+            serde_path_to_error::deserialize(deserializer).map_err(|err| RoutesError::Syntax {
+                path: err.path().to_string(),
+                message: err.inner().to_string(),
+            })?;
+        if document.routes.is_empty() {
+            return Err(RoutesError::Empty);
+        }
+        let routes = document
+            .routes
+            .into_iter()
+            .enumerate()
+            .map(|(index, route)| route.validate(index))
+            .collect::<Result<_, _>>()?;
+        Ok(Routes { routes })
+    }
+}
+
+impl RouteDocument {
+    fn validate(self, index: usize) -> Result<Route, RoutesError> {
+        let label = match &self.name {
+            Some(name) => format!("routes[{index}] ({name})"),
+            None => format!("routes[{index}]"),
+        };
+        let fail = |message: String| RoutesError::Route {
+            route: label.clone(),
+            message,
+        };
+        if !self.repository.contains('/') {
+            return Err(fail(format!(
+                "repository {:?} must be owner/name (globs allowed, e.g. octo-org/*)",
+                self.repository
+            )));
+        }
+        let target = match (self.pipeline, self.codebuild_project) {
+            (Some(name), None) => Target::Pipeline {
+                name: non_empty(name, "pipeline").map_err(&fail)?,
+                source_action: non_empty(
+                    self.source_action
+                        .unwrap_or_else(|| DEFAULT_SOURCE_ACTION.to_owned()),
+                    "source_action",
+                )
+                .map_err(&fail)?,
+                variables: self.pipeline_variables.unwrap_or(true),
+            },
+            (None, Some(name)) => {
+                if self.source_action.is_some() || self.pipeline_variables.is_some() {
+                    return Err(fail(
+                        "source_action and pipeline_variables apply only to a pipeline".into(),
+                    ));
+                }
+                Target::BuildProject {
+                    name: non_empty(name, "codebuild_project").map_err(&fail)?,
+                }
+            }
+            (Some(_), Some(_)) => {
+                return Err(fail("set pipeline or codebuild_project, not both".into()))
+            }
+            (None, None) => return Err(fail("set pipeline or codebuild_project".into())),
+        };
+        let events = self
+            .events
+            .unwrap_or_else(|| vec![EventKind::Push, EventKind::PullRequest]);
+        if events.is_empty() {
+            return Err(fail(
+                "events is empty; omit it to match push and pull_request".into(),
+            ));
+        }
+        Ok(Route {
+            repository: globs("repository", &[self.repository], true).map_err(&fail)?,
+            events,
+            branches: optional_globs("branches", self.branches).map_err(&fail)?,
+            tags: optional_globs("tags", self.tags).map_err(&fail)?,
+            paths: optional_globs("paths", self.paths).map_err(&fail)?,
+            target,
+            label,
+        })
+    }
+}
+
+fn non_empty(value: String, field: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err(format!("{field} is empty"))
+    } else {
+        Ok(value)
+    }
+}
+
+fn optional_globs(field: &str, patterns: Option<Vec<String>>) -> Result<Option<GlobSet>, String> {
+    match patterns {
+        None => Ok(None),
+        Some(patterns) if patterns.is_empty() => Err(format!("{field} is empty; omit it instead")),
+        Some(patterns) => globs(field, &patterns, false).map(Some),
+    }
+}
+
+/// `*` stops at `/` and `**` crosses it, as in GitHub's own branch and path filters.
+fn globs(field: &str, patterns: &[String], case_insensitive: bool) -> Result<GlobSet, String> {
+    let mut set = GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob: Glob = GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .case_insensitive(case_insensitive)
+            .build()
+            .map_err(|err| format!("{field} pattern {pattern:?} is not a valid glob: {err}"))?;
+        set.add(glob);
+    }
+    set.build()
+        .map_err(|err| format!("{field} patterns cannot be compiled: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(document: &str) -> String {
+        Routes::parse(document).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_full_document_parses() {
+        let routes = Routes::parse(
+            r#"{"routes": [
+                {"name": "app", "repository": "octo-org/app", "events": ["push"],
+                 "branches": ["main", "release/*"], "tags": ["v*"], "paths": ["src/**"],
+                 "pipeline": "app-pipeline", "source_action": "GitHub", "pipeline_variables": false},
+                {"repository": "octo-org/*", "codebuild_project": "pr-build"}
+            ]}"#,
+        )
+        .unwrap();
+        assert_eq!(routes.routes.len(), 2);
+        assert_eq!(
+            routes.routes[0].target,
+            Target::Pipeline {
+                name: "app-pipeline".into(),
+                source_action: "GitHub".into(),
+                variables: false
+            }
+        );
+        assert_eq!(routes.routes[0].label, "routes[0] (app)");
+        assert_eq!(
+            routes.routes[1].events,
+            vec![EventKind::Push, EventKind::PullRequest]
+        );
+        assert_eq!(
+            routes.routes[1].target,
+            Target::BuildProject {
+                name: "pr-build".into()
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_the_bad_entry() {
+        assert!(error("not json").contains("GANTRY_ROUTES is not a valid routing document"));
+        assert_eq!(
+            error(r#"{"routes": []}"#),
+            "GANTRY_ROUTES has no routes; nothing would ever start"
+        );
+        let unknown =
+            error(r#"{"routes": [{"repository": "a/b", "pipeline": "p", "brances": ["main"]}]}"#);
+        assert!(
+            unknown.contains("routes[0]") && unknown.contains("brances"),
+            "{unknown}"
+        );
+        assert_eq!(
+            error(
+                r#"{"routes": [{"repository": "a/b", "pipeline": "p"}, {"name": "x", "repository": "a/b"}]}"#
+            ),
+            "GANTRY_ROUTES: routes[1] (x): set pipeline or codebuild_project"
+        );
+        assert_eq!(
+            error(
+                r#"{"routes": [{"repository": "a/b", "pipeline": "p", "codebuild_project": "c"}]}"#
+            ),
+            "GANTRY_ROUTES: routes[0]: set pipeline or codebuild_project, not both"
+        );
+        assert!(
+            error(r#"{"routes": [{"repository": "ab", "pipeline": "p"}]}"#).contains("owner/name")
+        );
+        assert!(error(
+            r#"{"routes": [{"repository": "a/b", "pipeline": "p", "branches": ["[oops"]}]}"#
+        )
+        .contains("branches pattern \"[oops\""));
+        assert!(error(
+            r#"{"routes": [{"repository": "a/b", "pipeline": "p", "events": ["issues"]}]}"#
+        )
+        .contains("routes[0].events[0]"));
+        assert!(error(
+            r#"{"routes": [{"repository": "a/b", "codebuild_project": "c", "source_action": "S"}]}"#
+        )
+        .contains("only to a pipeline"));
+        assert!(
+            error(r#"{"routes": [{"repository": "a/b", "pipeline": "p", "paths": []}]}"#)
+                .contains("paths is empty")
+        );
+    }
+}
