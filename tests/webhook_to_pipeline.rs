@@ -1,1 +1,415 @@
+//! A signed GitHub delivery, end to end against moto's server: the webhook
+//! publishes to EventBridge, the bus's rule delivers the event, trigger starts
+//! the routed pipeline execution or build at the delivered commit.
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use gantry_core::secret::{CachedSecret, SecretSource};
+use gantry_tests::moto::Moto;
+use gantry_tests::recorder::RequestRecorder;
+use gantry_tests::scenario::{self, LocalAws, LOCAL_SECRET, PIPELINE, PROJECT};
+use gantry_tests::{sample, workspace_root, BoxError};
+use gantry_trigger::config::Routes;
+use gantry_trigger::start::{Started, Starter};
+use gantry_trigger::{Summary, Trigger};
+use gantry_webhook::publish::Publisher;
+use gantry_webhook::signature::sign;
+use gantry_webhook::{Reply, Webhook};
+use http::{HeaderMap, HeaderValue};
+use std::time::Duration;
+
+const PUSH_DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+const PUSH_COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+
+struct World {
+    _moto: Moto,
+    aws: LocalAws,
+    webhook: Webhook,
+    trigger: Trigger,
+    recorder: RequestRecorder,
+}
+
+async fn world() -> Result<World, BoxError> {
+    let moto = Moto::start().await?;
+    let sdk = moto.sdk_config().await;
+    let aws = scenario::provision(&sdk).await?;
+    let webhook = Webhook::new(
+        CachedSecret::new(SecretSource::Plain(LOCAL_SECRET.to_owned().into()), &sdk),
+        Publisher::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            scenario::BUS.to_owned(),
+        ),
+    );
+    let recorder = RequestRecorder::default();
+    let pipelines = aws_sdk_codepipeline::config::Builder::from(&sdk)
+        .interceptor(recorder.clone())
+        .build();
+    let builds = aws_sdk_codebuild::config::Builder::from(&sdk)
+        .interceptor(recorder.clone())
+        .build();
+    let trigger = Trigger::new(
+        Routes::parse(&scenario::routes_json())?,
+        Starter::new(
+            aws_sdk_codepipeline::Client::from_conf(pipelines),
+            aws_sdk_codebuild::Client::from_conf(builds),
+        ),
+    );
+    Ok(World {
+        _moto: moto,
+        aws,
+        webhook,
+        trigger,
+        recorder,
+    })
+}
+
+/// The GitHub payload of a sample Function URL event, re-signed under `secret`.
+fn delivery(sample_name: &str, secret: &str) -> (HeaderMap, Vec<u8>) {
+    let event = sample(&format!("webhook/{sample_name}.json"));
+    let body = event["body"]
+        .as_str()
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec();
+    let mut headers = HeaderMap::new();
+    for (name, value) in event["headers"].as_object().into_iter().flatten() {
+        if let (Ok(name), Some(Ok(value))) = (
+            name.parse::<http::HeaderName>(),
+            value.as_str().map(HeaderValue::from_str),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    headers.insert(
+        "x-hub-signature-256",
+        HeaderValue::from_str(&sign(secret.as_bytes(), &body)).unwrap(),
+    );
+    (headers, body)
+}
+
+async fn run_trigger(world: &World, events: Vec<serde_json::Value>) -> Vec<Summary> {
+    let mut summaries = Vec::new();
+    for event in events {
+        let event: EventBridgeEvent<serde_json::Value> = serde_json::from_value(event).unwrap();
+        summaries.push(world.trigger.handle(event).await.unwrap());
+    }
+    summaries
+}
+
+#[tokio::test]
+async fn signed_push_starts_the_pipeline_at_the_pushed_commit_once_per_delivery() {
+    let world = world().await.unwrap();
+    let (headers, body) = delivery("push", LOCAL_SECRET);
+
+    let reply = world.webhook.handle(&headers, &body).await;
+    assert_eq!(
+        reply,
+        Reply {
+            status: 202,
+            body: "accepted"
+        }
+    );
+
+    // The bus's rule really delivered the normalised event.
+    let events = world
+        .aws
+        .take_events(1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["source"], "gantry.github");
+    assert_eq!(events[0]["detail-type"], "GitHub Push");
+    assert_eq!(events[0]["detail"]["commit"], PUSH_COMMIT);
+    assert_eq!(events[0]["detail"]["delivery_id"], PUSH_DELIVERY);
+    assert_eq!(events[0]["detail"]["ref"], "refs/heads/master");
+
+    let summaries = run_trigger(&world, events).await;
+    let Summary::Started { started } = &summaries[0] else {
+        panic!("expected a start, got {summaries:?}")
+    };
+    let Started::PipelineExecution(execution_id) = &started[0].started else {
+        panic!("expected a pipeline execution, got {started:?}")
+    };
+
+    // The execution exists, with the variables trigger passed.
+    let pipelines = aws_sdk_codepipeline::Client::new(&world.aws.sdk);
+    let execution = pipelines
+        .get_pipeline_execution()
+        .pipeline_name(PIPELINE)
+        .pipeline_execution_id(execution_id)
+        .send()
+        .await
+        .unwrap()
+        .pipeline_execution
+        .unwrap();
+    let variables: Vec<(String, String)> = execution
+        .variables()
+        .iter()
+        .map(|v| {
+            (
+                v.name().unwrap_or_default().to_owned(),
+                v.resolved_value().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        variables.contains(&("GANTRY_COMMIT".into(), PUSH_COMMIT.into())),
+        "{variables:?}"
+    );
+    assert!(
+        variables.contains(&("GANTRY_BRANCH".into(), "master".into())),
+        "{variables:?}"
+    );
+    assert!(
+        variables.contains(&("GANTRY_DELIVERY_ID".into(), PUSH_DELIVERY.into())),
+        "{variables:?}"
+    );
+
+    // moto ignores sourceRevisions and clientRequestToken, so the pinning and the
+    // idempotency are proven by the request trigger sent.
+    let sent = world.recorder.bodies("StartPipelineExecution");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["name"], PIPELINE);
+    assert_eq!(sent[0]["clientRequestToken"], PUSH_DELIVERY);
+    assert_eq!(
+        sent[0]["sourceRevisions"],
+        serde_json::json!([{"actionName": "Source", "revisionType": "COMMIT_ID", "revisionValue": PUSH_COMMIT}])
+    );
+
+    // GitHub redelivers the same delivery (same X-GitHub-Delivery): the request
+    // trigger sends is the very same, token included, so CodePipeline answers
+    // with the execution it already started instead of starting another.
+    let reply = world.webhook.handle(&headers, &body).await;
+    assert_eq!(reply.status, 202);
+    let events = world
+        .aws
+        .take_events(1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    run_trigger(&world, events).await;
+    let sent = world.recorder.bodies("StartPipelineExecution");
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[1], sent[0],
+        "a redelivery must send an identical, idempotent request"
+    );
+}
+
+#[tokio::test]
+async fn signed_pull_request_starts_a_build_at_the_head_commit() {
+    let world = world().await.unwrap();
+    let (headers, body) = delivery("pull_request", LOCAL_SECRET);
+    let payload: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let head_sha = payload["pull_request"]["head"]["sha"].as_str().unwrap();
+
+    assert_eq!(world.webhook.handle(&headers, &body).await.status, 202);
+    let events = world
+        .aws
+        .take_events(1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(events[0]["detail-type"], "GitHub Pull Request");
+    let summaries = run_trigger(&world, events).await;
+    let Summary::Started { started } = &summaries[0] else {
+        panic!("expected a start, got {summaries:?}")
+    };
+    let Started::Build(build_id) = &started[0].started else {
+        panic!("expected a build, got {started:?}")
+    };
+
+    let build = aws_sdk_codebuild::Client::new(&world.aws.sdk)
+        .batch_get_builds()
+        .ids(build_id)
+        .send()
+        .await
+        .unwrap()
+        .builds
+        .unwrap_or_default()
+        .pop()
+        .expect("the started build exists");
+    assert_eq!(build.project_name(), Some(PROJECT));
+    assert_eq!(build.source_version(), Some(head_sha));
+
+    // moto drops idempotencyToken and environmentVariablesOverride: check the request.
+    let sent = world.recorder.bodies("StartBuild");
+    assert_eq!(
+        sent[0]["idempotencyToken"],
+        "a1b2c3d4-cc78-11e3-81ab-4c9367dc0958"
+    );
+    assert_eq!(sent[0]["sourceVersion"], head_sha);
+    let overrides = sent[0]["environmentVariablesOverride"].as_array().unwrap();
+    assert!(overrides.contains(&serde_json::json!({"name": "GANTRY_PULL_REQUEST", "value": payload["number"].to_string(), "type": "PLAINTEXT"})), "{overrides:?}");
+}
+
+#[tokio::test]
+async fn rejected_and_ignored_deliveries_publish_nothing() {
+    let world = world().await.unwrap();
+    let cases = [
+        ("push", "not-the-secret", 401),
+        ("ping", LOCAL_SECRET, 200),
+        ("issues", LOCAL_SECRET, 202),
+        ("push-deleted-branch", LOCAL_SECRET, 202),
+    ];
+    for (sample_name, secret, status) in cases {
+        let (headers, body) = delivery(sample_name, secret);
+        let reply = world.webhook.handle(&headers, &body).await;
+        assert_eq!(reply.status, status, "{sample_name}: {reply:?}");
+    }
+    let (mut headers, body) = delivery("push", LOCAL_SECRET);
+    headers.remove("x-hub-signature-256");
+    assert_eq!(world.webhook.handle(&headers, &body).await.status, 401);
+
+    let (headers, _) = delivery("push", LOCAL_SECRET);
+    let garbage = b"{\"ref\": 42}".to_vec();
+    let mut signed = headers.clone();
+    signed.insert(
+        "x-hub-signature-256",
+        HeaderValue::from_str(&sign(LOCAL_SECRET.as_bytes(), &garbage)).unwrap(),
+    );
+    assert_eq!(world.webhook.handle(&signed, &garbage).await.status, 400);
+
+    let mut form = signed.clone();
+    form.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    assert_eq!(world.webhook.handle(&form, &garbage).await.status, 415);
+
+    let mut no_delivery = signed.clone();
+    no_delivery.remove("x-github-delivery");
+    assert_eq!(
+        world.webhook.handle(&no_delivery, &garbage).await.status,
+        400
+    );
+
+    let huge = vec![b' '; gantry_webhook::handler::MAX_BODY_BYTES + 1];
+    assert_eq!(world.webhook.handle(&headers, &huge).await.status, 413);
+
+    let events = world
+        .aws
+        .take_events(1, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "nothing may reach the bus: {events:?}");
+}
+
+#[tokio::test]
+async fn a_failed_publish_answers_5xx_so_github_can_redeliver() {
+    let moto = Moto::start().await.unwrap();
+    let sdk = moto.sdk_config().await;
+    let webhook = Webhook::new(
+        CachedSecret::new(SecretSource::Plain(LOCAL_SECRET.to_owned().into()), &sdk),
+        Publisher::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            "no-such-bus".to_owned(),
+        ),
+    );
+    let (headers, body) = delivery("push", LOCAL_SECRET);
+    let reply = webhook.handle(&headers, &body).await;
+    assert_eq!(
+        reply,
+        Reply {
+            status: 502,
+            body: "event not published"
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_webhook_secret_comes_from_secrets_manager_with_rotation() {
+    let moto = Moto::start().await.unwrap();
+    let sdk = moto.sdk_config().await;
+    let arn = aws_sdk_secretsmanager::Client::new(&sdk)
+        .create_secret()
+        .name("gantry/webhook")
+        .secret_string(format!("old-secret\n{LOCAL_SECRET}"))
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let secret = CachedSecret::new(SecretSource::SecretsManager { arn: arn.clone() }, &sdk);
+    let webhook = Webhook::new(
+        secret,
+        Publisher::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            "no-such-bus".to_owned(),
+        ),
+    );
+    // Signed with the second of two rotated secrets: the signature passes, and
+    // the publish to a missing bus fails, which proves the secret was read.
+    let (headers, body) = delivery("push", LOCAL_SECRET);
+    assert_eq!(webhook.handle(&headers, &body).await.status, 502);
+    let (headers, body) = delivery("push", "wrong");
+    assert_eq!(webhook.handle(&headers, &body).await.status, 401);
+
+    let missing = CachedSecret::new(
+        SecretSource::SecretsManager {
+            arn: arn.replace("webhook", "missing"),
+        },
+        &sdk,
+    );
+    assert!(missing.get().await.is_err());
+}
+
+#[tokio::test]
+async fn an_unknown_pipeline_is_a_permanent_failure_not_a_silent_success() {
+    let world = world().await.unwrap();
+    let routes = Routes::parse(
+        r#"{"routes": [{"repository": "Codertocat/Hello-World", "pipeline": "no-such-pipeline"}]}"#,
+    )
+    .unwrap();
+    let trigger = Trigger::new(
+        routes,
+        Starter::new(
+            aws_sdk_codepipeline::Client::new(&world.aws.sdk),
+            aws_sdk_codebuild::Client::new(&world.aws.sdk),
+        ),
+    );
+    let event: EventBridgeEvent<serde_json::Value> =
+        serde_json::from_value(sample("trigger/push.json")).unwrap();
+    let err = trigger.handle(event).await.unwrap_err().to_string();
+    assert!(
+        err.contains("permanent") && err.contains("no-such-pipeline"),
+        "{err}"
+    );
+    assert!(
+        err.contains("PipelineNotFoundException") || err.contains("does not have a pipeline"),
+        "{err}"
+    );
+}
+
+#[test]
+fn samples_in_events_are_consistent() {
+    // The webhook samples are signed with the local secret over their own body.
+    for name in [
+        "push",
+        "pull_request",
+        "ping",
+        "issues",
+        "push-deleted-branch",
+    ] {
+        let event = sample(&format!("webhook/{name}.json"));
+        let body = event["body"].as_str().unwrap().as_bytes();
+        assert_eq!(
+            event["headers"]["x-hub-signature-256"],
+            sign(LOCAL_SECRET.as_bytes(), body),
+            "events/webhook/{name}.json"
+        );
+    }
+    // The trigger sample is exactly what the webhook makes of the push sample.
+    let push = sample("webhook/push.json");
+    let decision = gantry_webhook::payload::decide(
+        &gantry_webhook::payload::EventName::Push,
+        &gantry_core::ids::DeliveryId::parse(PUSH_DELIVERY).unwrap(),
+        push["body"].as_str().unwrap().as_bytes(),
+    )
+    .unwrap();
+    let gantry_webhook::payload::Decision::Publish(event) = decision else {
+        panic!("push sample is not published")
+    };
+    assert_eq!(
+        serde_json::to_value(&*event).unwrap(),
+        sample("trigger/push.json")["detail"]
+    );
+    assert!(workspace_root().join("events/README.md").exists());
+}

@@ -1,0 +1,249 @@
+//! The local world Gantry runs in: a bus whose rule delivers Gantry events to a
+//! queue (standing in for the rule's Lambda target, which moto cannot invoke),
+//! an example pipeline and build project, and the routing that ties them together.
+
+use crate::BoxError;
+use aws_config::SdkConfig;
+use aws_sdk_codebuild::types::{
+    ArtifactsType, ComputeType, EnvironmentType, ProjectArtifacts, ProjectEnvironment,
+    ProjectSource, SourceType,
+};
+use aws_sdk_codepipeline::types::{
+    ActionCategory, ActionDeclaration, ActionOwner, ActionTypeId, ArtifactStore, ArtifactStoreType,
+    InputArtifact, OutputArtifact, PipelineDeclaration, PipelineType, PipelineVariableDeclaration,
+    StageDeclaration,
+};
+use aws_sdk_eventbridge::types::Target;
+use std::time::{Duration, Instant};
+
+pub const BUS: &str = "gantry";
+pub const RULE: &str = "gantry-github-to-trigger";
+pub const TRIGGER_QUEUE: &str = "gantry-trigger-events";
+pub const PIPELINE: &str = "hello-world-pipeline";
+pub const PROJECT: &str = "hello-world-build";
+pub const REPOSITORY: &str = "Codertocat/Hello-World";
+/// The secret that signs the samples in `events/webhook/`.
+pub const LOCAL_SECRET: &str = "gantry-local-secret";
+/// The pipeline variables `trigger` passes; the example pipeline declares them.
+pub const PIPELINE_VARIABLES: [&str; 6] = [
+    "GANTRY_REPOSITORY",
+    "GANTRY_COMMIT",
+    "GANTRY_DELIVERY_ID",
+    "GANTRY_REF",
+    "GANTRY_BRANCH",
+    "GANTRY_PULL_REQUEST",
+];
+
+/// Pushes to any branch or a `v*` tag run the pipeline; pull requests run the build project.
+pub fn routes_json() -> String {
+    serde_json::json!({
+        "routes": [
+            {"name": "pushes", "repository": REPOSITORY, "events": ["push"],
+             "branches": ["**"], "tags": ["v*"], "pipeline": PIPELINE},
+            {"name": "pull-requests", "repository": REPOSITORY, "events": ["pull_request"],
+             "codebuild_project": PROJECT}
+        ]
+    })
+    .to_string()
+}
+
+pub struct LocalAws {
+    pub sdk: SdkConfig,
+    pub queue_url: String,
+}
+
+/// Creates the bus, rule, queue, role, pipeline and build project.
+pub async fn provision(sdk: &SdkConfig) -> Result<LocalAws, BoxError> {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let iam = aws_sdk_iam::Client::new(sdk);
+
+    events.create_event_bus().name(BUS).send().await?;
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(TRIGGER_QUEUE)
+        .send()
+        .await?
+        .queue_url
+        .ok_or("CreateQueue returned no URL")?;
+    let queue_arn = format!(
+        "arn:aws:sqs:{}:{}:{TRIGGER_QUEUE}",
+        crate::moto::REGION,
+        crate::moto::ACCOUNT
+    );
+    events
+        .put_rule()
+        .name(RULE)
+        .event_bus_name(BUS)
+        .event_pattern(
+            serde_json::json!({
+                "source": [gantry_core::contract::SOURCE],
+                "detail-type": ["GitHub Push", "GitHub Pull Request"]
+            })
+            .to_string(),
+        )
+        .send()
+        .await?;
+    events
+        .put_targets()
+        .rule(RULE)
+        .event_bus_name(BUS)
+        .targets(Target::builder().id("trigger").arn(queue_arn).build()?)
+        .send()
+        .await?;
+
+    let role_arn = iam
+        .create_role()
+        .role_name("gantry-example-pipeline")
+        .assume_role_policy_document(
+            serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                    "Principal": {"Service": "codepipeline.amazonaws.com"}}]
+            })
+            .to_string(),
+        )
+        .send()
+        .await?
+        .role
+        .map(|role| role.arn)
+        .ok_or("CreateRole returned no role")?;
+
+    create_pipeline(sdk, &role_arn).await?;
+    aws_sdk_codebuild::Client::new(sdk)
+        .create_project()
+        .name(PROJECT)
+        .source(
+            ProjectSource::builder()
+                .r#type(SourceType::Github)
+                .location(format!("https://github.com/{REPOSITORY}.git"))
+                .build()?,
+        )
+        .artifacts(
+            ProjectArtifacts::builder()
+                .r#type(ArtifactsType::NoArtifacts)
+                .build()?,
+        )
+        .environment(
+            ProjectEnvironment::builder()
+                .r#type(EnvironmentType::ArmContainer)
+                .image("aws/codebuild/amazonlinux-aarch64-standard:3.0")
+                .compute_type(ComputeType::BuildGeneral1Small)
+                .build()?,
+        )
+        .service_role(&role_arn)
+        .send()
+        .await?;
+    Ok(LocalAws {
+        sdk: sdk.clone(),
+        queue_url,
+    })
+}
+
+async fn create_pipeline(sdk: &SdkConfig, role_arn: &str) -> Result<(), BoxError> {
+    let action_type = |category, provider: &str| {
+        ActionTypeId::builder()
+            .category(category)
+            .owner(ActionOwner::Aws)
+            .provider(provider)
+            .version("1")
+            .build()
+    };
+    let source = ActionDeclaration::builder()
+        .name("Source")
+        .action_type_id(action_type(
+            ActionCategory::Source,
+            "CodeStarSourceConnection",
+        )?)
+        .configuration(
+            "ConnectionArn",
+            format!(
+                "arn:aws:codeconnections:{}:{}:connection/local",
+                crate::moto::REGION,
+                crate::moto::ACCOUNT
+            ),
+        )
+        .configuration("FullRepositoryId", REPOSITORY)
+        .configuration("BranchName", "master")
+        .configuration("DetectChanges", "false")
+        .output_artifacts(OutputArtifact::builder().name("SourceOutput").build()?)
+        .build()?;
+    let build = ActionDeclaration::builder()
+        .name("Build")
+        .action_type_id(action_type(ActionCategory::Build, "CodeBuild")?)
+        .configuration("ProjectName", PROJECT)
+        .input_artifacts(InputArtifact::builder().name("SourceOutput").build()?)
+        .build()?;
+    let mut pipeline = PipelineDeclaration::builder()
+        .name(PIPELINE)
+        .role_arn(role_arn)
+        .pipeline_type(PipelineType::V2)
+        .artifact_store(
+            ArtifactStore::builder()
+                .r#type(ArtifactStoreType::S3)
+                .location("gantry-artifacts")
+                .build()?,
+        )
+        .stages(
+            StageDeclaration::builder()
+                .name("Source")
+                .actions(source)
+                .build()?,
+        )
+        .stages(
+            StageDeclaration::builder()
+                .name("Build")
+                .actions(build)
+                .build()?,
+        );
+    for name in PIPELINE_VARIABLES {
+        pipeline = pipeline.variables(
+            PipelineVariableDeclaration::builder()
+                .name(name)
+                .default_value("none")
+                .build()?,
+        );
+    }
+    aws_sdk_codepipeline::Client::new(sdk)
+        .create_pipeline()
+        .pipeline(pipeline.build()?)
+        .send()
+        .await?;
+    Ok(())
+}
+
+impl LocalAws {
+    /// Takes the EventBridge events the rule delivered to the queue, waiting up
+    /// to `wait` for at least `expected` of them.
+    pub async fn take_events(
+        &self,
+        expected: usize,
+        wait: Duration,
+    ) -> Result<Vec<serde_json::Value>, BoxError> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let deadline = Instant::now() + wait;
+        let mut events = Vec::new();
+        while events.len() < expected && Instant::now() < deadline {
+            let output = sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await?;
+            for message in output.messages() {
+                if let Some(body) = message.body() {
+                    events.push(serde_json::from_str(body)?);
+                }
+                if let Some(handle) = message.receipt_handle() {
+                    sqs.delete_message()
+                        .queue_url(&self.queue_url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await?;
+                }
+            }
+        }
+        Ok(events)
+    }
+}
