@@ -2,6 +2,7 @@
 //! local Lambda Runtime API for the functions' binaries, the local world they
 //! run in, and a recorder for the requests Gantry sends.
 
+pub mod local_run;
 pub mod moto;
 pub mod recorder;
 pub mod runtime;

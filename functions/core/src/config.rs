@@ -48,6 +48,15 @@ pub fn flag(name: &'static str) -> Result<bool, ConfigError> {
     }
 }
 
+/// At cold start: the settings, or a JSON log line naming what is wrong and exit
+/// status 1, which Lambda reports as an init failure.
+pub fn or_exit<T>(settings: Result<T, ConfigError>, function: &str) -> T {
+    settings.unwrap_or_else(|err| {
+        tracing::error!(error = %err, "{function} is misconfigured");
+        std::process::exit(1)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,12 +100,25 @@ impl Trigger {
         let mut started = Vec::new();
         let mut failures: Vec<StartError> = Vec::new();
         for start in &starts {
-            let span = info_span!("start", pipeline = start.target.name(), route = %start.route);
+            // Each start's lines carry the whole context, not just the pipeline.
+            let span = info_span!(
+                "start",
+                delivery = %event.delivery_id,
+                repository = %event.repository,
+                commit = %event.commit,
+                pipeline = start.target.name(),
+                route = %start.route,
+            );
             let result = self.starter.start(start).instrument(span.clone()).await;
             let _entered = span.enter();
             match result {
                 Ok(id) => {
-                    info!(started = ?id, "started");
+                    match &id {
+                        Started::PipelineExecution(execution) => {
+                            info!(execution = %execution, "started")
+                        }
+                        Started::Build(build) => info!(build = %build, "started"),
+                    }
                     started.push(StartedTarget {
                         route: start.route.clone(),
                         target: start.target.name().to_owned(),

@@ -1,13 +1,11 @@
-use gantry_core::{aws, logging};
+use gantry_core::{aws, config, logging};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use trigger::{config::Routes, function_handler, start::Starter, Trigger};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     logging::init();
-    let routes = Routes::from_env().inspect_err(|err| {
-        tracing::error!(error = %err, "trigger is misconfigured");
-    })?;
+    let routes = config::or_exit(Routes::from_env(), "trigger");
     let sdk_config = aws::load_sdk_config().await;
     let trigger = Trigger::new(
         routes,

@@ -1,13 +1,11 @@
-use gantry_core::{aws, logging, secret::CachedSecret};
+use gantry_core::{aws, config, logging, secret::CachedSecret};
 use lambda_http::{run, service_fn, Error, Request};
 use webhook::{config::WebhookConfig, function_handler, publish::Publisher, Webhook};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     logging::init();
-    let config = WebhookConfig::from_env().inspect_err(|err| {
-        tracing::error!(error = %err, "webhook is misconfigured");
-    })?;
+    let config = config::or_exit(WebhookConfig::from_env(), "webhook");
     let sdk_config = aws::load_sdk_config().await;
     let webhook = Webhook::new(
         CachedSecret::new(config.secret, &sdk_config),

@@ -1,1 +1,123 @@
-fn main() {}
+//! The local run: Gantry's functions on this machine against moto's server.
+//! A signed push and a signed pull request go in; what started comes out.
+
+use gantry_tests::local_run::LocalRun;
+use gantry_tests::scenario::{PIPELINE, PROJECT};
+use gantry_tests::{sample, workspace_root, BoxError};
+
+#[tokio::main]
+async fn main() {
+    if let Err(err) = run().await {
+        eprintln!("local run failed: {err}");
+        let mut source = err.source();
+        while let Some(cause) = source {
+            eprintln!("  caused by: {cause}");
+            source = cause.source();
+        }
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), BoxError> {
+    let log_dir = workspace_root().join("target/gantry-local");
+    println!("Gantry, running locally");
+    let local = LocalRun::start(&log_dir).await?;
+    println!("  local AWS (moto)  {}", local.moto.endpoint);
+    println!("  created           bus gantry, rule gantry-github-to-trigger, pipeline {PIPELINE}, build project {PROJECT}");
+    println!("  functions         webhook and trigger, the binaries `cargo build --workspace` made, each under a local Lambda Runtime API");
+    println!("  function logs     {}", log_dir.display());
+
+    for (step, name) in [(1, "push"), (2, "pull_request")] {
+        let request = sample(&format!("webhook/{name}.json"));
+        let headers = &request["headers"];
+        println!(
+            "\n{step}. GitHub delivers events/webhook/{name}.json ({} event, delivery {})",
+            headers["x-github-event"].as_str().unwrap_or("?"),
+            headers["x-github-delivery"].as_str().unwrap_or("?")
+        );
+        let response = local.deliver(&request).await?;
+        println!(
+            "   webhook answered  {} {}",
+            response["statusCode"],
+            response["body"].as_str().unwrap_or("")
+        );
+        for (event, answer) in local.pump(1).await? {
+            let detail = &event["detail"];
+            println!(
+                "   EventBridge       {} for {} at {} ({})",
+                event["detail-type"].as_str().unwrap_or("?"),
+                detail["repository"].as_str().unwrap_or("?"),
+                detail["commit"].as_str().unwrap_or("?"),
+                detail["ref"]
+                    .as_str()
+                    .or(detail["base_branch"].as_str())
+                    .unwrap_or("?")
+            );
+            println!("   trigger answered  {answer}");
+            describe_starts(&local, &answer).await?;
+        }
+    }
+
+    let request = sample("webhook/push.json");
+    println!("\n3. GitHub redelivers the push (same X-GitHub-Delivery)");
+    let response = local.deliver(&request).await?;
+    println!("   webhook answered  {}", response["statusCode"]);
+    for (_, answer) in local.pump(1).await? {
+        println!("   trigger answered  {answer}");
+        println!("   the request carried the same clientRequestToken, so CodePipeline returns the execution it already started (the local endpoint does not model this)");
+    }
+    Ok(())
+}
+
+/// Reads back, through the AWS APIs, what trigger started.
+async fn describe_starts(local: &LocalRun, answer: &serde_json::Value) -> Result<(), BoxError> {
+    for started in answer["started"].as_array().into_iter().flatten() {
+        let id = started["id"].as_str().unwrap_or_default();
+        match started["kind"].as_str() {
+            Some("pipeline_execution") => {
+                let execution = aws_sdk_codepipeline::Client::new(&local.aws.sdk)
+                    .get_pipeline_execution()
+                    .pipeline_name(PIPELINE)
+                    .pipeline_execution_id(id)
+                    .send()
+                    .await?
+                    .pipeline_execution
+                    .ok_or("no such execution")?;
+                let variables: Vec<String> = execution
+                    .variables()
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{}={}",
+                            v.name().unwrap_or("?"),
+                            v.resolved_value().unwrap_or("?")
+                        )
+                    })
+                    .collect();
+                println!(
+                    "   CodePipeline      execution {id} of {PIPELINE}: {}",
+                    execution.status().map(|s| s.as_str()).unwrap_or("?")
+                );
+                println!("                     variables {}", variables.join(" "));
+            }
+            Some("build") => {
+                let build = aws_sdk_codebuild::Client::new(&local.aws.sdk)
+                    .batch_get_builds()
+                    .ids(id)
+                    .send()
+                    .await?
+                    .builds
+                    .unwrap_or_default()
+                    .pop()
+                    .ok_or("no such build")?;
+                println!(
+                    "   CodeBuild         build {id}: source version {}, {}",
+                    build.source_version().unwrap_or("?"),
+                    build.build_status().map(|s| s.as_str()).unwrap_or("?")
+                );
+            }
+            _ => println!("   (unrecognised start {started})"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! The functions' real binaries, as Lambda runs them (a process polling the
+//! Runtime API), against moto's server: the README's local run, as a test.
+
+use gantry_tests::local_run::LocalRun;
+use gantry_tests::moto::Moto;
+use gantry_tests::runtime::{InvokeError, LocalFunction};
+use gantry_tests::{sample, workspace_binary, workspace_root};
+
+#[tokio::test]
+async fn the_binaries_carry_a_signed_push_to_a_started_pipeline() {
+    let log_dir = workspace_root().join("target/test-logs/local-run");
+    let local = LocalRun::start(&log_dir).await.unwrap();
+
+    let response = local.deliver(&sample("webhook/push.json")).await.unwrap();
+    assert_eq!(response["statusCode"], 202, "{response}");
+
+    let answers = local.pump(1).await.unwrap();
+    assert_eq!(answers.len(), 1);
+    let (event, answer) = &answers[0];
+    assert_eq!(
+        event["detail"]["commit"],
+        "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+    );
+    assert_eq!(answer["outcome"], "started", "{answer}");
+    assert_eq!(
+        answer["started"][0]["kind"], "pipeline_execution",
+        "{answer}"
+    );
+    assert_eq!(answer["started"][0]["target"], "hello-world-pipeline");
+
+    // Every log line is JSON and, inside the handler, carries the delivery context.
+    let webhook_logs = local.webhook.logs();
+    let published = webhook_logs
+        .iter()
+        .find(|line| line["message"] == "event published")
+        .unwrap_or_else(|| panic!("no 'event published' line in {webhook_logs:?}"));
+    assert_eq!(
+        published["span"]["delivery"],
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    );
+    assert_eq!(published["span"]["repository"], "Codertocat/Hello-World");
+    assert_eq!(
+        published["span"]["commit"],
+        "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+    );
+    let trigger_logs = local.trigger.logs();
+    let started = trigger_logs
+        .iter()
+        .find(|line| line["message"] == "started")
+        .unwrap_or_else(|| panic!("no 'started' line in {trigger_logs:?}"));
+    assert_eq!(started["span"]["pipeline"], "hello-world-pipeline");
+    assert_eq!(
+        started["span"]["delivery"],
+        "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    );
+    assert_eq!(
+        started["span"]["commit"],
+        "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+    );
+    assert_eq!(started["execution"], answer["started"][0]["id"]);
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_a_401_from_the_binary() {
+    let log_dir = workspace_root().join("target/test-logs/bad-signature");
+    let local = LocalRun::start(&log_dir).await.unwrap();
+    let mut request = sample("webhook/push.json");
+    request["headers"]["x-hub-signature-256"] =
+        "sha256=0000000000000000000000000000000000000000000000000000000000000000".into();
+    let response = local.deliver(&request).await.unwrap();
+    assert_eq!(response["statusCode"], 401, "{response}");
+    assert_eq!(response["body"], "invalid signature");
+}
+
+#[tokio::test]
+async fn misconfiguration_fails_the_cold_start_naming_the_setting() {
+    let moto = Moto::start().await.unwrap();
+    let log_dir = workspace_root().join("target/test-logs/misconfigured");
+    let cases = [
+        (
+            "trigger",
+            vec![("GANTRY_ROUTES", r#"{"routes": [{"repository": "a/b"}]}"#)],
+            "GANTRY_ROUTES: routes[0]: set pipeline or codebuild_project",
+        ),
+        ("trigger", vec![], "missing required setting GANTRY_ROUTES"),
+        (
+            "webhook",
+            vec![("GANTRY_WEBHOOK_SECRET", "s")],
+            "missing required setting GANTRY_EVENT_BUS",
+        ),
+        (
+            "webhook",
+            vec![("GANTRY_EVENT_BUS", "gantry")],
+            "missing required setting GANTRY_WEBHOOK_SECRET_ARN",
+        ),
+        (
+            "webhook",
+            vec![
+                ("GANTRY_EVENT_BUS", "gantry"),
+                ("GANTRY_WEBHOOK_SECRET", "s"),
+                ("GANTRY_WEBHOOK_SECRET_ARN", "arn:x"),
+            ],
+            "set only one of GANTRY_WEBHOOK_SECRET_ARN and GANTRY_WEBHOOK_SECRET",
+        ),
+    ];
+    for (index, (function, settings, expected)) in cases.into_iter().enumerate() {
+        let mut env = moto.env();
+        env.extend(
+            settings
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let process = LocalFunction::start(
+            function,
+            &workspace_binary(function),
+            &env,
+            log_dir.join(format!("{index}-{function}.log")),
+        )
+        .await
+        .unwrap();
+        let err = process.invoke(&serde_json::json!({})).await.unwrap_err();
+        assert!(matches!(err, InvokeError::Exited(_)), "{err}");
+        assert!(err.to_string().contains(expected), "case {index}: {err}");
+    }
+}
