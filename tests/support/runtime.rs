@@ -35,16 +35,18 @@ pub enum InvokeError {
     Timeout(Duration),
 }
 
+type Reply = oneshot::Sender<Result<Bytes, InvokeError>>;
+
 struct Invocation {
     request_id: String,
     payload: Bytes,
-    reply: oneshot::Sender<Result<Bytes, InvokeError>>,
+    reply: Reply,
 }
 
 #[derive(Clone)]
 struct Shared {
     queue: Arc<Mutex<mpsc::Receiver<Invocation>>>,
-    pending: Arc<Mutex<HashMap<String, oneshot::Sender<Result<Bytes, InvokeError>>>>>,
+    pending: Arc<Mutex<HashMap<String, Reply>>>,
     init_error: Arc<Mutex<Option<String>>>,
     function_name: String,
 }
