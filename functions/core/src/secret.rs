@@ -73,6 +73,14 @@ impl CachedSecret {
         }
     }
 
+    /// A secret given as it is, with no AWS client behind it.
+    pub fn plain(value: &str) -> Self {
+        CachedSecret {
+            origin: Origin::Plain(SecretString::from(value.to_owned())),
+            value: OnceCell::new(),
+        }
+    }
+
     pub async fn get(&self) -> Result<&SecretString, SecretError> {
         self.value.get_or_try_init(|| self.fetch()).await
     }
