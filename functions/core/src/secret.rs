@@ -12,7 +12,7 @@ pub enum SecretError {
     Fetch {
         arn: String,
         #[source]
-        source: aws_sdk_secretsmanager::Error,
+        source: Box<aws_sdk_secretsmanager::Error>,
     },
     #[error("secret {arn} has no SecretString")]
     Empty { arn: String },
@@ -96,7 +96,7 @@ impl CachedSecret {
                     .await
                     .map_err(|err| SecretError::Fetch {
                         arn: arn.clone(),
-                        source: err.into(),
+                        source: Box::new(err.into()),
                     })?;
                 output
                     .secret_string
