@@ -9,15 +9,7 @@ use aws_sdk_codepipeline::types::{PipelineVariable, SourceRevisionOverride, Sour
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::operation::BuildError;
-
-/// Error codes that mean "try again later" rather than "this will never work".
-const TRANSIENT_CODES: [&str; 5] = [
-    "ThrottlingException",
-    "TooManyRequestsException",
-    "RequestLimitExceeded",
-    "LimitExceededException",
-    "ConcurrentModificationException",
-];
+use gantry_core::aws::is_transient;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -186,20 +178,5 @@ where
         project: project.to_owned(),
         transient: is_transient(&err),
         source: Box::new(err.into()),
-    }
-}
-
-fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
-    match err {
-        SdkError::ServiceError(context) => {
-            context.raw().status().is_server_error()
-                || context
-                    .err()
-                    .code()
-                    .is_some_and(|code| TRANSIENT_CODES.contains(&code))
-        }
-        SdkError::ConstructionFailure(_) => false,
-        // Timeouts, connection failures, unreadable responses.
-        _ => true,
     }
 }

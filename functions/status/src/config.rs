@@ -1,0 +1,168 @@
+//! The status function's settings, read and checked once per container.
+
+use gantry_core::config::{self, ConfigError};
+use gantry_core::github::DEFAULT_API_URL;
+use gantry_core::secret::SecretSource;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub const TOKEN_ARN: &str = "GANTRY_GITHUB_TOKEN_ARN";
+pub const TOKEN: &str = "GANTRY_GITHUB_TOKEN";
+pub const API_URL: &str = "GANTRY_GITHUB_API_URL";
+pub const STATUS_CONFIG: &str = "GANTRY_STATUS_CONFIG";
+
+/// Prefix of every default context: `gantry/<pipeline or project>`.
+pub const CONTEXT_PREFIX: &str = "gantry";
+
+#[derive(Debug, Clone)]
+pub struct StatusSettings {
+    pub token: SecretSource,
+    pub api_url: String,
+    pub statuses: StatusConfig,
+}
+
+/// `GANTRY_STATUS_CONFIG`: contexts and granularity per pipeline and project.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StatusConfig {
+    #[serde(default)]
+    pub pipelines: BTreeMap<String, PipelineStatus>,
+    #[serde(default)]
+    pub projects: BTreeMap<String, ProjectStatus>,
+    /// Post only for the pipelines and projects listed here; others are ignored.
+    #[serde(default)]
+    pub listed_only: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineStatus {
+    pub context: Option<String>,
+    /// One status per stage (`<context>/<stage>`) instead of one per pipeline.
+    #[serde(default)]
+    pub per_stage: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectStatus {
+    pub context: Option<String>,
+}
+
+impl StatusSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let statuses = match config::optional(STATUS_CONFIG)? {
+            Some(document) => StatusConfig::parse(&document)?,
+            None => StatusConfig::default(),
+        };
+        let api_url = config::optional(API_URL)?.unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+        match url::Url::parse(&api_url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: API_URL,
+                    reason: format!("{api_url:?} is not an http(s) URL (GitHub Enterprise Server: https://HOST/api/v3)"),
+                })
+            }
+        }
+        Ok(StatusSettings {
+            token: SecretSource::from_env(TOKEN_ARN, TOKEN)?,
+            api_url,
+            statuses,
+        })
+    }
+}
+
+impl StatusConfig {
+    pub fn parse(document: &str) -> Result<Self, ConfigError> {
+        let deserializer = &mut serde_json::Deserializer::from_str(document);
+        let config: StatusConfig =
+            serde_path_to_error::deserialize(deserializer).map_err(|err| ConfigError::Invalid {
+                name: STATUS_CONFIG,
+                reason: format!("at {}: {}", err.path(), err.inner()),
+            })?;
+        let contexts = config
+            .pipelines
+            .iter()
+            .map(|(name, p)| (format!("pipelines.{name}"), &p.context))
+            .chain(
+                config
+                    .projects
+                    .iter()
+                    .map(|(name, p)| (format!("projects.{name}"), &p.context)),
+            );
+        for (entry, context) in contexts {
+            if context.as_deref().is_some_and(|c| c.trim().is_empty()) {
+                return Err(ConfigError::Invalid {
+                    name: STATUS_CONFIG,
+                    reason: format!("{entry}.context is empty; omit it for the default"),
+                });
+            }
+        }
+        Ok(config)
+    }
+
+    /// `None` when the pipeline is not to get statuses at all.
+    pub fn pipeline(&self, name: &str) -> Option<(String, bool)> {
+        match self.pipelines.get(name) {
+            Some(p) => Some((
+                p.context.clone().unwrap_or_else(|| default_context(name)),
+                p.per_stage,
+            )),
+            None if self.listed_only => None,
+            None => Some((default_context(name), false)),
+        }
+    }
+
+    pub fn project(&self, name: &str) -> Option<String> {
+        match self.projects.get(name) {
+            Some(p) => Some(p.context.clone().unwrap_or_else(|| default_context(name))),
+            None if self.listed_only => None,
+            None => Some(default_context(name)),
+        }
+    }
+}
+
+fn default_context(name: &str) -> String {
+    format!("{CONTEXT_PREFIX}/{name}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contexts_default_and_can_be_set() {
+        let config = StatusConfig::parse(
+            r#"{"pipelines": {"app": {"context": "ci/app", "per_stage": true}}, "projects": {"lint": {}}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.pipeline("app"), Some(("ci/app".into(), true)));
+        assert_eq!(
+            config.pipeline("other"),
+            Some(("gantry/other".into(), false))
+        );
+        assert_eq!(config.project("lint"), Some("gantry/lint".into()));
+
+        let listed =
+            StatusConfig::parse(r#"{"projects": {"lint": {}}, "listed_only": true}"#).unwrap();
+        assert_eq!(listed.project("lint"), Some("gantry/lint".into()));
+        assert_eq!(listed.project("other"), None);
+        assert_eq!(listed.pipeline("app"), None);
+    }
+
+    #[test]
+    fn errors_name_the_setting_and_entry() {
+        let err = StatusConfig::parse(r#"{"pipelines": {"app": {"contxt": "x"}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("GANTRY_STATUS_CONFIG") && err.contains("pipelines.app"),
+            "{err}"
+        );
+        let err = StatusConfig::parse(r#"{"projects": {"lint": {"context": " "}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("projects.lint.context is empty"), "{err}");
+    }
+}

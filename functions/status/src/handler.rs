@@ -1,0 +1,218 @@
+//! One state-change event in, at most one GitHub commit status out (in the
+//! common case exactly one call). AWS reads that fail transiently, and GitHub
+//! failures that outlast the retries, fail the invocation so EventBridge retries.
+
+use crate::config::StatusConfig;
+use crate::event::{self, EventError, Origin, StateChange};
+use crate::mapping::{self, Decision, Post};
+use crate::reader::{ReadError, Reader};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use gantry_core::github::{GitHubClient, GitHubError};
+use gantry_core::logging::error_chain;
+use serde::Serialize;
+use tokio::time::Instant;
+use tracing::{error, info, info_span, warn, Instrument};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error(transparent)]
+    Event(#[from] EventError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    GitHub(#[from] GitHubError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Posted {
+        repository: String,
+        commit: String,
+        context: String,
+        state: String,
+        description: String,
+    },
+    Ignored {
+        reason: String,
+    },
+    /// GitHub refused the status for good (unknown commit, token without access).
+    Rejected {
+        status: u16,
+        message: String,
+    },
+}
+
+pub struct StatusHandler {
+    config: StatusConfig,
+    reader: Reader,
+    github: GitHubClient,
+}
+
+impl StatusHandler {
+    pub fn new(config: StatusConfig, reader: Reader, github: GitHubClient) -> Self {
+        StatusHandler {
+            config,
+            reader,
+            github,
+        }
+    }
+
+    /// `deadline`: when the invocation must have answered; GitHub retries stop before it.
+    pub async fn handle(
+        &self,
+        event: EventBridgeEvent<serde_json::Value>,
+        deadline: Instant,
+    ) -> Result<Outcome, StatusError> {
+        let detail_type = event.detail_type.clone();
+        let Some((change, origin)) =
+            event::parse(event).inspect_err(|err| error!(error = %err, "event rejected"))?
+        else {
+            return Ok(ignored(format!("{detail_type} events are not handled")));
+        };
+        let decision = match self.decide(&change, &origin).await {
+            Ok(decision) => decision,
+            Err(err) => {
+                if err.is_transient() {
+                    warn!(error = %error_chain(&err), ?change, "AWS read failed; will be retried");
+                } else {
+                    error!(error = %error_chain(&err), ?change, "AWS read failed");
+                }
+                return Err(err.into());
+            }
+        };
+        match decision {
+            Decision::Ignore(reason) => Ok(ignored(reason)),
+            Decision::Post(post) => {
+                let span = info_span!(
+                    "post",
+                    repository = %post.repository,
+                    commit = %post.commit,
+                    pipeline = pipeline_of(&change),
+                    context = %post.status.context,
+                );
+                self.post(post, deadline).instrument(span).await
+            }
+        }
+    }
+
+    async fn decide(&self, change: &StateChange, origin: &Origin) -> Result<Decision, ReadError> {
+        match change {
+            StateChange::Build(build) => {
+                let Some(context) = self.config.project(&build.project_name) else {
+                    return Ok(not_configured("project", &build.project_name));
+                };
+                match self.reader.build(&build.build_id).await? {
+                    Some(snapshot) => Ok(mapping::for_build(build, &snapshot, context, origin)),
+                    None => Ok(Decision::Ignore(format!("CodeBuild does not know build {}", build.build_id))),
+                }
+            }
+            StateChange::Pipeline(change) => {
+                let Some((context, per_stage)) = self.config.pipeline(&change.pipeline) else {
+                    return Ok(not_configured("pipeline", &change.pipeline));
+                };
+                if per_stage {
+                    return Ok(Decision::Ignore(format!("{} posts one status per stage", change.pipeline)));
+                }
+                let execution = self.reader.execution(&change.pipeline, &change.execution_id).await?;
+                let actions = self.actions_if_useful(&execution.status, &change.pipeline, &change.execution_id).await;
+                Ok(mapping::for_pipeline(&execution, actions.as_deref(), context, origin))
+            }
+            StateChange::Stage(change) => {
+                let Some((context, per_stage)) = self.config.pipeline(&change.pipeline) else {
+                    return Ok(not_configured("pipeline", &change.pipeline));
+                };
+                if !per_stage {
+                    return Ok(Decision::Ignore(format!("{} posts one status per pipeline", change.pipeline)));
+                }
+                let execution = self.reader.execution(&change.pipeline, &change.execution_id).await?;
+                let actions = self.best_effort_actions(&change.pipeline, &change.execution_id).await;
+                Ok(mapping::for_stage(change, &execution, actions.as_deref(), context, origin))
+            }
+            StateChange::BuildPhase { project, phase } => Ok(Decision::Ignore(format!(
+                "phase change ({phase} of {project}): the build's state change carries the result"
+            ))),
+            StateChange::Action { pipeline, stage, action } => Ok(Decision::Ignore(format!(
+                "action change ({pipeline}/{stage}/{action}): statuses are per pipeline or per stage"
+            ))),
+        }
+    }
+
+    /// Actions name the failing stage or the running one; a finished, successful
+    /// execution needs no extra call.
+    async fn actions_if_useful(
+        &self,
+        status: &str,
+        pipeline: &str,
+        execution: &str,
+    ) -> Option<Vec<mapping::ActionSnapshot>> {
+        if matches!(status, "Failed" | "InProgress") {
+            self.best_effort_actions(pipeline, execution).await
+        } else {
+            None
+        }
+    }
+
+    /// The details make the description better, never block it.
+    async fn best_effort_actions(
+        &self,
+        pipeline: &str,
+        execution: &str,
+    ) -> Option<Vec<mapping::ActionSnapshot>> {
+        match self.reader.actions(pipeline, execution).await {
+            Ok(actions) => Some(actions),
+            Err(err) => {
+                warn!(error = %error_chain(&err), "ListActionExecutions failed; describing without action details");
+                None
+            }
+        }
+    }
+
+    async fn post(&self, post: Post, deadline: Instant) -> Result<Outcome, StatusError> {
+        match self
+            .github
+            .create_status(&post.repository, &post.commit, &post.status, deadline)
+            .await
+        {
+            Ok(()) => {
+                info!(state = post.status.state.as_str(), description = %post.status.description, "status posted");
+                Ok(Outcome::Posted {
+                    repository: post.repository.to_string(),
+                    commit: post.commit.to_string(),
+                    context: post.status.context,
+                    state: post.status.state.as_str().to_owned(),
+                    description: post.status.description,
+                })
+            }
+            Err(GitHubError::Rejected { status, message }) => {
+                error!(status, %message, "GitHub refused the status; not retrying (check the commit exists and the token can write statuses)");
+                Ok(Outcome::Rejected { status, message })
+            }
+            Err(err) => {
+                warn!(error = %error_chain(&err), "status not posted; will be retried");
+                Err(err.into())
+            }
+        }
+    }
+}
+
+fn ignored(reason: String) -> Outcome {
+    info!(%reason, "event ignored");
+    Outcome::Ignored { reason }
+}
+
+fn not_configured(kind: &str, name: &str) -> Decision {
+    Decision::Ignore(format!(
+        "{kind} {name} is not listed in GANTRY_STATUS_CONFIG"
+    ))
+}
+
+fn pipeline_of(change: &StateChange) -> &str {
+    match change {
+        StateChange::Build(build) => &build.project_name,
+        StateChange::BuildPhase { project, .. } => project,
+        StateChange::Pipeline(p) => &p.pipeline,
+        StateChange::Stage(s) => &s.pipeline,
+        StateChange::Action { pipeline, .. } => pipeline,
+    }
+}

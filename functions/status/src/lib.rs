@@ -1,0 +1,31 @@
+//! `status`: CodeBuild and CodePipeline state changes in, GitHub commit
+//! statuses out, decided from the build's or execution's current state.
+
+pub mod config;
+pub mod event;
+pub mod handler;
+pub mod mapping;
+pub mod reader;
+
+pub use handler::{Outcome, StatusError, StatusHandler};
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{Error, LambdaEvent};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+
+/// Time kept back from the Lambda deadline to answer and flush logs.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+
+pub async fn function_handler(
+    handler: &StatusHandler,
+    event: LambdaEvent<EventBridgeEvent<serde_json::Value>>,
+) -> Result<Outcome, Error> {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64;
+    let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+    let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
+    Ok(handler.handle(event.payload, deadline).await?)
+}

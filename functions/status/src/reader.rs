@@ -1,0 +1,242 @@
+//! Reads the current state of a build or pipeline execution from AWS and turns
+//! the SDK's answer into the plain snapshots the mapping decides on.
+
+use crate::mapping::{
+    ActionSnapshot, BuildSnapshot, ExecutionSnapshot, PhaseSnapshot, RevisionSnapshot,
+};
+use aws_sdk_codebuild::primitives::DateTime;
+use aws_sdk_codepipeline::types::ActionExecutionFilter;
+use gantry_core::aws::is_transient;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("BatchGetBuilds for {build} failed")]
+    Build {
+        build: String,
+        transient: bool,
+        #[source]
+        source: Box<aws_sdk_codebuild::Error>,
+    },
+    #[error("reading execution {execution} of pipeline {pipeline} failed")]
+    Pipeline {
+        pipeline: String,
+        execution: String,
+        transient: bool,
+        #[source]
+        source: Box<aws_sdk_codepipeline::Error>,
+    },
+}
+
+impl ReadError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ReadError::Build { transient, .. } | ReadError::Pipeline { transient, .. } => {
+                *transient
+            }
+        }
+    }
+}
+
+pub struct Reader {
+    builds: aws_sdk_codebuild::Client,
+    pipelines: aws_sdk_codepipeline::Client,
+}
+
+impl Reader {
+    pub fn new(builds: aws_sdk_codebuild::Client, pipelines: aws_sdk_codepipeline::Client) -> Self {
+        Reader { builds, pipelines }
+    }
+
+    /// `None` when CodeBuild does not know the build (deleted, or another account).
+    pub async fn build(&self, build_id: &str) -> Result<Option<BuildSnapshot>, ReadError> {
+        // Events carry the build ARN; BatchGetBuilds takes the `project:uuid` id.
+        let id = build_id
+            .rsplit_once(":build/")
+            .map_or(build_id, |(_, id)| id);
+        let output = self
+            .builds
+            .batch_get_builds()
+            .ids(id)
+            .send()
+            .await
+            .map_err(|err| ReadError::Build {
+                build: id.to_owned(),
+                transient: is_transient(&err),
+                source: Box::new(err.into()),
+            })?;
+        Ok(output
+            .builds
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .map(|build| {
+                let duration = match (build.start_time, build.end_time) {
+                    (Some(start), Some(end)) => seconds_between(&start, &end),
+                    (Some(start), None) => {
+                        seconds_between(&start, &DateTime::from(std::time::SystemTime::now()))
+                    }
+                    _ => None,
+                };
+                BuildSnapshot {
+                    id: build.id.unwrap_or_else(|| id.to_owned()),
+                    project: build.project_name.unwrap_or_default(),
+                    status: build
+                        .build_status
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    source_type: build
+                        .source
+                        .as_ref()
+                        .map(|s| s.r#type().as_str().to_owned()),
+                    source_location: build.source.and_then(|s| s.location),
+                    resolved_source_version: build.resolved_source_version,
+                    source_version: build.source_version,
+                    environment: build
+                        .environment
+                        .map(|env| {
+                            env.environment_variables
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|v| (v.name, v.value))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    phases: build
+                        .phases
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|phase| PhaseSnapshot {
+                            phase: phase
+                                .phase_type
+                                .map(|t| t.as_str().to_owned())
+                                .unwrap_or_default(),
+                            status: phase.phase_status.map(|s| s.as_str().to_owned()),
+                        })
+                        .collect(),
+                    current_phase: build.current_phase,
+                    duration,
+                    logs_link: build.logs.and_then(|logs| logs.deep_link),
+                }
+            }))
+    }
+
+    pub async fn execution(
+        &self,
+        pipeline: &str,
+        execution_id: &str,
+    ) -> Result<ExecutionSnapshot, ReadError> {
+        let output = self
+            .pipelines
+            .get_pipeline_execution()
+            .pipeline_name(pipeline)
+            .pipeline_execution_id(execution_id)
+            .send()
+            .await
+            .map_err(|err| self.pipeline_error(pipeline, execution_id, err))?;
+        let execution = output
+            .pipeline_execution
+            .unwrap_or_else(|| aws_sdk_codepipeline::types::PipelineExecution::builder().build());
+        Ok(ExecutionSnapshot {
+            pipeline: pipeline.to_owned(),
+            execution_id: execution_id.to_owned(),
+            status: execution
+                .status
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            variables: execution
+                .variables
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|v| Some((v.name?, v.resolved_value?)))
+                .collect(),
+            revisions: execution
+                .artifact_revisions
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| RevisionSnapshot {
+                    revision_id: r.revision_id,
+                    revision_url: r.revision_url,
+                })
+                .collect(),
+        })
+    }
+
+    /// The execution's actions, for the failing stage and action.
+    pub async fn actions(
+        &self,
+        pipeline: &str,
+        execution_id: &str,
+    ) -> Result<Vec<ActionSnapshot>, ReadError> {
+        let mut pages = self
+            .pipelines
+            .list_action_executions()
+            .pipeline_name(pipeline)
+            .filter(
+                ActionExecutionFilter::builder()
+                    .pipeline_execution_id(execution_id)
+                    .build(),
+            )
+            .into_paginator()
+            .send();
+        let mut actions = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| self.pipeline_error(pipeline, execution_id, err))?;
+            for detail in page.action_execution_details.unwrap_or_default() {
+                let duration = match (detail.start_time, detail.last_update_time) {
+                    (Some(start), Some(end)) => seconds_between(&start, &end),
+                    _ => None,
+                };
+                actions.push(ActionSnapshot {
+                    stage: detail.stage_name.unwrap_or_default(),
+                    action: detail.action_name.unwrap_or_default(),
+                    status: detail
+                        .status
+                        .map(|s| s.as_str().to_owned())
+                        .unwrap_or_default(),
+                    summary: detail
+                        .output
+                        .and_then(|o| o.execution_result)
+                        .and_then(|r| r.external_execution_summary),
+                    duration,
+                });
+            }
+        }
+        Ok(actions)
+    }
+
+    fn pipeline_error<E>(
+        &self,
+        pipeline: &str,
+        execution: &str,
+        err: aws_sdk_codepipeline::error::SdkError<
+            E,
+            aws_sdk_codepipeline::config::http::HttpResponse,
+        >,
+    ) -> ReadError
+    where
+        E: aws_sdk_codepipeline::error::ProvideErrorMetadata
+            + std::error::Error
+            + Send
+            + Sync
+            + 'static,
+        aws_sdk_codepipeline::Error: From<
+            aws_sdk_codepipeline::error::SdkError<
+                E,
+                aws_sdk_codepipeline::config::http::HttpResponse,
+            >,
+        >,
+    {
+        ReadError::Pipeline {
+            pipeline: pipeline.to_owned(),
+            execution: execution.to_owned(),
+            transient: is_transient(&err),
+            source: Box::new(err.into()),
+        }
+    }
+}
+
+fn seconds_between(start: &DateTime, end: &DateTime) -> Option<Duration> {
+    let secs = end.secs().checked_sub(start.secs())?;
+    u64::try_from(secs).ok().map(Duration::from_secs)
+}
