@@ -247,3 +247,33 @@ impl LocalAws {
         Ok(events)
     }
 }
+
+/// A documented AWS state-change event from `events/status/`, rewritten to be
+/// about a build or execution that exists in the local world.
+pub fn state_change(sample_name: &str, detail: serde_json::Value) -> serde_json::Value {
+    let mut event = crate::sample(&format!("status/{sample_name}"));
+    event["region"] = crate::moto::REGION.into();
+    event["account"] = crate::moto::ACCOUNT.into();
+    if let (Some(target), Some(changes)) = (event["detail"].as_object_mut(), detail.as_object()) {
+        for (key, value) in changes {
+            target.insert(key.clone(), value.clone());
+        }
+    }
+    event
+}
+
+/// The `CodeBuild Build State Change` event for a build of the local project.
+pub fn build_state_change(build_id: &str, status: &str, commit: &str) -> serde_json::Value {
+    let mut event = state_change(
+        "codebuild.docs.build-state-change.json",
+        serde_json::json!({
+            "build-status": status,
+            "project-name": PROJECT,
+            "build-id": format!("arn:aws:codebuild:{}:{}:build/{build_id}", crate::moto::REGION, crate::moto::ACCOUNT),
+        }),
+    );
+    let information = &mut event["detail"]["additional-information"];
+    information["source"] = serde_json::json!({"type": "GITHUB", "location": format!("https://github.com/{REPOSITORY}.git")});
+    information["source-version"] = commit.into();
+    event
+}

@@ -77,11 +77,12 @@ pub fn for_build(
     context: String,
     origin: &Origin,
 ) -> Decision {
+    // The event and the build read describe the same source; the event's is
+    // taken first as it is what CodeBuild reported for this very change.
     let event_source = change.additional_information.source.as_ref();
-    let source_type = build
-        .source_type
-        .as_deref()
-        .or(event_source.map(|s| s.source_type.as_str()))
+    let source_type = event_source
+        .map(|s| s.source_type.as_str())
+        .or(build.source_type.as_deref())
         .unwrap_or("");
     if source_type == "CODEPIPELINE" {
         return Decision::Ignore(
