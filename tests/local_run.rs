@@ -58,6 +58,23 @@ async fn the_binaries_carry_a_signed_push_to_a_started_pipeline() {
         "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
     );
     assert_eq!(started["execution"], answer["started"][0]["id"]);
+
+    // The execution's state change, through the status binary, to GitHub.
+    let execution_id = answer["started"][0]["id"].as_str().unwrap();
+    let event = gantry_tests::scenario::state_change(
+        "codepipeline.docs.pipeline-succeeded.json",
+        serde_json::json!({"pipeline": "hello-world-pipeline", "execution-id": execution_id}),
+    );
+    let outcome = local.report(&event).await.unwrap();
+    assert_eq!(outcome["outcome"], "posted", "{outcome}");
+    let posted = local.posted_statuses().await;
+    assert_eq!(posted.len(), 1);
+    assert_eq!(
+        posted[0].path,
+        "/repos/Codertocat/Hello-World/statuses/6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+    );
+    assert_eq!(posted[0].body["state"], "success");
+    assert_eq!(posted[0].body["context"], "gantry/hello-world-pipeline");
 }
 
 #[tokio::test]

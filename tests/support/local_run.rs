@@ -7,14 +7,22 @@ use crate::runtime::LocalFunction;
 use crate::scenario::{self, LocalAws, LOCAL_SECRET};
 use crate::{workspace_binary, BoxError};
 use std::path::Path;
+use wiremock::matchers::{header, method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 use std::time::Duration;
 
 pub struct LocalRun {
     pub moto: Moto,
     pub aws: LocalAws,
+    /// Stands in for the GitHub REST API: accepts commit statuses, records them.
+    pub github: MockServer,
     pub webhook: LocalFunction,
     pub trigger: LocalFunction,
+    pub status: LocalFunction,
 }
+
+/// The token `status` sends to the GitHub stand-in.
+pub const LOCAL_GITHUB_TOKEN: &str = "gantry-local-token";
 
 impl LocalRun {
     /// Starts moto, provisions the local world and starts both functions,
@@ -41,11 +49,31 @@ impl LocalRun {
             log_dir.join("trigger.log"),
         )
         .await?;
+
+        let github = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/repos/[^/]+/[^/]+/statuses/[0-9a-f]{40}$"))
+            .and(header("authorization", format!("Bearer {LOCAL_GITHUB_TOKEN}").as_str()))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({})))
+            .mount(&github)
+            .await;
+        let mut status_env = moto.env();
+        status_env.push(("GANTRY_GITHUB_TOKEN".into(), LOCAL_GITHUB_TOKEN.into()));
+        status_env.push(("GANTRY_GITHUB_API_URL".into(), github.uri()));
+        let status = LocalFunction::start(
+            "status",
+            &workspace_binary("status"),
+            &status_env,
+            log_dir.join("status.log"),
+        )
+        .await?;
         Ok(LocalRun {
             moto,
             aws,
+            github,
             webhook,
             trigger,
+            status,
         })
     }
 
@@ -73,5 +101,34 @@ impl LocalRun {
             answers.push((event, answer));
         }
         Ok(answers)
+    }
+}
+
+/// A commit status as it reached the GitHub stand-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedStatus {
+    pub path: String,
+    pub body: serde_json::Value,
+}
+
+impl LocalRun {
+    /// Hands `status` a state-change event (moto emits none: they are built from
+    /// AWS's documented samples) and returns its answer.
+    pub async fn report(&self, event: &serde_json::Value) -> Result<serde_json::Value, BoxError> {
+        Ok(self.status.invoke(event).await?)
+    }
+
+    /// Every commit status the GitHub stand-in received, in order.
+    pub async fn posted_statuses(&self) -> Vec<PostedStatus> {
+        self.github
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|request| PostedStatus {
+                path: request.url.path().to_owned(),
+                body: serde_json::from_slice(&request.body).unwrap_or_default(),
+            })
+            .collect()
     }
 }

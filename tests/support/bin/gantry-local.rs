@@ -2,7 +2,7 @@
 //! A signed push and a signed pull request go in; what started comes out.
 
 use gantry_tests::local_run::LocalRun;
-use gantry_tests::scenario::{PIPELINE, PROJECT};
+use gantry_tests::scenario::{self, PIPELINE, PROJECT};
 use gantry_tests::{sample, workspace_root, BoxError};
 
 #[tokio::main]
@@ -24,7 +24,8 @@ async fn run() -> Result<(), BoxError> {
     let local = LocalRun::start(&log_dir).await?;
     println!("  local AWS (moto)  {}", local.moto.endpoint);
     println!("  created           bus gantry, rule gantry-github-to-trigger, pipeline {PIPELINE}, build project {PROJECT}");
-    println!("  functions         webhook and trigger, the binaries `cargo build --workspace` made, each under a local Lambda Runtime API");
+    println!("  GitHub stand-in   {} (accepts commit statuses)", local.github.uri());
+    println!("  functions         webhook, trigger and status, the binaries `cargo build --workspace` made, each under a local Lambda Runtime API");
     println!("  function logs     {}", log_dir.display());
 
     for (step, name) in [(1, "push"), (2, "pull_request")] {
@@ -55,6 +56,7 @@ async fn run() -> Result<(), BoxError> {
             );
             println!("   trigger answered  {answer}");
             describe_starts(&local, &answer).await?;
+            report_status(&local, &answer, detail["commit"].as_str().unwrap_or_default()).await?;
         }
     }
 
@@ -117,6 +119,33 @@ async fn describe_starts(local: &LocalRun, answer: &serde_json::Value) -> Result
                 );
             }
             _ => println!("   (unrecognised start {started})"),
+        }
+    }
+    Ok(())
+}
+
+/// What CodeBuild or CodePipeline would emit for the started build or
+/// execution goes to `status`; prints the commit status GitHub received.
+async fn report_status(local: &LocalRun, answer: &serde_json::Value, commit: &str) -> Result<(), BoxError> {
+    for started in answer["started"].as_array().into_iter().flatten() {
+        let id = started["id"].as_str().unwrap_or_default();
+        let event = match started["kind"].as_str() {
+            Some("build") => scenario::build_state_change(id, "SUCCEEDED", commit),
+            _ => scenario::state_change(
+                "codepipeline.docs.pipeline-succeeded.json",
+                serde_json::json!({"pipeline": PIPELINE, "execution-id": id}),
+            ),
+        };
+        let before = local.posted_statuses().await.len();
+        println!(
+            "   AWS emits         {} ({} sample from events/status/, for {id})",
+            event["detail-type"].as_str().unwrap_or("?"),
+            if started["kind"] == "build" { "CodeBuild" } else { "CodePipeline" }
+        );
+        let outcome = local.report(&event).await?;
+        println!("   status answered   {outcome}");
+        for posted in local.posted_statuses().await.into_iter().skip(before) {
+            println!("   GitHub received   POST {} {}", posted.path, posted.body);
         }
     }
     Ok(())
