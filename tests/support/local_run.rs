@@ -7,9 +7,9 @@ use crate::runtime::LocalFunction;
 use crate::scenario::{self, LocalAws, LOCAL_SECRET};
 use crate::{workspace_binary, BoxError};
 use std::path::Path;
+use std::time::Duration;
 use wiremock::matchers::{header, method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-use std::time::Duration;
 
 pub struct LocalRun {
     pub moto: Moto,
@@ -53,7 +53,10 @@ impl LocalRun {
         let github = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path_regex(r"^/repos/[^/]+/[^/]+/statuses/[0-9a-f]{40}$"))
-            .and(header("authorization", format!("Bearer {LOCAL_GITHUB_TOKEN}").as_str()))
+            .and(header(
+                "authorization",
+                format!("Bearer {LOCAL_GITHUB_TOKEN}").as_str(),
+            ))
             .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({})))
             .mount(&github)
             .await;

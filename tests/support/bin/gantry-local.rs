@@ -24,7 +24,10 @@ async fn run() -> Result<(), BoxError> {
     let local = LocalRun::start(&log_dir).await?;
     println!("  local AWS (moto)  {}", local.moto.endpoint);
     println!("  created           bus gantry, rule gantry-github-to-trigger, pipeline {PIPELINE}, build project {PROJECT}");
-    println!("  GitHub stand-in   {} (accepts commit statuses)", local.github.uri());
+    println!(
+        "  GitHub stand-in   {} (accepts commit statuses)",
+        local.github.uri()
+    );
     println!("  functions         webhook, trigger and status, the binaries `cargo build --workspace` made, each under a local Lambda Runtime API");
     println!("  function logs     {}", log_dir.display());
 
@@ -56,7 +59,12 @@ async fn run() -> Result<(), BoxError> {
             );
             println!("   trigger answered  {answer}");
             describe_starts(&local, &answer).await?;
-            report_status(&local, &answer, detail["commit"].as_str().unwrap_or_default()).await?;
+            report_status(
+                &local,
+                &answer,
+                detail["commit"].as_str().unwrap_or_default(),
+            )
+            .await?;
         }
     }
 
@@ -126,7 +134,11 @@ async fn describe_starts(local: &LocalRun, answer: &serde_json::Value) -> Result
 
 /// What CodeBuild or CodePipeline would emit for the started build or
 /// execution goes to `status`; prints the commit status GitHub received.
-async fn report_status(local: &LocalRun, answer: &serde_json::Value, commit: &str) -> Result<(), BoxError> {
+async fn report_status(
+    local: &LocalRun,
+    answer: &serde_json::Value,
+    commit: &str,
+) -> Result<(), BoxError> {
     for started in answer["started"].as_array().into_iter().flatten() {
         let id = started["id"].as_str().unwrap_or_default();
         let event = match started["kind"].as_str() {
@@ -140,7 +152,11 @@ async fn report_status(local: &LocalRun, answer: &serde_json::Value, commit: &st
         println!(
             "   AWS emits         {} ({} sample from events/status/, for {id})",
             event["detail-type"].as_str().unwrap_or("?"),
-            if started["kind"] == "build" { "CodeBuild" } else { "CodePipeline" }
+            if started["kind"] == "build" {
+                "CodeBuild"
+            } else {
+                "CodePipeline"
+            }
         );
         let outcome = local.report(&event).await?;
         println!("   status answered   {outcome}");

@@ -1,0 +1,38 @@
+//! `pruner`: old pipeline and build artifacts out of S3, on a schedule, under a
+//! policy that never deletes an artifact a running or the last successful
+//! execution needs, nor anything outside its prefixes.
+
+pub mod budget;
+pub mod config;
+pub mod handler;
+pub mod plan;
+pub mod protect;
+pub mod store;
+
+pub use handler::{Pruner, RunInput, Summary};
+
+use budget::Budget;
+use lambda_runtime::{Error, LambdaEvent};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::time::Instant;
+
+/// Time kept back from the Lambda deadline: one more S3 call and the summary.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(15);
+
+pub async fn function_handler(
+    pruner: &Pruner,
+    event: LambdaEvent<serde_json::Value>,
+) -> Result<Summary, Error> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let remaining = Duration::from_millis(
+        event
+            .context
+            .deadline
+            .saturating_sub(now.as_millis() as u64),
+    );
+    let budget = Budget::until(Instant::now() + remaining, DEADLINE_MARGIN);
+    let input: RunInput = serde_json::from_value(event.payload).unwrap_or_default();
+    Ok(pruner.run(input, &budget, now.as_secs() as i64).await?)
+}

@@ -1,0 +1,354 @@
+//! The pure decision: every listed version of one rule's prefix, the keys that
+//! must survive, and the clock in; what to delete, and why the rest is kept, out.
+//!
+//! An artifact is a key whose current version is an object (not a delete marker).
+//! Artifacts are grouped by the folder under the prefix (CodePipeline's
+//! `<pipeline>/<artifact name>/<id>`), so the newest N of each kind survive.
+
+use crate::config::Rule;
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+
+pub const SECONDS_PER_DAY: i64 = 86_400;
+
+/// One version of one key, as `ListObjectVersions` reports it. Unversioned
+/// buckets report one version per key, with no version id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectVersion {
+    pub key: String,
+    pub version_id: Option<String>,
+    pub is_latest: bool,
+    pub delete_marker: bool,
+    /// Seconds since the Unix epoch.
+    pub last_modified: i64,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub objects: u64,
+    pub bytes: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, version: &ObjectVersion) {
+        self.objects += 1;
+        self.bytes += version.size;
+    }
+    pub fn merge(&mut self, other: Tally) {
+        self.objects += other.objects;
+        self.bytes += other.bytes;
+    }
+}
+
+/// Why a version survives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Kept {
+    /// Produced or used by a running or the last successful execution.
+    pub protected: Tally,
+    /// Among the newest `keep_newest` artifacts of its kind.
+    pub newest: Tally,
+    /// Younger than `keep_days`.
+    pub young: Tally,
+}
+
+impl Kept {
+    pub fn merge(&mut self, other: Kept) {
+        self.protected.merge(other.protected);
+        self.newest.merge(other.newest);
+        self.young.merge(other.young);
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub examined: Tally,
+    pub kept: Kept,
+    pub delete: Vec<ObjectVersion>,
+}
+
+impl Plan {
+    pub fn delete_tally(&self) -> Tally {
+        let mut tally = Tally::default();
+        self.delete.iter().for_each(|v| tally.add(v));
+        tally
+    }
+}
+
+/// Decides the fate of every version. Versions outside the rule's prefix are
+/// never in the plan at all: not examined, not deleted.
+pub fn plan(
+    rule: &Rule,
+    versions: Vec<ObjectVersion>,
+    protected: &HashSet<String>,
+    now: i64,
+) -> Plan {
+    let cutoff = now - i64::from(rule.keep_days) * SECONDS_PER_DAY;
+    let versions: Vec<ObjectVersion> = versions
+        .into_iter()
+        .filter(|v| v.key.starts_with(&rule.prefix))
+        .collect();
+
+    // The newest `keep_newest` live artifacts of each kind.
+    let mut by_group: HashMap<&str, Vec<(&str, i64)>> = HashMap::new();
+    for version in versions.iter().filter(|v| v.is_latest && !v.delete_marker) {
+        by_group
+            .entry(group(&rule.prefix, &version.key))
+            .or_default()
+            .push((version.key.as_str(), version.last_modified));
+    }
+    let mut newest: HashSet<&str> = HashSet::new();
+    for artifacts in by_group.values_mut() {
+        artifacts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        newest.extend(artifacts.iter().take(rule.keep_newest).map(|(key, _)| *key));
+    }
+
+    let mut plan = Plan::default();
+    let mut delete = Vec::new();
+    for version in &versions {
+        plan.examined.add(version);
+        if protected.contains(&version.key) {
+            plan.kept.protected.add(version);
+        } else if version.is_latest
+            && !version.delete_marker
+            && newest.contains(version.key.as_str())
+        {
+            plan.kept.newest.add(version);
+        } else if version.last_modified > cutoff {
+            plan.kept.young.add(version);
+        } else {
+            delete.push(version.clone());
+        }
+    }
+    plan.delete = delete;
+    plan
+}
+
+/// A realistic history for benchmarks: `objects` versions of one pipeline's
+/// artifacts (four kinds, one a day apart in time, every tenth overwritten once
+/// in a versioned bucket), with the rule that prunes it.
+pub fn synthetic_history(objects: usize) -> (Rule, Vec<ObjectVersion>, i64) {
+    let now = 1_700_000_000;
+    let rule = Rule {
+        label: "rules[0] (app-pipeline)".into(),
+        bucket: "artifacts".into(),
+        prefix: "app-pipeline/".into(),
+        pipeline: Some("app-pipeline".into()),
+        keep_newest: 10,
+        keep_days: 14,
+    };
+    let kinds = ["SourceArti", "BuildArtif", "TestOutput", "DeployArti"];
+    let versions = (0..objects)
+        .map(|i| {
+            let execution = i / kinds.len();
+            let overwritten = i % 10 == 9;
+            ObjectVersion {
+                key: format!(
+                    "app-pipeline/{}/{:07x}",
+                    kinds[i % kinds.len()],
+                    if overwritten {
+                        execution - 1
+                    } else {
+                        execution
+                    }
+                ),
+                version_id: Some(format!("v{i}")),
+                is_latest: !overwritten,
+                delete_marker: false,
+                last_modified: now - (objects - i) as i64 * 60,
+                size: 4096 + (i as u64 % 1000),
+            }
+        })
+        .collect();
+    (rule, versions, now)
+}
+
+/// The first folder under the prefix: `<pipeline>/SourceArti/abc` -> `SourceArti`.
+fn group<'a>(prefix: &str, key: &'a str) -> &'a str {
+    let rest = &key[prefix.len().min(key.len())..];
+    rest.split_once('/').map_or("", |(folder, _)| folder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn rule(keep_newest: usize, keep_days: u32) -> Rule {
+        Rule {
+            label: "rules[0]".into(),
+            bucket: "artifacts".into(),
+            prefix: "app-pipeline/".into(),
+            pipeline: Some("app-pipeline".into()),
+            keep_newest,
+            keep_days,
+        }
+    }
+
+    fn object(key: &str, days_old: i64) -> ObjectVersion {
+        ObjectVersion {
+            key: key.into(),
+            version_id: None,
+            is_latest: true,
+            delete_marker: false,
+            last_modified: NOW - days_old * SECONDS_PER_DAY - 1,
+            size: 100,
+        }
+    }
+
+    fn deleted_keys(plan: &Plan) -> Vec<String> {
+        let mut keys: Vec<String> = plan.delete.iter().map(|v| v.key.clone()).collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn keeps_newest_per_kind_young_and_protected_and_deletes_the_rest() {
+        let versions = vec![
+            object("app-pipeline/SourceArti/a", 30),
+            object("app-pipeline/SourceArti/b", 20),
+            object("app-pipeline/SourceArti/c", 10),
+            object("app-pipeline/BuildArtif/x", 40),
+            object("app-pipeline/BuildArtif/y", 2),
+            object("other-pipeline/SourceArti/z", 90),
+        ];
+        let protected = HashSet::from(["app-pipeline/SourceArti/a".to_owned()]);
+        let plan = plan(&rule(1, 7), versions, &protected, NOW);
+        assert_eq!(
+            deleted_keys(&plan),
+            ["app-pipeline/BuildArtif/x", "app-pipeline/SourceArti/b"]
+        );
+        assert_eq!(
+            plan.examined,
+            Tally {
+                objects: 5,
+                bytes: 500
+            },
+            "other prefixes are not even examined"
+        );
+        assert_eq!(plan.kept.protected.objects, 1);
+        assert_eq!(
+            plan.kept.newest.objects, 2,
+            "c and y are the newest of their kinds"
+        );
+        assert_eq!(plan.kept.young.objects, 0);
+    }
+
+    #[test]
+    fn versioned_buckets_lose_old_noncurrent_versions_and_delete_markers() {
+        let version = |key: &str, id: &str, latest: bool, marker: bool, days: i64| ObjectVersion {
+            version_id: Some(id.into()),
+            is_latest: latest,
+            delete_marker: marker,
+            ..object(key, days)
+        };
+        let versions = vec![
+            version("app-pipeline/SourceArti/a", "2", true, false, 30),
+            version("app-pipeline/SourceArti/a", "1", false, false, 31),
+            version("app-pipeline/SourceArti/gone", "3", true, true, 20),
+            version("app-pipeline/SourceArti/gone", "2", false, false, 21),
+            version("app-pipeline/SourceArti/recent", "9", true, true, 1),
+            version("app-pipeline/SourceArti/recent", "8", false, false, 12),
+        ];
+        let plan = plan(&rule(1, 7), versions, &HashSet::new(), NOW);
+        let deleted: Vec<(String, String)> = plan
+            .delete
+            .iter()
+            .map(|v| (v.key.clone(), v.version_id.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            deleted,
+            [
+                ("app-pipeline/SourceArti/a".into(), "1".into()),
+                ("app-pipeline/SourceArti/gone".into(), "3".into()),
+                ("app-pipeline/SourceArti/gone".into(), "2".into()),
+                ("app-pipeline/SourceArti/recent".into(), "8".into()),
+            ]
+        );
+        assert_eq!(plan.kept.newest.objects, 1);
+        assert_eq!(plan.kept.young.objects, 1, "the recent delete marker");
+    }
+
+    fn history() -> impl Strategy<Value = (Vec<ObjectVersion>, HashSet<String>, usize, u32)> {
+        let version = (
+            0..40u32,
+            0..3u32,
+            0..4u32,
+            any::<bool>(),
+            0..60i64,
+            0..5000u64,
+        );
+        (
+            proptest::collection::vec(version, 0..200),
+            1..5usize,
+            1..30u32,
+            proptest::collection::vec(0..40u32, 0..8),
+        )
+            .prop_map(|(raw, keep_newest, keep_days, protected)| {
+                let mut versions: Vec<ObjectVersion> = Vec::new();
+                for (key, group, version, marker, days, size) in raw {
+                    let prefix = if key % 10 == 0 {
+                        "elsewhere/"
+                    } else {
+                        "app-pipeline/"
+                    };
+                    let key = format!("{prefix}G{group}/k{key}");
+                    let latest = !versions.iter().any(|v| v.key == key && v.is_latest);
+                    versions.push(ObjectVersion {
+                        key,
+                        version_id: Some(format!("v{version}-{}", versions.len())),
+                        is_latest: latest,
+                        delete_marker: marker,
+                        last_modified: NOW - days * SECONDS_PER_DAY - i64::from(version),
+                        size,
+                    });
+                }
+                let protected = protected
+                    .into_iter()
+                    .map(|k| format!("app-pipeline/G{}/k{k}", k % 3))
+                    .collect();
+                (versions, protected, keep_newest, keep_days)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn the_plan_never_deletes_what_the_policy_keeps((versions, protected, keep_newest, keep_days) in history()) {
+            let rule = rule(keep_newest, keep_days);
+            let plan = plan(&rule, versions.clone(), &protected, NOW);
+            let cutoff = NOW - i64::from(keep_days) * SECONDS_PER_DAY;
+
+            for deleted in &plan.delete {
+                prop_assert!(deleted.key.starts_with(&rule.prefix), "outside the prefix: {}", deleted.key);
+                prop_assert!(!protected.contains(&deleted.key), "protected: {}", deleted.key);
+                prop_assert!(deleted.last_modified <= cutoff, "too young: {:?}", deleted);
+            }
+            // The newest `keep_newest` live artifacts of each kind survive.
+            let mut groups: HashMap<String, Vec<&ObjectVersion>> = HashMap::new();
+            for v in versions.iter().filter(|v| v.key.starts_with(&rule.prefix) && v.is_latest && !v.delete_marker) {
+                groups.entry(group(&rule.prefix, &v.key).to_owned()).or_default().push(v);
+            }
+            for artifacts in groups.values_mut() {
+                artifacts.sort_by(|a, b| b.last_modified.cmp(&a.last_modified).then_with(|| a.key.cmp(&b.key)));
+                for survivor in artifacts.iter().take(keep_newest) {
+                    prop_assert!(!plan.delete.contains(survivor), "newest deleted: {:?}", survivor);
+                }
+            }
+            // Every examined version is either kept for a reason or deleted, and
+            // nothing the policy lets go is kept.
+            let in_prefix: Vec<&ObjectVersion> = versions.iter().filter(|v| v.key.starts_with(&rule.prefix)).collect();
+            let kept = plan.kept.protected.objects + plan.kept.newest.objects + plan.kept.young.objects;
+            prop_assert_eq!(kept + plan.delete.len() as u64, in_prefix.len() as u64);
+            prop_assert_eq!(plan.examined.objects, in_prefix.len() as u64);
+            let expected_deletions = in_prefix.iter().filter(|v| {
+                let newest = v.is_latest && !v.delete_marker && groups
+                    .get(group(&rule.prefix, &v.key))
+                    .is_some_and(|g| g.iter().take(keep_newest).any(|s| std::ptr::eq(*s, **v)));
+                !protected.contains(&v.key) && !newest && v.last_modified <= cutoff
+            }).count();
+            prop_assert_eq!(plan.delete.len(), expected_deletions);
+        }
+    }
+}
