@@ -78,6 +78,32 @@ async fn the_binaries_carry_a_signed_push_to_a_started_pipeline() {
 }
 
 #[tokio::test]
+async fn the_pruner_binary_answers_a_schedule_with_a_summary() {
+    let log_dir = workspace_root().join("target/test-logs/pruner");
+    let local = LocalRun::start(&log_dir).await.unwrap();
+    let summary = local
+        .prune(&sample("aws/eventbridge-event.docs.json"))
+        .await
+        .unwrap();
+    assert_eq!(summary["dry_run"], true, "{summary}");
+    assert_eq!(summary["complete"], true);
+    assert_eq!(summary["examined"]["objects"], 24);
+    assert_eq!(summary["kept"]["newest"]["objects"], 10);
+    assert_eq!(summary["kept"]["young"]["objects"], 14);
+    assert_eq!(summary["deleted"]["objects"], 0);
+    let real = local
+        .prune(&serde_json::json!({"dry_run": false}))
+        .await
+        .unwrap();
+    assert_eq!(real["dry_run"], false, "{real}");
+    assert!(local
+        .pruner
+        .logs()
+        .iter()
+        .any(|line| line["message"] == "prune finished"));
+}
+
+#[tokio::test]
 async fn a_bad_signature_is_a_401_from_the_binary() {
     let log_dir = workspace_root().join("target/test-logs/bad-signature");
     let local = LocalRun::start(&log_dir).await.unwrap();

@@ -19,6 +19,7 @@ pub struct LocalRun {
     pub webhook: LocalFunction,
     pub trigger: LocalFunction,
     pub status: LocalFunction,
+    pub pruner: LocalFunction,
 }
 
 /// The token `status` sends to the GitHub stand-in.
@@ -70,6 +71,23 @@ impl LocalRun {
             log_dir.join("status.log"),
         )
         .await?;
+        let mut pruner_env = moto.env();
+        pruner_env.push((
+            "GANTRY_ARTIFACT_BUCKET".into(),
+            scenario::ARTIFACT_BUCKET.into(),
+        ));
+        pruner_env.push((
+            "GANTRY_PRUNE_POLICY".into(),
+            scenario::LOCAL_PRUNE_POLICY.into(),
+        ));
+        pruner_env.push(("GANTRY_DRY_RUN".into(), "true".into()));
+        let pruner = LocalFunction::start(
+            "pruner",
+            &workspace_binary("pruner"),
+            &pruner_env,
+            log_dir.join("pruner.log"),
+        )
+        .await?;
         Ok(LocalRun {
             moto,
             aws,
@@ -77,6 +95,7 @@ impl LocalRun {
             webhook,
             trigger,
             status,
+            pruner,
         })
     }
 
@@ -133,5 +152,12 @@ impl LocalRun {
                 body: serde_json::from_slice(&request.body).unwrap_or_default(),
             })
             .collect()
+    }
+}
+
+impl LocalRun {
+    /// Runs the pruner as its schedule would: `input` is the schedule's input.
+    pub async fn prune(&self, input: &serde_json::Value) -> Result<serde_json::Value, BoxError> {
+        Ok(self.pruner.invoke(input).await?)
     }
 }

@@ -22,6 +22,12 @@ pub const TRIGGER_QUEUE: &str = "gantry-trigger-events";
 pub const PIPELINE: &str = "hello-world-pipeline";
 pub const PROJECT: &str = "hello-world-build";
 pub const REPOSITORY: &str = "Codertocat/Hello-World";
+/// The example pipeline's artifact store.
+pub const ARTIFACT_BUCKET: &str = "gantry-artifacts";
+/// What the local pruner keeps: the newest five of each kind, and a day's worth.
+/// A prefix rule, as moto cannot list action executions for pipeline protection.
+pub const LOCAL_PRUNE_POLICY: &str =
+    r#"{"rules": [{"prefix": "hello-world-pipeline/", "keep_newest": 5, "keep_days": 1}]}"#;
 /// The secret that signs the samples in `events/webhook/`.
 pub const LOCAL_SECRET: &str = "gantry-local-secret";
 /// The pipeline variables `trigger` passes; the example pipeline declares them.
@@ -110,6 +116,7 @@ pub async fn provision(sdk: &SdkConfig) -> Result<LocalAws, BoxError> {
         .ok_or("CreateRole returned no role")?;
 
     create_pipeline(sdk, &role_arn).await?;
+    put_artifacts(sdk, 12).await?;
     aws_sdk_codebuild::Client::new(sdk)
         .create_project()
         .name(PROJECT)
@@ -181,7 +188,7 @@ async fn create_pipeline(sdk: &SdkConfig, role_arn: &str) -> Result<(), BoxError
         .artifact_store(
             ArtifactStore::builder()
                 .r#type(ArtifactStoreType::S3)
-                .location("gantry-artifacts")
+                .location(ARTIFACT_BUCKET)
                 .build()?,
         )
         .stages(
@@ -276,4 +283,22 @@ pub fn build_state_change(build_id: &str, status: &str, commit: &str) -> serde_j
     information["source"] = serde_json::json!({"type": "GITHUB", "location": format!("https://github.com/{REPOSITORY}.git")});
     information["source-version"] = commit.into();
     event
+}
+
+/// The artifact bucket with `per_kind` source and build artifacts of the
+/// example pipeline, keyed as CodePipeline keys them.
+pub async fn put_artifacts(sdk: &SdkConfig, per_kind: usize) -> Result<(), BoxError> {
+    let s3 = aws_sdk_s3::Client::new(sdk);
+    s3.create_bucket().bucket(ARTIFACT_BUCKET).send().await?;
+    for kind in ["SourceArti", "BuildArtif"] {
+        for i in 0..per_kind {
+            s3.put_object()
+                .bucket(ARTIFACT_BUCKET)
+                .key(format!("{PIPELINE}/{kind}/{i:07}"))
+                .body(aws_sdk_s3::primitives::ByteStream::from_static(b"artifact"))
+                .send()
+                .await?;
+        }
+    }
+    Ok(())
 }

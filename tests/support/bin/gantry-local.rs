@@ -2,7 +2,7 @@
 //! A signed push and a signed pull request go in; what started comes out.
 
 use gantry_tests::local_run::LocalRun;
-use gantry_tests::scenario::{self, PIPELINE, PROJECT};
+use gantry_tests::scenario::{self, ARTIFACT_BUCKET, LOCAL_PRUNE_POLICY, PIPELINE, PROJECT};
 use gantry_tests::{sample, workspace_root, BoxError};
 
 #[tokio::main]
@@ -28,7 +28,7 @@ async fn run() -> Result<(), BoxError> {
         "  GitHub stand-in   {} (accepts commit statuses)",
         local.github.uri()
     );
-    println!("  functions         webhook, trigger and status, the binaries `cargo build --workspace` made, each under a local Lambda Runtime API");
+    println!("  functions         webhook, trigger, status and pruner, the binaries `cargo build --workspace` made, each under a local Lambda Runtime API");
     println!("  function logs     {}", log_dir.display());
 
     for (step, name) in [(1, "push"), (2, "pull_request")] {
@@ -76,6 +76,16 @@ async fn run() -> Result<(), BoxError> {
         println!("   trigger answered  {answer}");
         println!("   the request carried the same clientRequestToken, so CodePipeline returns the execution it already started (the local endpoint does not model this)");
     }
+
+    println!(
+        "\n4. The pruner's schedule fires on s3://{ARTIFACT_BUCKET} (policy {LOCAL_PRUNE_POLICY})"
+    );
+    let scheduled = sample("aws/eventbridge-event.docs.json");
+    let dry = local.prune(&scheduled).await?;
+    println!("   dry run (GANTRY_DRY_RUN=true)  {dry}");
+    let real = local.prune(&serde_json::json!({"dry_run": false})).await?;
+    println!("   real run (input dry_run=false) {real}");
+    println!("   every artifact here is minutes old, younger than keep_days, so all are kept; the tests prune with the clock moved on");
     Ok(())
 }
 
