@@ -49,6 +49,8 @@ struct Shared {
     pending: Arc<Mutex<HashMap<String, Reply>>>,
     init_error: Arc<Mutex<Option<String>>>,
     function_name: String,
+    /// When the process first asked for an invocation: the end of its init.
+    first_poll: Arc<std::sync::OnceLock<std::time::Instant>>,
 }
 
 /// One function process and the Runtime API it polls.
@@ -60,6 +62,7 @@ pub struct LocalFunction {
     next_id: std::sync::atomic::AtomicU64,
     server: tokio::task::JoinHandle<()>,
     pub log_file: PathBuf,
+    spawned_at: std::time::Instant,
 }
 
 impl LocalFunction {
@@ -80,6 +83,7 @@ impl LocalFunction {
             pending: Arc::default(),
             init_error: Arc::default(),
             function_name: name.to_owned(),
+            first_poll: Arc::default(),
         };
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -100,6 +104,7 @@ impl LocalFunction {
             std::fs::create_dir_all(parent)?;
         }
         let log = std::fs::File::create(&log_file)?;
+        let spawned_at = std::time::Instant::now();
         let child = Command::new(binary)
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -122,6 +127,7 @@ impl LocalFunction {
             next_id: Default::default(),
             server,
             log_file,
+            spawned_at,
         })
     }
 
@@ -174,6 +180,31 @@ impl LocalFunction {
             .to_owned()
     }
 
+    /// Process start to its first `GET /runtime/invocation/next`: the function's
+    /// init, as Lambda bills it. Waits up to `wait` for the first poll.
+    pub async fn init_duration(&self, wait: Duration) -> Option<Duration> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if let Some(polled) = self.shared.first_poll.get() {
+                return Some(polled.duration_since(self.spawned_at));
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+    }
+
+    /// The process's peak resident memory so far (`VmHWM`), in KiB.
+    pub async fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.child.lock().await.id()?;
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()?
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// The process's log so far, one JSON object per line where it is JSON.
     pub fn logs(&self) -> Vec<serde_json::Value> {
         std::fs::read_to_string(&self.log_file)
@@ -191,6 +222,7 @@ impl Drop for LocalFunction {
 }
 
 async fn next(State(shared): State<Shared>) -> Response {
+    shared.first_poll.get_or_init(std::time::Instant::now);
     let invocation = shared.queue.lock().await.recv().await;
     let Some(invocation) = invocation else {
         return StatusCode::GONE.into_response();
