@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+/// A function's environment variables.
+type Env = Vec<(String, String)>;
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
@@ -45,7 +48,7 @@ async fn main() -> Result<(), BoxError> {
         env
     };
     let trigger_event = sample("trigger/push.json");
-    let functions: Vec<(&str, Vec<(String, String)>, serde_json::Value)> = vec![
+    let functions: Vec<(&str, Env, serde_json::Value)> = vec![
         (
             "bare-lambda",
             with(&[]),
