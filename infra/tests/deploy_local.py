@@ -1,0 +1,1591 @@
+#!/usr/bin/env python3
+"""Deploys infra/template.yaml into a local moto server and checks its wiring.
+
+Run by scripts/test-infra, which starts moto's server and sets AWS_ENDPOINT_URL,
+AWS_REGION and dummy credentials. Needs boto3 and aws-sam-translator (whose YAML
+helper uses PyYAML).
+
+For each scenario (a set of template parameters):
+
+1. The template is translated offline with aws-sam-translator, as `sam deploy`
+   would have CloudFormation do it.
+2. The translation is adapted to what moto's CloudFormation can create: resource
+   types it does not implement are removed (NOT_DEPLOYED), and every Ref, GetAtt
+   or ${...} to one of them is replaced by the value AWS would give it where that
+   is known (a name built from the resource's own Name property, the ARN built from
+   that name) or an explicit placeholder (PLACEHOLDER_RULES); a DependsOn on one of
+   them is dropped. Nothing else changes.
+3. The stack is created in moto and must reach CREATE_COMPLETE with every
+   remaining resource created.
+4. The wiring is read back through the real APIs (boto3 against moto): bus, rules,
+   patterns, targets, retry policies, dead-letter queues, functions and their
+   settings, roles and their policies, queues, log groups, bucket, permissions.
+   Rule patterns are proven by delivery: the deployed rule's Lambda target is swapped
+   for an SQS queue (moto cannot deliver to Lambda), matching and non-matching
+   events are put on the bus, and only the matching ones must arrive.
+5. What moto could not deploy, and the properties moto's CloudFormation ignores,
+   are checked in the translated template instead, resolved against the deployed
+   resources (so a queue policy must name the rule that really uses that queue).
+
+Every check prints one line (PASS or FAIL); indented "note:" lines point at
+things worth a look that are not failures. The last line is "N passed, M failed";
+the exit status is non-zero when any check failed.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import io
+import json
+import logging
+import os
+import re
+import sys
+import traceback
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import boto3
+from botocore.config import Config
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "template.yaml"
+EVENTS = ROOT / "events"
+
+# Resource types the template uses that moto's CloudFormation (5.2.5) does not
+# implement: it skips them without an error, and a Ref or GetAtt to one of them
+# fails the stack. They are removed before deploying, and their properties are
+# checked in the translated template, resolved against the deployed resources.
+NOT_DEPLOYED = {
+    "AWS::SecretsManager::Secret": "moto's CloudFormation does not create Secrets Manager secrets",
+    "AWS::Lambda::Url": "moto's CloudFormation does not create Lambda Function URLs",
+    "AWS::Lambda::EventInvokeConfig": "moto's CloudFormation does not create Lambda event invoke configs (on-failure destinations)",
+    "AWS::SQS::QueuePolicy": "moto's CloudFormation does not create SQS queue policies",
+    "AWS::S3::BucketPolicy": "moto's CloudFormation does not create S3 bucket policies",
+    "AWS::CloudWatch::Alarm": "moto's CloudFormation does not create CloudWatch alarms",
+    "AWS::CodeBuild::Project": "moto's CloudFormation does not create CodeBuild projects",
+    "AWS::CodePipeline::Pipeline": "moto's CloudFormation does not create CodePipeline pipelines",
+    "AWS::Scheduler::Schedule": "moto's CloudFormation does not create EventBridge Scheduler schedules",
+}
+
+# Properties moto's CloudFormation accepts but does not apply (read from moto's
+# create_from_cloudformation_json). They are checked in the translated template.
+IGNORED_PROPERTIES = {
+    "AWS::Lambda::Function": ["Architectures", "TracingConfig", "LoggingConfig", "Tags"],
+    "AWS::S3::Bucket": [
+        "BucketEncryption.BucketKeyEnabled",
+        "VersioningConfiguration",
+        "PublicAccessBlockConfiguration",
+        "OwnershipControls",
+        "LifecycleConfiguration",
+    ],
+    "AWS::Events::EventBus": ["Description"],
+}
+
+FUNCTIONS = {
+    # logical id prefix -> (name suffix, memory MB, timeout s, reserved concurrency)
+    "Webhook": ("webhook", 128, 10, 20),
+    "Trigger": ("trigger", 128, 30, 5),
+    "Status": ("status", 128, 60, 5),
+    "Pruner": ("pruner", 256, 300, 1),
+}
+
+# The variables each function reads (README "Configuration"); the template must set
+# exactly these.
+FUNCTION_ENV = {
+    "Webhook": ["GANTRY_EVENT_BUS", "GANTRY_WEBHOOK_SECRET_ARN"],
+    "Trigger": ["GANTRY_ROUTES"],
+    "Status": ["GANTRY_GITHUB_TOKEN_ARN", "GANTRY_GITHUB_API_URL", "GANTRY_STATUS_CONFIG"],
+    "Pruner": ["GANTRY_ARTIFACT_BUCKET", "GANTRY_PIPELINES", "GANTRY_PRUNE_POLICY", "GANTRY_DRY_RUN"],
+}
+
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+PIPELINE_VARIABLES = [
+    "GANTRY_COMMIT",
+    "GANTRY_REF",
+    "GANTRY_REPOSITORY",
+    "GANTRY_DELIVERY_ID",
+    "GANTRY_BRANCH",
+    "GANTRY_PULL_REQUEST",
+]
+SQS_MAX_RETENTION = "1209600"
+
+# AWS SDK operations the functions call (snake_case, as in the Rust SDK) and the IAM
+# actions each needs. Moto does not enforce IAM, so the roles are compared with the
+# calls found in each function's source.
+SDK_CALLS = {
+    "put_events": ["events:PutEvents"],
+    "get_secret_value": ["secretsmanager:GetSecretValue"],
+    "start_pipeline_execution": ["codepipeline:StartPipelineExecution"],
+    "start_build": ["codebuild:StartBuild"],
+    "get_pipeline_execution": ["codepipeline:GetPipelineExecution"],
+    "list_action_executions": ["codepipeline:ListActionExecutions"],
+    "list_pipeline_executions": ["codepipeline:ListPipelineExecutions"],
+    "batch_get_builds": ["codebuild:BatchGetBuilds"],
+    "list_objects_v2": ["s3:ListBucket"],
+    "list_object_versions": ["s3:ListBucketVersions"],
+    "delete_objects": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+    "delete_object": ["s3:DeleteObject"],
+    "send_message": ["sqs:SendMessage"],
+}
+# Granted actions that no call in the function's own folder needs, by design:
+# secrets are read by gantry-core's secret module on the function's behalf, and
+# Lambda itself sends failed asynchronous invocations to the failure queue.
+UNCALLED_BY_DESIGN = {
+    "Webhook": {"secretsmanager:GetSecretValue"},
+    "Trigger": {"sqs:SendMessage"},
+    "Status": {"secretsmanager:GetSecretValue", "sqs:SendMessage"},
+    "Pruner": {"sqs:SendMessage"},
+}
+
+
+def same_service(action: str, arn: str) -> bool:
+    aliases = {"codestar-connections": "codeconnections"}
+    service = action.split(":", 1)[0]
+    parts = arn.split(":")
+    return len(parts) > 2 and aliases.get(service, service) == aliases.get(parts[2], parts[2])
+
+
+# ---------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------
+@dataclass
+class Scenario:
+    tag: str
+    title: str
+    stack: str
+    params: dict[str, str]
+    example: bool
+    pipelines: list[str]  # named in PipelineNames (the example pipeline not included)
+    projects: list[str]  # named in ProjectNames
+    routes: dict | None  # None: the default route to the example pipeline
+    existing_bucket: str | None = None
+    existing_secrets: bool = False
+    reserved: bool = True
+    alarm_topic: str | None = None
+    # Filled in while running.
+    secret_arns: dict[str, str] = field(default_factory=dict)
+
+
+def scenarios(account: str, region: str) -> list[Scenario]:
+    status_config = {
+        "pipelines": {"app-pipeline": {"context": "ci/app", "per_stage": True}},
+        "projects": {"pr-build": {"context": "ci/pull-request"}},
+        "listed_only": False,
+    }
+    routes = {
+        "routes": [
+            {"name": "main", "repository": "octo-org/app", "events": ["push"], "branches": ["main"], "pipeline": "app-pipeline"}
+        ]
+    }
+    return [
+        Scenario(
+            tag="example",
+            title="defaults: example pipeline, named pipelines and projects, stack-created bucket and secrets",
+            stack="gantry-local",
+            params={
+                "CreateExamplePipeline": "true",
+                "ConnectionArn": f"arn:aws:codeconnections:{region}:{account}:connection/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d",
+                "FullRepositoryId": "octo-org/app",
+                "PipelineNames": "app-pipeline,release-pipeline",
+                "ProjectNames": "pr-build",
+                "StatusConfigJson": json.dumps(status_config, separators=(",", ":")),
+                "PrunePolicyJson": json.dumps({"keep_newest": 10, "keep_days": 14}, separators=(",", ":")),
+            },
+            example=True,
+            pipelines=["app-pipeline", "release-pipeline"],
+            projects=["pr-build"],
+            routes=None,
+        ),
+        Scenario(
+            tag="existing",
+            title="no example pipeline, own routes, existing bucket and secrets, no reserved concurrency, alarm topic",
+            stack="gantry-existing",
+            params={
+                "CreateExamplePipeline": "false",
+                "RoutesJson": json.dumps(routes, separators=(",", ":")),
+                "PipelineNames": "app-pipeline",
+                "ExistingArtifactBucket": "octo-org-artifacts",
+                # The secret ARNs are filled in once the secrets exist in moto.
+                "ReservedConcurrency": "false",
+                "DryRun": "false",
+                "LogRetentionInDays": "7",
+                "GitHubApiUrl": "https://github.example.com/api/v3",
+                "AlarmTopicArn": f"arn:aws:sns:{region}:{account}:gantry-alarms",
+            },
+            example=False,
+            pipelines=["app-pipeline"],
+            projects=[],
+            routes=routes,
+            existing_bucket="octo-org-artifacts",
+            existing_secrets=True,
+            reserved=False,
+            alarm_topic=f"arn:aws:sns:{region}:{account}:gantry-alarms",
+        ),
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Reporting
+# ---------------------------------------------------------------------------
+class Report:
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed = 0
+        self.prefix = ""
+
+    def check(self, name: str, ok: bool, detail: str = "") -> bool:
+        if ok:
+            self.passed += 1
+            print(f"PASS {self.prefix}{name}")
+        else:
+            self.failed += 1
+            print(f"FAIL {self.prefix}{name}" + (f": {detail}" if detail else ""))
+        return ok
+
+    def equal(self, name: str, actual: Any, expected: Any) -> bool:
+        return self.check(name, actual == expected, f"expected {expected!r}, got {actual!r}")
+
+    def section(self, name: str, body: Callable[[], None]) -> None:
+        """Runs one group of checks; an exception fails the group instead of the run."""
+        try:
+            body()
+        except Exception as error:  # noqa: BLE001 - reported as a failed check
+            detail = f"{type(error).__name__}: {error}"
+            self.check(f"{name} (raised)", False, detail)
+            traceback.print_exc(limit=3, file=sys.stdout)
+
+
+# ---------------------------------------------------------------------------
+# Intrinsic functions, for parameters, conditions and the resources moto skips
+# ---------------------------------------------------------------------------
+NO_VALUE = object()
+
+
+class Unresolved(Exception):
+    pass
+
+
+class Resolver:
+    """Evaluates the intrinsic functions the template uses.
+
+    attrs maps (logical id, attribute or None for Ref) to the value AWS would return.
+    """
+
+    def __init__(self, template: dict, params: dict[str, str], pseudo: dict[str, str], attrs: dict) -> None:
+        self.template = template
+        self.params = params
+        self.pseudo = pseudo
+        self.attrs = attrs
+        self._conditions: dict[str, bool] = {}
+
+    def condition(self, name: str) -> bool:
+        if name not in self._conditions:
+            self._conditions[name] = self.truth(self.template["Conditions"][name])
+        return self._conditions[name]
+
+    def truth(self, expr: Any) -> bool:
+        (key, arg), = expr.items()
+        if key == "Condition":
+            return self.condition(arg)
+        if key == "Fn::Equals":
+            return str(self.value(arg[0])) == str(self.value(arg[1]))
+        if key == "Fn::Not":
+            return not self.truth(arg[0])
+        if key == "Fn::And":
+            return all(self.truth(item) for item in arg)
+        if key == "Fn::Or":
+            return any(self.truth(item) for item in arg)
+        raise Unresolved(f"condition function {key}")
+
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.pseudo:
+            return self.pseudo[name]
+        if name in self.params:
+            return self.params[name]
+        if (name, None) in self.attrs:
+            return self.attrs[(name, None)]
+        raise Unresolved(f"Ref {name}")
+
+    def getatt(self, name: str, attribute: str) -> Any:
+        if (name, attribute) in self.attrs:
+            return self.attrs[(name, attribute)]
+        raise Unresolved(f"GetAtt {name}.{attribute}")
+
+    def sub(self, text: str, variables: dict) -> str:
+        def replace(match: re.Match) -> str:
+            inner = match.group(1)
+            if inner.startswith("!"):
+                return "${" + inner[1:] + "}"
+            if inner in variables:
+                return str(self.value(variables[inner]))
+            if "." in inner and not inner.startswith("AWS::"):
+                return str(self.getatt(*inner.split(".", 1)))
+            return str(self.ref(inner))
+
+        return re.sub(r"\$\{([^}]+)\}", replace, text)
+
+    def value(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [v for v in (self.value(item) for item in node) if v is not NO_VALUE]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref":
+                return self.ref(arg)
+            if key == "Fn::GetAtt":
+                return self.getatt(arg[0], arg[1])
+            if key == "Fn::Sub":
+                if isinstance(arg, str):
+                    return self.sub(arg, {})
+                return self.sub(arg[0], arg[1])
+            if key == "Fn::If":
+                return self.value(arg[1] if self.condition(arg[0]) else arg[2])
+            if key == "Fn::Join":
+                return str(arg[0]).join(str(v) for v in self.value(arg[1]))
+            if key == "Fn::Split":
+                return str(self.value(arg[1])).split(arg[0])
+            if key == "Fn::Select":
+                return self.value(arg[1])[int(self.value(arg[0]))]
+            if key.startswith("Fn::") or key == "Condition":
+                raise Unresolved(f"function {key}")
+        result = {}
+        for key, item in node.items():
+            resolved = self.value(item)
+            if resolved is not NO_VALUE:
+                result[key] = resolved
+        return result
+
+
+# ---------------------------------------------------------------------------
+# Translation and the adaptation to moto
+# ---------------------------------------------------------------------------
+class NoManagedPolicies:
+    """The template names no managed policies, so nothing is looked up in IAM."""
+
+    def load(self) -> dict:
+        return {}
+
+
+def translate(params: dict[str, str], code_bucket: str) -> dict:
+    template = yaml_parse(TEMPLATE.read_text())
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = f"s3://{code_bucket}/{logical_id}.zip"
+    return transform(template, dict(params), NoManagedPolicies())
+
+
+@dataclass
+class Adaptation:
+    template: dict
+    removed: dict[str, str]  # logical id -> type
+    placeholders: dict[tuple[str, str | None], str]  # (logical id, attribute) -> value
+    substitutions: list[tuple[str, str, str]]  # (where, reference, replacement)
+
+
+def placeholder_for(logical_id: str, attribute: str | None, resource: dict, names: Resolver, pseudo: dict) -> str:
+    """The value a reference to a resource moto does not create is replaced by."""
+    kind = resource["Type"]
+    region, account, partition = pseudo["AWS::Region"], pseudo["AWS::AccountId"], pseudo["AWS::Partition"]
+    if kind == "AWS::SecretsManager::Secret" and attribute is None:
+        # Secret ARNs end in a random 6-character suffix; this one says what it is.
+        return f"arn:{partition}:secretsmanager:{region}:{account}:secret:{logical_id}-NOTDEPLOYED-000000"
+    if kind == "AWS::CodePipeline::Pipeline" and attribute is None:
+        return names.value(resource["Properties"]["Name"])
+    if kind == "AWS::CodeBuild::Project" and attribute is None:
+        return names.value(resource["Properties"]["Name"])
+    if kind == "AWS::CodeBuild::Project" and attribute == "Arn":
+        name = names.value(resource["Properties"]["Name"])
+        return f"arn:{partition}:codebuild:{region}:{account}:project/{name}"
+    if kind == "AWS::Lambda::Url" and attribute == "FunctionUrl":
+        return f"https://{logical_id.lower()}-not-deployed.lambda-url.{region}.on.aws/"
+    raise SystemExit(
+        f"deploy_local.py: no placeholder rule for {'Ref' if attribute is None else 'GetAtt'} "
+        f"{logical_id}{'' if attribute is None else '.' + attribute} ({kind}); add one to placeholder_for"
+    )
+
+
+PLACEHOLDER_RULES = [
+    "Ref to a Secrets Manager secret: arn:...:secret:<LogicalId>-NOTDEPLOYED-000000",
+    "Ref to a CodePipeline pipeline or CodeBuild project: its Name property, as AWS would return it",
+    "GetAtt CodeBuild project Arn: arn:...:codebuild:REGION:ACCOUNT:project/<Name>",
+    "GetAtt Function URL FunctionUrl: https://<logicalid>-not-deployed.lambda-url.REGION.on.aws/",
+    "Ref to an AWS::Events::EventBus: GetAtt <Bus>.Name (moto's Ref to a bus breaks; AWS returns the name for both)",
+]
+
+
+def adapt(translated: dict, params: dict[str, str], pseudo: dict) -> Adaptation:
+    template = copy.deepcopy(translated)
+    resources = template["Resources"]
+    removed = {lid: res["Type"] for lid, res in resources.items() if res["Type"] in NOT_DEPLOYED}
+    buses = {lid for lid, res in resources.items() if res["Type"] == "AWS::Events::EventBus"}
+    names = Resolver(template, params, pseudo, {})
+    placeholders: dict[tuple[str, str | None], str] = {}
+    substitutions: list[tuple[str, str, str]] = []
+
+    def stand_in(lid: str, attribute: str | None) -> str:
+        if (lid, attribute) not in placeholders:
+            placeholders[(lid, attribute)] = placeholder_for(lid, attribute, translated["Resources"][lid], names, pseudo)
+        return placeholders[(lid, attribute)]
+
+    def walk(node: Any, where: str) -> Any:
+        if isinstance(node, list):
+            return [walk(item, where) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref" and arg in removed:
+                value = stand_in(arg, None)
+                substitutions.append((where, f"Ref {arg}", value))
+                return value
+            if key == "Ref" and arg in buses:
+                substitutions.append((where, f"Ref {arg}", f"GetAtt {arg}.Name"))
+                return {"Fn::GetAtt": [arg, "Name"]}
+            if key == "Fn::GetAtt" and arg[0] in removed:
+                value = stand_in(arg[0], arg[1])
+                substitutions.append((where, f"GetAtt {arg[0]}.{arg[1]}", value))
+                return value
+            if key == "Fn::Sub":
+                text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+                def replace(match: re.Match) -> str:
+                    inner = match.group(1)
+                    if inner.startswith("!") or inner in variables:
+                        return match.group(0)
+                    lid, _, attribute = inner.partition(".")
+                    if lid in removed:
+                        value = stand_in(lid, attribute or None)
+                        substitutions.append((where, "${" + inner + "}", value))
+                        return value
+                    if lid in buses and not attribute:
+                        substitutions.append((where, "${" + inner + "}", "${" + lid + ".Name}"))
+                        return "${" + lid + ".Name}"
+                    return match.group(0)
+
+                text = re.sub(r"\$\{([^}]+)\}", replace, text)
+                return {"Fn::Sub": text if isinstance(arg, str) else [text, walk(variables, where)]}
+        return {key: walk(item, where) for key, item in node.items()}
+
+    for lid in removed:
+        del resources[lid]
+    for lid, resource in resources.items():
+        depends = resource.get("DependsOn")
+        if depends:
+            kept = [d for d in ([depends] if isinstance(depends, str) else depends) if d not in removed]
+            if kept:
+                resource["DependsOn"] = kept
+            else:
+                del resource["DependsOn"]
+        resources[lid] = walk(resource, lid)
+    template["Outputs"] = {
+        key: walk(output, f"Outputs.{key}") for key, output in template.get("Outputs", {}).items()
+    }
+    # Properties the resources moto skips reference (kept for the static checks).
+    for lid in removed:
+        walk(translated["Resources"][lid], lid)
+    return Adaptation(template, removed, placeholders, substitutions)
+
+
+# ---------------------------------------------------------------------------
+# AWS access
+# ---------------------------------------------------------------------------
+class Aws:
+    def __init__(self) -> None:
+        config = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5, read_timeout=30)
+        self.endpoint = os.environ["AWS_ENDPOINT_URL"].rstrip("/")
+        self.region = os.environ.get("AWS_REGION") or os.environ["AWS_DEFAULT_REGION"]
+        session = boto3.session.Session(region_name=self.region)
+        for name in ["cloudformation", "events", "iam", "lambda", "logs", "s3", "secretsmanager", "sqs", "sts"]:
+            setattr(self, name.replace("lambda", "lambda_"), session.client(name, config=config))
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+
+
+def policy_document(value: Any) -> dict:
+    """IAM policy documents: JSON in AWS; moto returns inline role policies as a
+    Python repr, which the JSON decoder refuses."""
+    if isinstance(value, dict):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return ast.literal_eval(value)
+
+
+def log_group_arn(arn: str) -> str:
+    """A log group's ARN without the ":*" CloudFormation's GetAtt adds (moto's does not)."""
+    return arn.removesuffix(":*") if arn.startswith("arn:aws:logs:") else arn
+
+
+def as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+# ---------------------------------------------------------------------------
+# One scenario
+# ---------------------------------------------------------------------------
+class Run:
+    def __init__(self, aws: Aws, report: Report, scenario: Scenario, account: str) -> None:
+        self.aws = aws
+        self.r = report
+        self.s = scenario
+        self.account = account
+        self.pseudo = {
+            "AWS::StackName": scenario.stack,
+            "AWS::Region": aws.region,
+            "AWS::AccountId": account,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        self.code_bucket = f"{scenario.stack}-code"
+
+    # -- helpers -------------------------------------------------------------
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.aws.region}:{self.account}:{resource}"
+
+    def fn_name(self, key: str) -> str:
+        return f"{self.s.stack}-{FUNCTIONS[key][0]}"
+
+    @property
+    def example_name(self) -> str:
+        return f"{self.s.stack}-example"
+
+    def all_pipelines(self) -> list[str]:
+        return ([self.example_name] if self.s.example else []) + self.s.pipelines
+
+    def all_projects(self) -> list[str]:
+        return ([self.example_name] if self.s.example else []) + self.s.projects
+
+    # -- 0: what the stack expects to exist, and the parameters ---------------
+    def prepare(self) -> None:
+        aws = self.aws
+        aws.s3.create_bucket(Bucket=self.code_bucket)
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as handle:
+            handle.writestr("bootstrap", "#!/bin/sh\n")  # never run: moto does not invoke functions
+        for key in FUNCTIONS:
+            aws.s3.put_object(Bucket=self.code_bucket, Key=f"{key}Function.zip", Body=archive.getvalue())
+        if self.s.existing_bucket:
+            aws.s3.create_bucket(Bucket=self.s.existing_bucket)
+        if self.s.existing_secrets:
+            for param, name in [("ExistingWebhookSecretArn", "octo-webhook-secret"), ("ExistingGitHubTokenSecretArn", "octo-github-token")]:
+                arn = aws.secretsmanager.create_secret(Name=name, SecretString="local")["ARN"]
+                self.s.params[param] = arn
+                self.s.secret_arns[param] = arn
+
+    def check_parameters(self, template: dict) -> None:
+        declared = template["Parameters"]
+        values = {key: str(spec.get("Default", "")) for key, spec in declared.items()}
+        values.update(self.s.params)
+        bad = []
+        for key, value in self.s.params.items():
+            spec = declared.get(key)
+            if spec is None:
+                bad.append(f"{key} is not a parameter")
+                continue
+            if "AllowedValues" in spec and value not in [str(v) for v in spec["AllowedValues"]]:
+                bad.append(f"{key}={value!r} not in AllowedValues")
+            if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], value):
+                bad.append(f"{key}={value!r} does not match AllowedPattern")
+        self.r.check("parameters satisfy the template's AllowedValues and AllowedPatterns", not bad, "; ".join(bad))
+        # moto ignores the Rules section; evaluate it here so the parameter set is one
+        # CloudFormation would accept.
+        resolver = Resolver(template, values, self.pseudo, {})
+        failed = []
+        for rule_name, rule in template.get("Rules", {}).items():
+            if "RuleCondition" in rule and not resolver.truth(rule["RuleCondition"]):
+                continue
+            for assertion in rule["Assertions"]:
+                if not resolver.truth(assertion["Assert"]):
+                    failed.append(f"{rule_name}: {assertion.get('AssertDescription')}")
+        self.r.check("parameters pass the template's Rules (moto does not evaluate them)", not failed, "; ".join(failed))
+
+    # -- 1..3: translate, adapt, deploy ---------------------------------------
+    def deploy(self) -> bool:
+        aws = self.aws
+        self.translated = translate(self.s.params, self.code_bucket)
+        declared = self.translated["Parameters"]
+        self.values = {key: str(spec.get("Default", "")) for key, spec in declared.items()}
+        self.values.update(self.s.params)
+        self.check_parameters(self.translated)
+        self.adapted = adapt(self.translated, self.values, self.pseudo)
+        self.cond = Resolver(self.translated, self.values, self.pseudo, {})
+        body = json.dumps(self.adapted.template, separators=(",", ":"))
+        aws.cloudformation.create_stack(
+            StackName=self.s.stack,
+            TemplateBody=body,
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.s.params.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+        )
+        try:
+            aws.cloudformation.get_waiter("stack_create_complete").wait(
+                StackName=self.s.stack, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+            )
+        except Exception as error:  # noqa: BLE001 - reported below
+            print(f"     waiting for the stack: {error}")
+        stack = aws.cloudformation.describe_stacks(StackName=self.s.stack)["Stacks"][0]
+        ok = self.r.equal(f"stack {self.s.stack} created", stack["StackStatus"], "CREATE_COMPLETE")
+        if not ok:
+            print(f"     reason: {stack.get('StackStatusReason')}")
+            return False
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        summaries = aws.cloudformation.list_stack_resources(StackName=self.s.stack)["StackResourceSummaries"]
+        # Moto lists the resources whose condition is false too, with an empty logical id.
+        summaries = [item for item in summaries if item["LogicalResourceId"]]
+        self.phys = {item["LogicalResourceId"]: item["PhysicalResourceId"] for item in summaries}
+        status = {item["LogicalResourceId"]: item["ResourceStatus"] for item in summaries}
+        expected = {
+            lid
+            for lid, res in self.adapted.template["Resources"].items()
+            if "Condition" not in res or self.cond.condition(res["Condition"])
+        }
+        missing = sorted(expected - set(self.phys))
+        extra = sorted(set(self.phys) - expected)
+        self.r.check(
+            f"every resource moto can create was created ({len(expected)})",
+            not missing and not extra and all(status[lid] == "CREATE_COMPLETE" for lid in expected & set(status)),
+            f"missing {missing}, unexpected {extra}",
+        )
+        self.collect_attributes()
+        return True
+
+    def collect_attributes(self) -> None:
+        """What Ref and GetAtt give for each deployed resource, read through the APIs."""
+        aws = self.aws
+        attrs: dict[tuple[str, str | None], Any] = dict(self.adapted.placeholders)
+        resources = self.adapted.template["Resources"]
+        for lid, phys in self.phys.items():
+            kind = resources[lid]["Type"]
+            if kind == "AWS::SQS::Queue":
+                queue = aws.sqs.get_queue_attributes(QueueUrl=phys, AttributeNames=["All"])["Attributes"]
+                attrs[(lid, None)] = phys
+                attrs[(lid, "Arn")] = queue["QueueArn"]
+                attrs[(lid, "QueueName")] = queue["QueueArn"].rsplit(":", 1)[1]
+            elif kind == "AWS::Lambda::Function":
+                config = aws.lambda_.get_function(FunctionName=phys)["Configuration"]
+                attrs[(lid, None)] = config["FunctionName"]
+                attrs[(lid, "Arn")] = config["FunctionArn"]
+            elif kind == "AWS::IAM::Role":
+                role = aws.iam.get_role(RoleName=phys)["Role"]
+                attrs[(lid, None)] = role["RoleName"]
+                attrs[(lid, "Arn")] = role["Arn"]
+            elif kind == "AWS::Logs::LogGroup":
+                groups = aws.logs.describe_log_groups(logGroupNamePrefix=phys)["logGroups"]
+                group = next(g for g in groups if g["logGroupName"] == phys)
+                attrs[(lid, None)] = phys
+                attrs[(lid, "Arn")] = group["arn"]  # with ":*", as CloudFormation's GetAtt
+            elif kind == "AWS::S3::Bucket":
+                attrs[(lid, None)] = phys
+                attrs[(lid, "Arn")] = f"arn:aws:s3:::{phys}"
+            elif kind == "AWS::Events::EventBus":
+                bus = aws.events.describe_event_bus(Name=self.s.stack)
+                attrs[(lid, None)] = bus["Name"]
+                attrs[(lid, "Name")] = bus["Name"]
+                attrs[(lid, "Arn")] = bus["Arn"]
+            elif kind == "AWS::Events::Rule":
+                attrs[(lid, None)] = phys
+                # The template puts rules either on the default bus or on its own bus.
+                bus = self.s.stack if "EventBusName" in resources[lid]["Properties"] else "default"
+                attrs[(lid, "Arn")] = aws.events.describe_rule(Name=phys, EventBusName=bus)["Arn"]
+        self.attrs = attrs
+        self.res = Resolver(self.translated, self.values, self.pseudo, attrs)
+
+    # -- 4: event bus and outputs -------------------------------------------
+    def check_bus_and_outputs(self) -> None:
+        aws, s = self.aws, self.s
+        bus = aws.events.describe_event_bus(Name=s.stack)
+        self.r.equal("custom event bus exists, named after the stack", bus["Name"], s.stack)
+        self.r.equal("output EventBusName is the bus", self.outputs.get("EventBusName"), bus["Name"])
+        self.r.equal("output EventBusArn is the bus", self.outputs.get("EventBusArn"), bus["Arn"])
+        bucket = s.existing_bucket or self.phys.get("ArtifactBucket")
+        self.r.equal("output ArtifactBucketName is the artifact bucket", self.outputs.get("ArtifactBucketName"), bucket)
+        expected_secrets = {
+            "WebhookSecretArn": s.secret_arns.get("ExistingWebhookSecretArn") or self.attrs.get(("WebhookSecret", None)),
+            "GitHubTokenSecretArn": s.secret_arns.get("ExistingGitHubTokenSecretArn") or self.attrs.get(("GitHubTokenSecret", None)),
+        }
+        for key, value in expected_secrets.items():
+            self.r.equal(f"output {key} is the secret the functions read", self.outputs.get(key), value)
+        if s.example:
+            self.r.equal("output ExamplePipelineName", self.outputs.get("ExamplePipelineName"), self.example_name)
+        else:
+            self.r.check("no output ExamplePipelineName without the example", "ExamplePipelineName" not in self.outputs)
+        for key, queue in self.queue_outputs().items():
+            if queue in self.phys:
+                self.r.equal(f"output {key} is the URL of {queue}", self.outputs.get(key), self.phys[queue])
+            else:
+                self.r.check(f"no output {key} (no {queue})", key not in self.outputs, f"got {self.outputs.get(key)!r}")
+
+    def queue_outputs(self) -> dict[str, str]:
+        return {
+            "TriggerRuleDlqUrl": "TriggerRuleDlq",
+            "StatusBuildRuleDlqUrl": "StatusBuildRuleDlq",
+            "StatusPipelineRuleDlqUrl": "StatusPipelineRuleDlq",
+            "PrunerScheduleDlqUrl": "PrunerScheduleDlq",
+            "TriggerFailureQueueUrl": "TriggerFailureQueue",
+            "StatusFailureQueueUrl": "StatusFailureQueue",
+            "PrunerFailureQueueUrl": "PrunerFailureQueue",
+        }
+
+    # -- 5: functions --------------------------------------------------------
+    def expected_env(self, key: str) -> dict[str, str]:
+        s = self.s
+        webhook_secret = s.secret_arns.get("ExistingWebhookSecretArn") or self.attrs[("WebhookSecret", None)]
+        token_secret = s.secret_arns.get("ExistingGitHubTokenSecretArn") or self.attrs[("GitHubTokenSecret", None)]
+        if key == "Webhook":
+            return {"GANTRY_EVENT_BUS": s.stack, "GANTRY_WEBHOOK_SECRET_ARN": webhook_secret}
+        if key == "Trigger":
+            if s.routes is None:
+                routes = {
+                    "routes": [
+                        {
+                            "name": "example",
+                            "repository": s.params["FullRepositoryId"],
+                            "branches": [self.values["ExampleBranch"]],
+                            "pipeline": self.example_name,
+                        }
+                    ]
+                }
+            else:
+                routes = s.routes
+            return {"GANTRY_ROUTES": routes}  # compared as JSON
+        if key == "Status":
+            return {
+                "GANTRY_GITHUB_TOKEN_ARN": token_secret,
+                "GANTRY_GITHUB_API_URL": self.values["GitHubApiUrl"],
+                "GANTRY_STATUS_CONFIG": self.values["StatusConfigJson"],
+            }
+        return {
+            "GANTRY_ARTIFACT_BUCKET": s.existing_bucket or self.phys["ArtifactBucket"],
+            "GANTRY_PIPELINES": ",".join(self.all_pipelines()),
+            "GANTRY_PRUNE_POLICY": self.values["PrunePolicyJson"],
+            "GANTRY_DRY_RUN": self.values["DryRun"],
+        }
+
+    def check_functions(self) -> None:
+        aws, s = self.aws, self.s
+        roles = {}
+        for key, (suffix, memory, timeout, reserved) in FUNCTIONS.items():
+            name = self.fn_name(key)
+            got = aws.lambda_.get_function(FunctionName=name)
+            config = got["Configuration"]
+            self.r.equal(f"function {name}: runtime", config.get("Runtime"), "provided.al2023")
+            self.r.equal(f"function {name}: handler", config.get("Handler"), "bootstrap")
+            self.r.equal(f"function {name}: memory (MB)", config.get("MemorySize"), memory)
+            self.r.equal(f"function {name}: timeout (s)", config.get("Timeout"), timeout)
+            self.r.equal(f"function {name}: role is {key}Role", config.get("Role"), self.attrs[(f"{key}Role", "Arn")])
+            roles[name] = config.get("Role")
+            env = dict(config.get("Environment", {}).get("Variables", {}))
+            expected = self.expected_env(key)
+            self.r.equal(f"function {name}: sets exactly {', '.join(FUNCTION_ENV[key])}", sorted(env), sorted(FUNCTION_ENV[key]))
+            for var, value in expected.items():
+                actual = env.get(var)
+                if isinstance(value, dict):
+                    try:
+                        actual = json.loads(actual)
+                    except (TypeError, ValueError):
+                        pass
+                self.r.equal(f"function {name}: {var}", actual, value)
+            concurrency = got.get("Concurrency", {}).get("ReservedConcurrentExecutions")
+            self.r.equal(f"function {name}: reserved concurrency", concurrency, reserved if s.reserved else None)
+            # moto's CloudFormation ignores these properties (IGNORED_PROPERTIES):
+            # checked in the translated template.
+            props = self.translated["Resources"][f"{key}Function"]["Properties"]
+            self.r.equal(f"function {name}: Architectures [template]", props.get("Architectures"), ["arm64"])
+            self.r.equal(f"function {name}: TracingConfig [template]", props.get("TracingConfig"), {"Mode": "Active"})
+            logging = self.res.value(props.get("LoggingConfig", {}))
+            self.r.equal(f"function {name}: JSON logs [template]", logging.get("LogFormat"), "JSON")
+            self.r.equal(
+                f"function {name}: logs to the deployed /aws/lambda/{name} [template]",
+                logging.get("LogGroup"),
+                f"/aws/lambda/{name}",
+            )
+            self.r.equal(
+                f"function {name}: application log level is LogLevel [template]",
+                logging.get("ApplicationLogLevel"),
+                self.values["LogLevel"],
+            )
+        self.r.check("each function has a role of its own", len(set(roles.values())) == len(roles), str(roles))
+
+    # -- 6: log groups -------------------------------------------------------
+    def check_log_groups(self) -> None:
+        retention = int(self.values["LogRetentionInDays"])
+        groups = {g["logGroupName"]: g for g in self.aws.logs.describe_log_groups()["logGroups"]}
+        names = [f"/aws/lambda/{self.fn_name(key)}" for key in FUNCTIONS]
+        if self.s.example:
+            names.append(f"/aws/codebuild/{self.example_name}")
+        for name in names:
+            group = groups.get(name)
+            self.r.check(f"log group {name} exists", group is not None)
+            if group is not None:
+                self.r.equal(f"log group {name}: retention (days)", group.get("retentionInDays"), retention)
+
+    # -- 7: queues -----------------------------------------------------------
+    def check_queues(self) -> None:
+        dlqs = ["TriggerRuleDlq", "StatusBuildRuleDlq", "StatusPipelineRuleDlq", "PrunerScheduleDlq"]
+        failure = ["TriggerFailureQueue", "StatusFailureQueue", "PrunerFailureQueue"]
+        for lid in dlqs + failure:
+            if lid not in self.phys:
+                expected_absent = (lid == "StatusBuildRuleDlq" and not self.all_projects()) or (
+                    lid == "StatusPipelineRuleDlq" and not self.all_pipelines()
+                )
+                self.r.check(f"queue {lid} not created (nothing to report on)", expected_absent)
+                continue
+            attributes = self.aws.sqs.get_queue_attributes(QueueUrl=self.phys[lid], AttributeNames=["All"])["Attributes"]
+            self.r.equal(f"queue {lid}: keeps messages 14 days", attributes.get("MessageRetentionPeriod"), SQS_MAX_RETENTION)
+            if lid in dlqs:
+                # EventBridge cannot write to a queue under aws/sqs: SSE-SQS only.
+                self.r.check(
+                    f"queue {lid}: SSE-SQS, no KMS key",
+                    attributes.get("SqsManagedSseEnabled") == "true" and "KmsMasterKeyId" not in attributes,
+                    str({k: attributes.get(k) for k in ["SqsManagedSseEnabled", "KmsMasterKeyId"]}),
+                )
+            else:
+                self.r.equal(f"queue {lid}: KMS key aws/sqs", attributes.get("KmsMasterKeyId"), "alias/aws/sqs")
+
+    # -- 8: rules ------------------------------------------------------------
+    def rules_by_logical_id(self) -> dict[str, tuple[str, dict]]:
+        found = {}
+        for bus in [self.s.stack, "default"]:
+            for rule in self.aws.events.list_rules(EventBusName=bus)["Rules"]:
+                for lid, phys in self.phys.items():
+                    if phys == rule["Name"]:
+                        found[lid] = (bus, rule)
+        return found
+
+    def expected_rules(self) -> dict[str, dict]:
+        rules = {
+            "TriggerRule": {
+                "bus": self.s.stack,
+                "pattern": {"source": ["gantry.github"], "detail-type": ["GitHub Push", "GitHub Pull Request"]},
+                "function": "Trigger",
+                "dlq": "TriggerRuleDlq",
+            },
+            "PrunerSchedule": {
+                "bus": "default",
+                "schedule": self.values["PruneSchedule"],
+                "function": "Pruner",
+                "dlq": "PrunerScheduleDlq",
+            },
+        }
+        if self.all_projects():
+            rules["StatusBuildRule"] = {
+                "bus": "default",
+                "pattern": {
+                    "source": ["aws.codebuild"],
+                    "detail-type": ["CodeBuild Build State Change", "CodeBuild Build Phase Change"],
+                    "detail": {"project-name": self.all_projects()},
+                },
+                "function": "Status",
+                "dlq": "StatusBuildRuleDlq",
+            }
+        if self.all_pipelines():
+            rules["StatusPipelineRule"] = {
+                "bus": "default",
+                "pattern": {
+                    "source": ["aws.codepipeline"],
+                    "detail-type": [
+                        "CodePipeline Pipeline Execution State Change",
+                        "CodePipeline Stage Execution State Change",
+                        "CodePipeline Action Execution State Change",
+                    ],
+                    "detail": {"pipeline": self.all_pipelines()},
+                },
+                "function": "Status",
+                "dlq": "StatusPipelineRuleDlq",
+            }
+        return rules
+
+    def check_rules(self) -> None:
+        aws = self.aws
+        found = self.rules_by_logical_id()
+        expected = self.expected_rules()
+        self.r.equal("rules deployed", sorted(found), sorted(expected))
+        for bus in [self.s.stack, "default"]:
+            names = sorted(r["Name"] for r in aws.events.list_rules(EventBusName=bus)["Rules"])
+            mine = sorted(self.phys[lid] for lid, spec in expected.items() if spec["bus"] == bus)
+            self.r.equal(f"bus {bus} holds exactly the stack's rules for it", names, mine)
+        for lid, spec in expected.items():
+            if lid not in found:
+                continue
+            bus, rule = found[lid]
+            self.r.equal(f"rule {lid}: on bus {spec['bus']}", bus, spec["bus"])
+            self.r.equal(f"rule {lid}: enabled", rule.get("State"), "ENABLED")
+            if "pattern" in spec:
+                self.r.equal(f"rule {lid}: event pattern", json.loads(rule.get("EventPattern", "null")), spec["pattern"])
+            else:
+                self.r.equal(f"rule {lid}: schedule", rule.get("ScheduleExpression"), spec["schedule"])
+                self.r.check(f"rule {lid}: no event pattern", "EventPattern" not in rule)
+            targets = aws.events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
+            self.r.equal(f"rule {lid}: one target", len(targets), 1)
+            if not targets:
+                continue
+            target = targets[0]
+            self.r.equal(
+                f"rule {lid}: targets {self.fn_name(spec['function'])}",
+                target.get("Arn"),
+                self.attrs[(f"{spec['function']}Function", "Arn")],
+            )
+            self.r.equal(
+                f"rule {lid}: retry policy (24 attempts, 1 hour)",
+                target.get("RetryPolicy"),
+                {"MaximumRetryAttempts": 24, "MaximumEventAgeInSeconds": 3600},
+            )
+            self.r.equal(
+                f"rule {lid}: dead-letter queue is {spec['dlq']}",
+                target.get("DeadLetterConfig", {}).get("Arn"),
+                self.attrs.get((spec["dlq"], "Arn")),
+            )
+            self.r.check(f"rule {lid}: target passes the event unchanged", not ({"Input", "InputPath", "InputTransformer"} & set(target)))
+        dlqs = [spec["dlq"] for spec in expected.values()]
+        self.r.check("each rule has a dead-letter queue of its own", len(set(dlqs)) == len(dlqs), str(dlqs))
+
+    # -- 9: Lambda permissions ----------------------------------------------
+    def check_permissions(self) -> None:
+        rules = self.expected_rules()
+        for key in FUNCTIONS:
+            name = self.fn_name(key)
+            policy = json.loads(self.aws.lambda_.get_policy(FunctionName=name)["Policy"])
+            statements = policy["Statement"]
+            if key == "Webhook":
+                url = [st for st in statements if st.get("Action") == "lambda:InvokeFunctionUrl"]
+                invoke = [st for st in statements if st.get("Action") == "lambda:InvokeFunction"]
+                self.r.check(
+                    f"function {name}: anyone may invoke the Function URL (auth NONE), and only that",
+                    len(statements) == 2
+                    and len(url) == 1
+                    and url[0].get("Principal") == "*"
+                    and url[0].get("FunctionUrlAuthType") == "NONE"
+                    and len(invoke) == 1
+                    and invoke[0].get("Principal") == "*"
+                    and invoke[0].get("InvokedViaFunctionUrl") in (True, "true"),
+                    json.dumps(statements),
+                )
+                continue
+            sources = sorted(
+                st.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn", "")
+                for st in statements
+                if st.get("Principal") in ({"Service": "events.amazonaws.com"}, "events.amazonaws.com")
+                and st.get("Action") == "lambda:InvokeFunction"
+            )
+            wanted = sorted(self.attrs[(lid, "Arn")] for lid, spec in rules.items() if spec["function"] == key)
+            self.r.equal(f"function {name}: EventBridge may invoke it from exactly its rules", sources, wanted)
+            self.r.equal(f"function {name}: no other invoke permission", len(statements), len(wanted))
+
+    # -- 10: IAM -------------------------------------------------------------
+    def pipeline_arns(self, names: list[str]) -> set[str]:
+        return {self.arn("codepipeline", name) for name in names}
+
+    def project_arns(self, names: list[str]) -> set[str]:
+        return {self.arn("codebuild", f"project/{name}") for name in names}
+
+    def expected_permissions(self) -> dict[str, dict[str, set[str]]]:
+        """Role logical id -> action -> resources, as README and the template describe."""
+        s = self.s
+        a = self.attrs
+        log = lambda lid: {log_group_arn(a[(lid, "Arn")])}  # noqa: E731
+        bucket = s.existing_bucket or self.phys.get("ArtifactBucket")
+        bucket_arn = f"arn:aws:s3:::{bucket}"
+        webhook_secret = s.secret_arns.get("ExistingWebhookSecretArn") or a[("WebhookSecret", None)]
+        token_secret = s.secret_arns.get("ExistingGitHubTokenSecretArn") or a[("GitHubTokenSecret", None)]
+        pipelines = self.pipeline_arns(self.all_pipelines())
+        common = lambda fn: {**{x: log(f"{fn}LogGroup") for x in LOG_ACTIONS}, **{x: {"*"} for x in XRAY_ACTIONS}}  # noqa: E731
+        roles: dict[str, dict[str, set[str]]] = {
+            "WebhookRole": {
+                **common("Webhook"),
+                "events:PutEvents": {a[("EventBus", "Arn")]},
+                "secretsmanager:GetSecretValue": {webhook_secret},
+            },
+            "TriggerRole": {
+                **common("Trigger"),
+                "sqs:SendMessage": {a[("TriggerFailureQueue", "Arn")]},
+                "codepipeline:StartPipelineExecution": pipelines,
+            },
+            "StatusRole": {
+                **common("Status"),
+                "sqs:SendMessage": {a[("StatusFailureQueue", "Arn")]},
+                "secretsmanager:GetSecretValue": {token_secret},
+                "codepipeline:GetPipelineExecution": pipelines,
+                "codepipeline:ListActionExecutions": pipelines,
+                "codebuild:BatchGetBuilds": self.project_arns(self.all_projects()),
+            },
+            "PrunerRole": {
+                **common("Pruner"),
+                "sqs:SendMessage": {a[("PrunerFailureQueue", "Arn")]},
+                "s3:ListBucketVersions": {bucket_arn},
+                "s3:DeleteObject": {f"{bucket_arn}/*"},
+                "s3:DeleteObjectVersion": {f"{bucket_arn}/*"},
+                "codepipeline:ListPipelineExecutions": pipelines,
+                "codepipeline:ListActionExecutions": pipelines,
+            },
+        }
+        # The example project's source is the pipeline: only the pipeline starts it.
+        if s.projects:
+            roles["TriggerRole"]["codebuild:StartBuild"] = self.project_arns(s.projects)
+        for role in roles.values():
+            for action in [k for k, v in role.items() if not v]:
+                del role[action]
+        if s.example:
+            project = self.arn("codebuild", f"project/{self.example_name}")
+            roles["ExampleBuildRole"] = {
+                **{x: log("ExampleBuildLogGroup") for x in LOG_ACTIONS},
+                "s3:GetObject": {f"{bucket_arn}/*"},
+                "s3:GetObjectVersion": {f"{bucket_arn}/*"},
+                "s3:GetBucketAcl": {bucket_arn},
+                "s3:GetBucketLocation": {bucket_arn},
+            }
+            roles["ExamplePipelineRole"] = {
+                "codestar-connections:UseConnection": {s.params["ConnectionArn"]},
+                "codeconnections:UseConnection": {s.params["ConnectionArn"]},
+                **{
+                    x: {f"{bucket_arn}/*"}
+                    for x in ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectVersionAcl"]
+                },
+                "s3:GetBucketVersioning": {bucket_arn},
+                "s3:GetBucketLocation": {bucket_arn},
+                "codebuild:StartBuild": {project},
+                "codebuild:BatchGetBuilds": {project},
+                "codebuild:StopBuild": {project},
+            }
+        return roles
+
+    def check_iam(self) -> None:
+        iam = self.aws.iam
+        expected = self.expected_permissions()
+        stack_roles = sorted(lid for lid, res in self.adapted.template["Resources"].items() if res["Type"] == "AWS::IAM::Role" and lid in self.phys)
+        self.r.equal("roles deployed", stack_roles, sorted(expected))
+        principals = {"ExampleBuildRole": "codebuild.amazonaws.com", "ExamplePipelineRole": "codepipeline.amazonaws.com"}
+        for lid in stack_roles:
+            name = self.phys[lid]
+            role = iam.get_role(RoleName=name)["Role"]
+            trust = policy_document(role["AssumeRolePolicyDocument"])["Statement"]
+            service = principals.get(lid, "lambda.amazonaws.com")
+            self.r.check(
+                f"role {lid}: only {service} may assume it",
+                len(trust) == 1 and trust[0].get("Principal") == {"Service": service} and trust[0].get("Action") == "sts:AssumeRole",
+                json.dumps(trust),
+            )
+            if lid in principals:
+                self.r.equal(
+                    f"role {lid}: assumed only for this account (confused deputy)",
+                    trust[0].get("Condition"),
+                    {"StringEquals": {"aws:SourceAccount": self.account}},
+                )
+            self.r.equal(f"role {lid}: no managed policies", iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"], [])
+            granted: dict[str, set[str]] = {}
+            problems = []
+            for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+                document = policy_document(iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"])
+                for statement in as_list(document["Statement"]):
+                    if statement is None:
+                        # Moto keeps an Fn::If that gives AWS::NoValue as null in a list;
+                        # CloudFormation drops the element.
+                        continue
+                    if statement.get("Effect") != "Allow":
+                        problems.append(f"{statement.get('Sid')}: effect {statement.get('Effect')}")
+                    if {"NotAction", "NotResource", "NotPrincipal"} & set(statement):
+                        problems.append(f"{statement.get('Sid')}: uses Not*")
+                    actions = as_list(statement.get("Action", []))
+                    resources = as_list(statement.get("Resource", []))
+                    for action in actions:
+                        if "*" in action or "?" in action:
+                            problems.append(f"{statement.get('Sid')}: wildcard action {action}")
+                    for resource in resources:
+                        # Only an object suffix (bucket/*) or a log group's streams (:*) may
+                        # end in a wildcard; an empty last part means an empty parameter slot.
+                        named = resource.removesuffix("/*").removesuffix(":*")
+                        if resource == "*":
+                            if not set(actions) <= XRAY_ACTIONS:
+                                problems.append(f"{statement.get('Sid')}: resource * for {actions}")
+                        elif "*" in named or "?" in named or named.endswith((":", "/")):
+                            problems.append(f"{statement.get('Sid')}: unscoped resource {resource}")
+                    for action in actions:
+                        for resource in resources:
+                            # An unused name slot (`~`) names a resource that cannot exist.
+                            if resource.endswith((":~", "/~")):
+                                continue
+                            if resource != "*" and not same_service(action, resource):
+                                # IAM matches an action only against its own service's ARNs.
+                                print(f"     note: {lid} {statement.get('Sid')} pairs {action} with {resource}, which grants nothing")
+                                continue
+                            granted.setdefault(action, set()).add(log_group_arn(resource))
+            self.r.check(
+                f"role {lid}: no wildcard action; resource * only for X-Ray (which has no resource-level permissions)",
+                not problems,
+                "; ".join(problems),
+            )
+            want = expected.get(lid, {})
+            diff = []
+            for action in sorted(set(granted) | set(want)):
+                extra = granted.get(action, set()) - want.get(action, set())
+                lacking = want.get(action, set()) - granted.get(action, set())
+                if extra:
+                    diff.append(f"{action} also on {sorted(extra)}")
+                if lacking:
+                    diff.append(f"{action} missing {sorted(lacking)}")
+            self.r.check(f"role {lid}: exactly the actions README and template describe, on exactly its resources", not diff, "; ".join(diff))
+            function = lid.removesuffix("Role")
+            # With no pipeline or project of some kind, a role rightly lacks its actions.
+            if function in FUNCTIONS and self.s.projects and self.s.pipelines and self.s.example:
+                self.check_calls_granted(function, granted)
+
+    def check_calls_granted(self, key: str, granted: dict[str, set[str]]) -> None:
+        """Moto does not enforce IAM: compare the AWS calls in the function's source
+        with what its role grants."""
+        folder = FUNCTIONS[key][0]
+        source = "".join(path.read_text() for path in sorted((ROOT / "functions" / folder / "src").rglob("*.rs")))
+        called = sorted(method for method in SDK_CALLS if re.search(r"\.\s*" + method + r"\s*\(", source))
+        for method in called:
+            missing = [action for action in SDK_CALLS[method] if action not in granted]
+            self.r.check(f"role {key}Role: grants what functions/{folder} calls ({method})", not missing, f"missing {missing}")
+        used = {action for method in called for action in SDK_CALLS[method]}
+        for action in sorted(set(granted) - used - LOG_ACTIONS - XRAY_ACTIONS - UNCALLED_BY_DESIGN.get(key, set())):
+            print(f"     note: {key}Role grants {action}, which no call in functions/{folder}/src needs")
+
+    # -- 11: artifact bucket --------------------------------------------------
+    def check_bucket(self) -> None:
+        s3 = self.aws.s3
+        if self.s.existing_bucket:
+            self.r.check("no artifact bucket created when ExistingArtifactBucket is set", "ArtifactBucket" not in self.phys)
+            return
+        bucket = self.phys["ArtifactBucket"]
+        encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+        self.r.equal(
+            "artifact bucket: default encryption AES256",
+            [rule["ApplyServerSideEncryptionByDefault"].get("SSEAlgorithm") for rule in encryption],
+            ["AES256"],
+        )
+        props = self.translated["Resources"]["ArtifactBucket"]["Properties"]
+        # moto's CloudFormation applies only the algorithm (IGNORED_PROPERTIES).
+        self.r.equal(
+            "artifact bucket: bucket key [template]",
+            props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0].get("BucketKeyEnabled"),
+            True,
+        )
+        versioning = s3.get_bucket_versioning(Bucket=bucket).get("Status")
+        if versioning is not None:
+            self.r.equal("artifact bucket: versioning", versioning, "Enabled")
+        else:
+            self.r.equal("artifact bucket: versioning [template]", props.get("VersioningConfiguration"), {"Status": "Enabled"})
+        try:
+            block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+            label = ""
+        except s3.exceptions.ClientError:
+            block, label = props.get("PublicAccessBlockConfiguration"), " [template]"
+        self.r.equal(
+            f"artifact bucket: all public access blocked{label}",
+            block,
+            {"BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        )
+        self.r.equal(
+            "artifact bucket: ACLs disabled (BucketOwnerEnforced) [template]",
+            props.get("OwnershipControls"),
+            {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        )
+        rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+        self.r.check(
+            "artifact bucket: lifecycle expires noncurrent versions and delete markers [template]",
+            any(
+                rule.get("Status") == "Enabled"
+                and "NoncurrentVersionExpiration" in rule
+                and rule.get("ExpiredObjectDeleteMarker") is True
+                and "Prefix" not in rule
+                and "Filter" not in rule
+                for rule in rules
+            ),
+            json.dumps(rules),
+        )
+        self.r.equal(
+            "artifact bucket: kept when the stack is deleted [template]",
+            self.translated["Resources"]["ArtifactBucket"].get("DeletionPolicy"),
+            "Retain",
+        )
+
+    # -- 12: what moto did not deploy, resolved against what it did -----------
+    def check_not_deployed(self) -> None:
+        res, a, s = self.res, self.attrs, self.s
+        resources = self.translated["Resources"]
+
+        def present(lid: str) -> bool:
+            if lid not in resources:
+                return False
+            condition = resources[lid].get("Condition")
+            return condition is None or self.cond.condition(condition)
+
+        # On-failure destinations of the asynchronously invoked functions.
+        for key, retries in [("Trigger", 2), ("Status", 2), ("Pruner", 1)]:
+            lid = f"{key}FunctionEventInvokeConfig"
+            if not self.r.check(f"{lid} exists [template]", present(lid)):
+                continue
+            props = res.value(resources[lid]["Properties"])
+            self.r.equal(f"{lid}: for {self.fn_name(key)} $LATEST [template]", (props.get("FunctionName"), props.get("Qualifier")), (self.fn_name(key), "$LATEST"))
+            self.r.equal(
+                f"{lid}: failures go to the deployed {key}FailureQueue [template]",
+                props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+                a[(f"{key}FailureQueue", "Arn")],
+            )
+            self.r.equal(
+                f"{lid}: {retries} retries, 1 hour [template]",
+                (props.get("MaximumRetryAttempts"), props.get("MaximumEventAgeInSeconds")),
+                (retries, 3600),
+            )
+        self.r.check(
+            "WebhookFunction has no event invoke config (invoked synchronously) [template]",
+            "WebhookFunctionEventInvokeConfig" not in resources,
+        )
+
+        # Queue policies: each rule DLQ accepts messages from the rule that uses it.
+        rules = self.expected_rules()
+        for rule_lid, spec in rules.items():
+            lid = f"{spec['dlq']}Policy"
+            if not self.r.check(f"{lid} exists [template]", present(lid)):
+                continue
+            props = res.value(resources[lid]["Properties"])
+            statements = props["PolicyDocument"]["Statement"]
+            self.r.equal(f"{lid}: applies to the deployed {spec['dlq']} [template]", props.get("Queues"), [self.phys[spec["dlq"]]])
+            self.r.equal(
+                f"{lid}: only EventBridge, only SendMessage, only from the deployed {rule_lid} [template]",
+                [(st.get("Effect"), st.get("Principal"), st.get("Action"), st.get("Resource"), st.get("Condition")) for st in statements],
+                [
+                    (
+                        "Allow",
+                        {"Service": "events.amazonaws.com"},
+                        "sqs:SendMessage",
+                        a[(spec["dlq"], "Arn")],
+                        {"ArnEquals": {"aws:SourceArn": a[(rule_lid, "Arn")]}},
+                    )
+                ],
+            )
+
+        # Artifact bucket policy: TLS only.
+        if s.existing_bucket is None:
+            props = res.value(resources["ArtifactBucketPolicy"]["Properties"])
+            bucket_arn = a[("ArtifactBucket", "Arn")]
+            self.r.equal("ArtifactBucketPolicy: on the deployed bucket [template]", props.get("Bucket"), self.phys["ArtifactBucket"])
+            self.r.equal(
+                "ArtifactBucketPolicy: denies every request without TLS [template]",
+                [(st.get("Effect"), st.get("Principal"), st.get("Action"), st.get("Resource"), st.get("Condition")) for st in props["PolicyDocument"]["Statement"]],
+                [("Deny", "*", "s3:*", [bucket_arn, f"{bucket_arn}/*"], {"Bool": {"aws:SecureTransport": "false"}})],
+            )
+        else:
+            self.r.check("no bucket policy for an existing bucket [template]", not present("ArtifactBucketPolicy"))
+
+        # Function URL.
+        props = res.value(resources["WebhookUrl"]["Properties"])
+        self.r.equal(
+            "WebhookUrl: on the deployed webhook function, auth NONE, buffered [template]",
+            (props.get("TargetFunctionArn"), props.get("AuthType"), props.get("InvokeMode")),
+            (a[("WebhookFunction", "Arn")], "NONE", "BUFFERED"),
+        )
+
+        # Secrets: created only when no existing one is named.
+        for lid, param in [("WebhookSecret", "ExistingWebhookSecretArn"), ("GitHubTokenSecret", "ExistingGitHubTokenSecretArn")]:
+            self.r.equal(f"{lid} created only without {param} [template]", present(lid), not s.existing_secrets)
+            if present(lid):
+                props = resources[lid]["Properties"]
+                self.r.check(f"{lid}: value generated, not passed in [template]", "GenerateSecretString" in props and "SecretString" not in props)
+
+        # Alarms: one on every queue, one on every function's errors.
+        alarms = {lid: res.value(r["Properties"]) for lid, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm" and present(lid)}
+        watched_queues = sorted(
+            dim["Value"] for p in alarms.values() if p.get("Namespace") == "AWS/SQS" for dim in p["Dimensions"] if dim["Name"] == "QueueName"
+        )
+        deployed_queues = sorted(a[(lid, "QueueName")] for lid in self.phys if self.adapted.template["Resources"][lid]["Type"] == "AWS::SQS::Queue")
+        self.r.equal("alarms: one on every deployed queue's visible messages [template]", watched_queues, deployed_queues)
+        watched_functions = sorted(
+            dim["Value"]
+            for p in alarms.values()
+            if p.get("Namespace") == "AWS/Lambda" and p.get("MetricName") == "Errors"
+            for dim in p["Dimensions"]
+            if dim["Name"] == "FunctionName"
+        )
+        self.r.equal("alarms: one on every deployed function's errors [template]", watched_functions, sorted(self.fn_name(k) for k in FUNCTIONS))
+        self.r.check(
+            "alarms: fire on the first message or error [template]",
+            all(p.get("Threshold") == 0 and p.get("ComparisonOperator") == "GreaterThanThreshold" for p in alarms.values()),
+        )
+        actions = {(tuple(p.get("AlarmActions", [])), tuple(p.get("OKActions", []))) for p in alarms.values()}
+        topic = (s.alarm_topic,) if s.alarm_topic else ()
+        self.r.equal("alarms: notify AlarmTopicArn when set [template]", actions, {(topic, topic)})
+
+        # Example pipeline and project.
+        for lid in ["ExampleBuildProject", "ExamplePipeline"]:
+            self.r.equal(f"{lid} only with the example [template]", present(lid), s.example)
+        if not s.example:
+            return
+        project = res.value(resources["ExampleBuildProject"]["Properties"])
+        self.r.equal("ExampleBuildProject: runs as the deployed ExampleBuildRole [template]", project.get("ServiceRole"), a[("ExampleBuildRole", "Arn")])
+        self.r.equal(
+            "ExampleBuildProject: logs to the deployed example log group [template]",
+            project.get("LogsConfig", {}).get("CloudWatchLogs", {}).get("GroupName"),
+            f"/aws/codebuild/{self.example_name}",
+        )
+        self.r.equal("ExampleBuildProject: named as the routes and rules expect [template]", project.get("Name"), self.example_name)
+        pipeline = res.value(resources["ExamplePipeline"]["Properties"])
+        self.r.equal("ExamplePipeline: named as the routes and rules expect [template]", pipeline.get("Name"), self.example_name)
+        self.r.equal("ExamplePipeline: runs as the deployed ExamplePipelineRole [template]", pipeline.get("RoleArn"), a[("ExamplePipelineRole", "Arn")])
+        self.r.equal(
+            "ExamplePipeline: artifacts in the deployed bucket [template]",
+            pipeline.get("ArtifactStore"),
+            {"Type": "S3", "Location": self.phys["ArtifactBucket"]},
+        )
+        self.r.equal("ExamplePipeline: V2, parallel executions [template]", (pipeline.get("PipelineType"), pipeline.get("ExecutionMode")), ("V2", "PARALLEL"))
+        self.r.equal(
+            "ExamplePipeline: declares every variable Gantry sets, with a default [template]",
+            sorted(v["Name"] for v in pipeline.get("Variables", []) if v.get("DefaultValue")),
+            sorted(PIPELINE_VARIABLES),
+        )
+        actions = {action["Name"]: action for stage in pipeline["Stages"] for action in stage["Actions"]}
+        source = actions.get("Source", {})
+        self.r.equal(
+            "ExamplePipeline: source action 'Source' (Gantry's default source_action) on the connection, no change detection [template]",
+            (source.get("ActionTypeId", {}).get("Provider"), source.get("Configuration", {}).get("ConnectionArn"), source.get("Configuration", {}).get("DetectChanges")),
+            ("CodeStarSourceConnection", s.params["ConnectionArn"], False),
+        )
+        build = actions.get("Build", {}).get("Configuration", {})
+        self.r.equal("ExamplePipeline: build action runs ExampleBuildProject [template]", build.get("ProjectName"), self.example_name)
+        try:
+            passed = {v["name"]: v["value"] for v in json.loads(build.get("EnvironmentVariables", "[]"))}
+        except ValueError as error:
+            passed = {"<invalid JSON>": str(error)}
+        self.r.check(
+            "ExamplePipeline: build receives every Gantry variable [template]",
+            all(passed.get(name) == f"#{{variables.{name}}}" for name in PIPELINE_VARIABLES),
+            json.dumps(passed),
+        )
+
+    # -- 13: delivery through the deployed rules ------------------------------
+    def check_delivery(self) -> None:
+        aws = self.aws
+        found = {lid: found for lid, found in self.rules_by_logical_id().items() if lid in self.expected_rules()}
+        rules = {lid: item for lid, item in found.items() if "EventPattern" in item[1]}
+        saved = {}
+        queues = {}
+        try:
+            # Moto answers PutEvents with 500 when an event reaches a rule with a Lambda
+            # target, so each pattern rule's target is swapped for a queue. Moto also
+            # hands every event on a bus to its scheduled rules (AWS never does): their
+            # targets are removed meanwhile.
+            for lid, (bus, rule) in found.items():
+                saved[lid] = aws.events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
+                aws.events.remove_targets(Rule=rule["Name"], EventBusName=bus, Ids=[t["Id"] for t in saved[lid]])
+                if lid not in rules:
+                    continue
+                url = aws.sqs.create_queue(QueueName=f"{self.s.stack}-delivery-{lid}")["QueueUrl"]
+                arn = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+                queues[lid] = url
+                aws.events.put_targets(Rule=rule["Name"], EventBusName=bus, Targets=[{"Id": "delivery-check", "Arn": arn}])
+            self.deliver(rules, queues)
+        finally:
+            for lid, (bus, rule) in found.items():
+                if lid in queues:
+                    aws.events.remove_targets(Rule=rule["Name"], EventBusName=bus, Ids=["delivery-check"])
+                if lid in saved:
+                    aws.events.put_targets(Rule=rule["Name"], EventBusName=bus, Targets=saved[lid])
+            for url in queues.values():
+                aws.sqs.delete_queue(QueueUrl=url)
+        restored = all(
+            aws.events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"] == saved.get(lid)
+            for lid, (bus, rule) in found.items()
+        )
+        self.r.check("rules' original targets restored after the delivery checks", restored)
+
+    def deliver(self, rules: dict, queues: dict) -> None:
+        aws, s = self.aws, self.s
+
+        def sample(path: str) -> dict:
+            return json.loads((EVENTS / path).read_text())
+
+        def entry(event: dict, bus: str, **detail: Any) -> dict:
+            body = dict(event["detail"])
+            body.update(detail)
+            return {"Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(body), "EventBusName": bus}
+
+        push = sample("trigger/push.json")
+        pull = {
+            "source": "gantry.github",
+            "detail-type": "GitHub Pull Request",
+            "detail": {
+                "delivery_id": "c0ffee00-1111-2222-3333-444455556666",
+                "repository": "octo-org/app",
+                "clone_url": "https://github.com/octo-org/app.git",
+                "commit": "0123456789abcdef0123456789abcdef01234567",
+                "event": "pull_request",
+                "number": 7,
+                "action": "opened",
+                "base_branch": "main",
+                "head_branch": "feature",
+                "head_repository": "octo-org/app",
+                "draft": False,
+                "title": "A change",
+            },
+        }
+        build_state = sample("status/codebuild.docs.build-state-change.json")
+        build_phase = sample("status/codebuild.docs.build-phase-change.json")
+        pipe_started = sample("status/codepipeline.docs.pipeline-started.json")
+        stage_stopped = sample("status/codepipeline.docs.stage-stopped.json")
+        action_failed = sample("status/codepipeline.docs.action-failed.json")
+
+        # (label, entry, rule it must reach or None)
+        cases: list[tuple[str, dict, str | None]] = [
+            ("GitHub Push on the Gantry bus", entry(push, s.stack), "TriggerRule"),
+            ("GitHub Pull Request on the Gantry bus", entry(pull, s.stack), "TriggerRule"),
+            ("other detail-type from gantry.github", {**entry(push, s.stack), "DetailType": "GitHub Ping"}, None),
+            ("GitHub Push from another source", {**entry(push, s.stack), "Source": "octo.github"}, None),
+            ("GitHub Push on the default bus", entry(push, "default"), None),
+        ]
+        projects = self.all_projects()
+        for project in projects:
+            cases.append((f"CodeBuild build state change of {project}", entry(build_state, "default", **{"project-name": project}), "StatusBuildRule"))
+        if projects:
+            cases.append((f"CodeBuild build phase change of {projects[0]}", entry(build_phase, "default", **{"project-name": projects[0]}), "StatusBuildRule"))
+        cases.append(("CodeBuild build state change of an unlisted project", entry(build_state, "default"), None))
+        pipelines = self.all_pipelines()
+        for pipeline in pipelines:
+            cases.append((f"CodePipeline execution change of {pipeline}", entry(pipe_started, "default", pipeline=pipeline), "StatusPipelineRule"))
+        if pipelines:
+            cases.append((f"CodePipeline stage change of {pipelines[0]}", entry(stage_stopped, "default", pipeline=pipelines[0]), "StatusPipelineRule"))
+            cases.append((f"CodePipeline action change of {pipelines[0]}", entry(action_failed, "default", pipeline=pipelines[0]), "StatusPipelineRule"))
+        cases.append(("CodePipeline execution change of an unlisted pipeline", entry(pipe_started, "default"), None))
+        cases.append(("CodePipeline event on the Gantry bus", entry(pipe_started, s.stack, pipeline=pipelines[0] if pipelines else "x"), None))
+
+        for index, (label, item, _) in enumerate(cases):
+            item["Resources"] = [f"urn:gantry-check:{index}"]
+        for start in range(0, len(cases), 10):
+            answer = aws.events.put_events(Entries=[item for _, item, _ in cases[start : start + 10]])
+            self.r.equal(f"PutEvents accepted entries {start + 1}-{min(start + 10, len(cases))}", answer.get("FailedEntryCount"), 0)
+
+        received: dict[str, list[dict]] = {}
+        for lid, url in queues.items():
+            messages = []
+            while True:
+                batch = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+                if not batch:
+                    break
+                messages.extend(json.loads(m["Body"]) for m in batch)
+            received[lid] = messages
+
+        for index, (label, item, rule) in enumerate(cases):
+            marker = f"urn:gantry-check:{index}"
+            reached = sorted(lid for lid, messages in received.items() for m in messages if marker in m.get("resources", []))
+            expected = [rule] if rule else []
+            where = rule or "no rule"
+            self.r.equal(f"delivery: {label} reaches {where}", reached, expected)
+            if rule and reached == expected:
+                message = next(m for m in received[rule] if marker in m.get("resources", []))
+                self.r.check(
+                    f"delivery: {label} arrives as the full event (source, detail-type, detail)",
+                    message.get("source") == item["Source"]
+                    and message.get("detail-type") == item["DetailType"]
+                    and message.get("detail") == json.loads(item["Detail"]),
+                    json.dumps(message)[:300],
+                )
+
+    # -- run -----------------------------------------------------------------
+    def run(self) -> None:
+        print(f"== scenario {self.s.tag}: {self.s.title}")
+        self.r.prefix = f"[{self.s.tag}] "
+        self.prepare()
+        if not self.deploy():
+            return
+        for name, body in [
+            ("event bus and outputs", self.check_bus_and_outputs),
+            ("functions", self.check_functions),
+            ("log groups", self.check_log_groups),
+            ("queues", self.check_queues),
+            ("rules", self.check_rules),
+            ("Lambda permissions", self.check_permissions),
+            ("IAM", self.check_iam),
+            ("artifact bucket", self.check_bucket),
+            ("resources moto does not deploy", self.check_not_deployed),
+            ("delivery", self.check_delivery),
+        ]:
+            self.r.section(name, body)
+
+    def not_deployed(self) -> list[str]:
+        """The template's resources (with these parameters) moto did not deploy, by reason."""
+        lines = [f"Not deployed locally in scenario {self.s.tag} (stack {self.s.stack}):"]
+        resources = self.translated["Resources"]
+        by_reason: dict[str, list[str]] = {}
+        for lid, kind in self.adapted.removed.items():
+            condition = resources[lid].get("Condition")
+            if condition is None or self.cond.condition(condition):
+                by_reason.setdefault(NOT_DEPLOYED[kind], []).append(lid)
+        for reason, ids in by_reason.items():
+            lines.append(f"  {reason}: {', '.join(ids)}")
+        return lines
+
+    def adaptations(self) -> list[str]:
+        """How the translated template was changed before deploying it."""
+        replaced: dict[tuple[str, str], list[str]] = {}
+        for where, reference, value in self.adapted.substitutions:
+            if where in self.adapted.removed:
+                continue
+            places = replaced.setdefault((reference, value), [])
+            if where not in places:
+                places.append(where)
+        lines = [f"References to them, replaced before deploying (scenario {self.s.tag}, in every branch of an Fn::If):"]
+        lines.extend(f"  {reference} -> {value!r} in {', '.join(places)}" for (reference, value), places in replaced.items())
+        lines.append("Placeholder rules:")
+        lines.extend(f"  {rule}" for rule in PLACEHOLDER_RULES)
+        lines.append("Properties moto's CloudFormation ignores (checked in the translated template, marked [template]):")
+        lines.extend(f"  {kind}: {', '.join(names)}" for kind, names in IGNORED_PROPERTIES.items())
+        return lines
+
+
+def check_code_reads_env(report: Report) -> None:
+    """The variables the template sets are the ones the code reads (by name)."""
+    for key, names in FUNCTION_ENV.items():
+        folder = FUNCTIONS[key][0]
+        source = "".join(path.read_text() for path in sorted((ROOT / "functions" / folder / "src").rglob("*.rs")))
+        for name in names:
+            report.check(f"functions/{folder} source names {name}", f'"{name}"' in source, "the template sets a variable the code does not read")
+
+
+def main() -> int:
+    # aws-sam-translator warns about its own unpublished metrics.
+    logging.getLogger("samtranslator").setLevel(logging.ERROR)
+    aws = Aws()
+    # aws-sam-translator finds the region through its own boto3 session.
+    os.environ["AWS_DEFAULT_REGION"] = aws.region
+    report = Report()
+    account = aws.sts.get_caller_identity()["Account"]
+    summaries: list[str] = []
+    details: list[str] = []
+    for scenario in scenarios(account, aws.region):
+        aws.reset()
+        run = Run(aws, report, scenario, account)
+        try:
+            run.run()
+        except Exception as error:  # noqa: BLE001 - reported as a failed check
+            report.check(f"scenario {scenario.tag} (raised)", False, f"{type(error).__name__}: {error}")
+            traceback.print_exc(limit=5, file=sys.stdout)
+        report.prefix = ""
+        if hasattr(run, "adapted"):
+            summaries.extend(run.not_deployed())
+            details = details or run.adaptations()
+    print("== source: the variables the template sets are the ones the code reads")
+    report.section("source", lambda: check_code_reads_env(report))
+    print()
+    for line in summaries + details:
+        print(line)
+    print()
+    print(f"{report.passed} passed, {report.failed} failed")
+    return 1 if report.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
