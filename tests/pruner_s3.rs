@@ -390,3 +390,58 @@ async fn when_protection_cannot_be_read_nothing_is_deleted() {
     assert!(err.to_string().contains("app-pipeline"), "{err}");
     assert_eq!(contents(&sdk).await, before);
 }
+
+/// Objects written before versioning was enabled have the version id "null".
+/// Deleting such a noncurrent version must name it: a delete without a version
+/// id in a versioned bucket adds a delete marker, hiding the current artifact.
+#[tokio::test]
+async fn null_versions_from_before_versioning_are_deleted_by_id() {
+    let moto = Moto::start().await.unwrap();
+    let sdk = moto.sdk_config().await;
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let keys: Vec<String> = (0..10)
+        .map(|i| format!("app-pipeline/SourceArti/{i:05}"))
+        .collect();
+    put_all(&sdk, keys.clone()).await;
+    s3.put_bucket_versioning()
+        .bucket(BUCKET)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    put_all(&sdk, keys.clone()).await;
+    let before = contents(&sdk).await;
+    assert!(
+        before.values().all(|&counts| counts == (2, 0)),
+        "{before:?}"
+    );
+
+    // Every artifact is among the newest 20: only the old "null" versions go.
+    let policy = r#"{"rules": [{"prefix": "app-pipeline/", "keep_newest": 20, "keep_days": 14}]}"#;
+    let summary = pruner(&sdk, false, aws_sdk_codepipeline::Client::new(&sdk), policy)
+        .run(RunInput::default(), &Budget::unlimited(), now() + LATER)
+        .await
+        .unwrap();
+    assert_eq!(summary.deleted.objects, 10, "{summary:?}");
+    assert_eq!(summary.kept.newest.objects, 10, "{summary:?}");
+
+    let after = contents(&sdk).await;
+    assert_eq!(after.len(), keys.len());
+    assert!(
+        after.values().all(|&counts| counts == (1, 0)),
+        "one live version per key and no delete marker: {after:?}"
+    );
+    for key in &keys {
+        s3.head_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+}

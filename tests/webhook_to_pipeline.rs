@@ -233,7 +233,7 @@ async fn signed_pull_request_starts_a_build_at_the_head_commit() {
     let sent = world.recorder.bodies("StartBuild");
     assert_eq!(
         sent[0]["idempotencyToken"],
-        "a1b2c3d4-cc78-11e3-81ab-4c9367dc0958"
+        format!("a1b2c3d4-cc78-11e3-81ab-4c9367dc0958-{PROJECT}")
     );
     assert_eq!(sent[0]["sourceVersion"], head_sha);
     let overrides = sent[0]["environmentVariablesOverride"].as_array().unwrap();

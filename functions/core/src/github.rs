@@ -20,6 +20,8 @@ pub const API_VERSION: &str = "2022-11-28";
 /// GitHub truncates nothing: a longer description is a 422, so it is cut here.
 pub const MAX_DESCRIPTION_CHARS: usize = 140;
 const USER_AGENT: &str = concat!("gantry/", env!("CARGO_PKG_VERSION"));
+/// GitHub's guidance for a secondary rate limit that names no reset time.
+const SECONDARY_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// `state` of a commit status, as GitHub's REST description enumerates it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -184,7 +186,16 @@ impl GitHubClient {
         let mut delay = self.retry.first_delay;
         let mut attempt = 1;
         loop {
-            match self.attempt(&url, body.clone()).await? {
+            // A connection that hangs must not outlive the invocation either.
+            let answer = tokio::time::timeout_at(deadline, self.attempt(&url, body.clone()))
+                .await
+                .unwrap_or_else(|_| {
+                    Ok(Attempt::Retry {
+                        after: None,
+                        reason: "no answer before the deadline".to_owned(),
+                    })
+                })?;
+            match answer {
                 Attempt::Created => return Ok(()),
                 Attempt::Rejected { status, message } => {
                     return Err(GitHubError::Rejected { status, message })
@@ -268,6 +279,14 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str, now: SystemTime
             reason,
         };
     }
+    // A secondary rate limit may come without either header; GitHub then asks
+    // for at least a minute's wait.
+    if status == StatusCode::FORBIDDEN && message.to_ascii_lowercase().contains("rate limit") {
+        return Attempt::Retry {
+            after: Some(SECONDARY_RATE_LIMIT_WAIT),
+            reason,
+        };
+    }
     Attempt::Rejected {
         status: status.as_u16(),
         message,
@@ -340,6 +359,16 @@ mod tests {
                 now
             )),
             Some(Some(Duration::from_secs(12)))
+        );
+        // Secondary rate limit with neither header: GitHub's documented minute.
+        assert_eq!(
+            retry_after(classify(
+                StatusCode::FORBIDDEN,
+                &none,
+                r#"{"message": "You have exceeded a secondary rate limit and have been temporarily blocked from content creation. Please retry your request again later."}"#,
+                now
+            )),
+            Some(Some(SECONDARY_RATE_LIMIT_WAIT))
         );
         for status in [
             StatusCode::FORBIDDEN,

@@ -239,3 +239,26 @@ async fn retries_are_bounded_by_attempts_and_by_the_deadline() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_github_that_does_not_answer_is_given_up_on_at_the_deadline() {
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(created().set_delay(Duration::from_secs(30)))
+        .mount(&github)
+        .await;
+    let started = Instant::now();
+    let err = client(&github.uri())
+        .create_status(
+            &RepoName::parse("Codertocat/Hello-World").unwrap(),
+            &CommitSha::parse(SHA).unwrap(),
+            &status(),
+            started + Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, GitHubError::Transient { last, .. } if last.contains("deadline")),
+        "{err}"
+    );
+}

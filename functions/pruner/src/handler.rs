@@ -13,10 +13,27 @@ use std::collections::HashSet;
 use tracing::{error, info, info_span, warn, Instrument};
 
 /// The schedule's input may override the configured dry-run setting:
-/// `{"dry_run": true}`. Any other input (a plain scheduled event) leaves it.
+/// `{"dry_run": true}`. A plain scheduled event (or no input) leaves it.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunInput {
     pub dry_run: Option<bool>,
+}
+
+/// An input that is neither a scheduled event nor `{"dry_run": bool}`: a typo
+/// (`"dryRun"`, `"true"`) must not turn a dry run into a real one unnoticed.
+#[derive(Debug, thiserror::Error)]
+#[error("the run's input is neither a scheduled event nor {{\"dry_run\": true|false}}: {0}")]
+pub struct InputError(#[source] serde_json::Error);
+
+impl RunInput {
+    pub fn from_payload(payload: serde_json::Value) -> Result<RunInput, InputError> {
+        let is_scheduled_event = payload.get("detail-type").is_some();
+        if payload.is_null() || is_scheduled_event {
+            return Ok(RunInput::default());
+        }
+        serde_json::from_value(payload).map_err(InputError)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -192,5 +209,57 @@ impl Pruner {
             ));
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunInput;
+    use serde_json::json;
+
+    fn scheduled_event() -> serde_json::Value {
+        let file = format!(
+            "{}/../../events/aws/eventbridge-event.docs.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_scheduled_event_or_no_input_keeps_the_configured_mode() {
+        assert_eq!(
+            RunInput::from_payload(scheduled_event()).unwrap().dry_run,
+            None
+        );
+        assert_eq!(RunInput::from_payload(json!(null)).unwrap().dry_run, None);
+        assert_eq!(RunInput::from_payload(json!({})).unwrap().dry_run, None);
+    }
+
+    #[test]
+    fn dry_run_input_overrides_the_mode() {
+        assert_eq!(
+            RunInput::from_payload(json!({"dry_run": true}))
+                .unwrap()
+                .dry_run,
+            Some(true)
+        );
+        assert_eq!(
+            RunInput::from_payload(json!({"dry_run": false}))
+                .unwrap()
+                .dry_run,
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn a_mistyped_input_is_refused_not_ignored() {
+        for input in [
+            json!({"dry_run": "true"}),
+            json!({"dryRun": true}),
+            json!("dry_run"),
+        ] {
+            let err = RunInput::from_payload(input.clone()).unwrap_err();
+            assert!(err.to_string().contains("dry_run"), "{input}: {err}");
+        }
     }
 }

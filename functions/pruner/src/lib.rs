@@ -33,6 +33,7 @@ pub async fn function_handler(
             .saturating_sub(now.as_millis() as u64),
     );
     let budget = Budget::until(Instant::now() + remaining, DEADLINE_MARGIN);
-    let input: RunInput = serde_json::from_value(event.payload).unwrap_or_default();
+    let input = RunInput::from_payload(event.payload)
+        .inspect_err(|err| tracing::error!(error = %err, "run refused"))?;
     Ok(pruner.run(input, &budget, now.as_secs() as i64).await?)
 }

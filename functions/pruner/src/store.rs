@@ -90,7 +90,10 @@ impl Store {
             for version in page.versions.unwrap_or_default() {
                 versions.push(ObjectVersion {
                     key: version.key.unwrap_or_default(),
-                    version_id: version.version_id.filter(|id| id != "null"),
+                    // "null" is a real id (objects written before versioning was
+                    // enabled, or while suspended): a delete without it would only
+                    // add a delete marker in a versioned bucket.
+                    version_id: version.version_id,
                     is_latest: version.is_latest.unwrap_or(false),
                     delete_marker: false,
                     last_modified: version.last_modified.map_or(0, |t| t.secs()),
@@ -103,7 +106,7 @@ impl Store {
             for marker in page.delete_markers.unwrap_or_default() {
                 versions.push(ObjectVersion {
                     key: marker.key.unwrap_or_default(),
-                    version_id: marker.version_id.filter(|id| id != "null"),
+                    version_id: marker.version_id,
                     is_latest: marker.is_latest.unwrap_or(false),
                     delete_marker: true,
                     last_modified: marker.last_modified.map_or(0, |t| t.secs()),

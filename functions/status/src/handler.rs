@@ -114,7 +114,8 @@ impl StatusHandler {
                 if per_stage {
                     return Ok(Decision::Ignore(format!("{} posts one status per stage", change.pipeline)));
                 }
-                let execution = self.reader.execution(&change.pipeline, &change.execution_id).await?;
+                let mut execution = self.reader.execution(&change.pipeline, &change.execution_id).await?;
+                execution.status = mapping::settled_execution_status(&change.state, &execution.status);
                 let actions = self.actions_if_useful(&execution.status, &change.pipeline, &change.execution_id).await;
                 Ok(mapping::for_pipeline(&execution, actions.as_deref(), context, origin))
             }

@@ -54,6 +54,8 @@ pub struct ActionSnapshot {
     pub status: String,
     pub summary: Option<String>,
     pub duration: Option<Duration>,
+    /// When this attempt started (epoch seconds): a retried stage lists every attempt.
+    pub started_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +72,57 @@ pub struct Post {
 }
 
 const GITHUB_SOURCES: [&str; 2] = ["GITHUB", "GITHUB_ENTERPRISE"];
+
+const FINISHED_BUILD_STATES: [&str; 5] = ["SUCCEEDED", "FAILED", "FAULT", "STOPPED", "TIMED_OUT"];
+
+/// The build state to report. A build's finished state is final, so when the
+/// event says it finished and the read still says `IN_PROGRESS` (a read that
+/// lags the event), the event is right: posting pending would leave the commit
+/// pending for good, as no later event follows a finished build.
+pub fn settled_build_status<'a>(event_status: &'a str, read_status: &'a str) -> &'a str {
+    if read_status == "IN_PROGRESS" && FINISHED_BUILD_STATES.contains(&event_status) {
+        event_status
+    } else {
+        read_status
+    }
+}
+
+/// The execution status to report, by the same reasoning as for builds: a
+/// finished-execution event wins over a read that still says `InProgress`. An
+/// execution that is retried later sends its own `RESUMED` and finishing events,
+/// which correct the commit again.
+pub fn settled_execution_status(event_state: &str, read_status: &str) -> String {
+    let finished = match event_state {
+        "SUCCEEDED" => "Succeeded",
+        "FAILED" => "Failed",
+        "STOPPED" => "Stopped",
+        "SUPERSEDED" => "Superseded",
+        "CANCELED" => "Cancelled",
+        _ => return read_status.to_owned(),
+    };
+    if read_status == "InProgress" {
+        finished.to_owned()
+    } else {
+        read_status.to_owned()
+    }
+}
+
+/// The latest attempt of each action: `ListActionExecutions` also lists the
+/// attempts of a stage before it was retried, whose failures no longer count.
+pub fn latest_attempts(actions: Vec<ActionSnapshot>) -> Vec<ActionSnapshot> {
+    let mut latest: Vec<ActionSnapshot> = Vec::with_capacity(actions.len());
+    for action in actions {
+        match latest
+            .iter_mut()
+            .find(|a| a.stage == action.stage && a.action == action.action)
+        {
+            Some(kept) if action.started_at > kept.started_at => *kept = action,
+            Some(_) => {}
+            None => latest.push(action),
+        }
+    }
+    latest
+}
 
 pub fn for_build(
     change: &BuildChange,
@@ -124,7 +177,7 @@ pub fn for_build(
         .map(|d| format!(" after {}", human(d)))
         .unwrap_or_default();
     let phase = failed_phase(build).unwrap_or("an unknown phase");
-    let (state, description) = match build.status.as_str() {
+    let (state, description) = match settled_build_status(&change.build_status, &build.status) {
         "IN_PROGRESS" => (
             StatusState::Pending,
             match build.current_phase.as_deref() {
@@ -252,6 +305,14 @@ pub fn for_stage(
             return Decision::Ignore(format!(
                 "stale {} event for stage {stage}: the execution is already {}",
                 change.state, execution.status
+            ));
+        }
+        if actions.is_none() && unfinished_event {
+            // The stage may have finished since this event was sent; without its
+            // actions that cannot be ruled out, and its finishing event follows.
+            return Decision::Ignore(format!(
+                "{} event for stage {stage} not confirmed: its actions could not be read",
+                change.state
             ));
         }
         change.state.as_str()
@@ -644,6 +705,7 @@ mod tests {
                     (a["lastUpdateTime"].as_f64().unwrap() - a["startTime"].as_f64().unwrap())
                         as u64,
                 )),
+                started_at: a["startTime"].as_f64().map(|t| t as i64),
             })
             .collect()
     }
@@ -791,6 +853,95 @@ mod tests {
             (post.status.state, post.status.description.as_str()),
             (StatusState::Error, "Stage Deploy stopped")
         );
+    }
+
+    #[test]
+    fn an_unconfirmed_stage_start_is_not_posted() {
+        // The execution still runs, but without its actions a STARTED event may
+        // be older than the stage's end: posting pending could undo a result.
+        assert!(matches!(
+            for_stage(&stage("STARTED"), &execution("InProgress"), None, "ci".into(), &origin()),
+            Decision::Ignore(reason) if reason.contains("not confirmed")
+        ));
+        // Known actions, none of this stage yet: it has just started.
+        let post = posted(for_stage(
+            &stage("STARTED"),
+            &execution("InProgress"),
+            Some(&[]),
+            "ci".into(),
+            &origin(),
+        ));
+        assert_eq!(
+            (post.status.state, post.status.description.as_str()),
+            (StatusState::Pending, "Stage Deploy running")
+        );
+    }
+
+    #[test]
+    fn a_retried_stage_reports_its_latest_attempt() {
+        let mut first = documented_actions("Failed");
+        let mut retry = documented_actions("Succeeded");
+        for action in &mut retry {
+            action.started_at = action.started_at.map(|t| t + 600);
+        }
+        // ListActionExecutions lists newest first; the order must not matter.
+        for actions in [
+            [retry.clone(), first.clone()].concat(),
+            [first.clone(), retry.clone()].concat(),
+        ] {
+            let latest = latest_attempts(actions);
+            assert_eq!(latest.len(), 2, "{latest:?}");
+            let post = posted(for_stage(
+                &stage("SUCCEEDED"),
+                &execution("Succeeded"),
+                Some(&latest),
+                "ci".into(),
+                &origin(),
+            ));
+            assert_eq!(post.status.state, StatusState::Success);
+        }
+        first.truncate(1);
+        assert_eq!(latest_attempts(first.clone()), first);
+    }
+
+    #[test]
+    fn a_finishing_event_wins_over_a_read_that_lags_it() {
+        let build = documented_build(1);
+        let mut lagging = build.clone();
+        lagging.status = "IN_PROGRESS".into();
+        let mut event = change(&build);
+        event.build_status = "SUCCEEDED".into();
+        let post = posted(for_build(&event, &lagging, "c".into(), &origin()));
+        assert_eq!(post.status.state, StatusState::Success);
+        // An in-progress event is no reason to doubt a finished read.
+        event.build_status = "IN_PROGRESS".into();
+        let post = posted(for_build(&event, &build, "c".into(), &origin()));
+        assert_eq!(post.status.state, StatusState::Success);
+        // Nor a finished read: the read is newer than any event.
+        assert_eq!(settled_build_status("FAILED", "SUCCEEDED"), "SUCCEEDED");
+        assert_eq!(
+            settled_build_status("IN_PROGRESS", "IN_PROGRESS"),
+            "IN_PROGRESS"
+        );
+
+        for (event, read, settled) in [
+            ("SUCCEEDED", "InProgress", "Succeeded"),
+            ("FAILED", "InProgress", "Failed"),
+            ("STOPPED", "InProgress", "Stopped"),
+            ("SUPERSEDED", "InProgress", "Superseded"),
+            ("CANCELED", "InProgress", "Cancelled"),
+            ("STARTED", "InProgress", "InProgress"),
+            ("RESUMED", "InProgress", "InProgress"),
+            ("STARTED", "Succeeded", "Succeeded"),
+            ("FAILED", "Succeeded", "Succeeded"),
+            ("STOPPING", "Stopping", "Stopping"),
+        ] {
+            assert_eq!(
+                settled_execution_status(event, read),
+                settled,
+                "{event} read as {read}"
+            );
+        }
     }
 
     #[test]

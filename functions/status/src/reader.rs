@@ -2,7 +2,7 @@
 //! the SDK's answer into the plain snapshots the mapping decides on.
 
 use crate::mapping::{
-    ActionSnapshot, BuildSnapshot, ExecutionSnapshot, PhaseSnapshot, RevisionSnapshot,
+    self, ActionSnapshot, BuildSnapshot, ExecutionSnapshot, PhaseSnapshot, RevisionSnapshot,
 };
 use aws_sdk_codebuild::primitives::DateTime;
 use aws_sdk_codepipeline::types::ActionExecutionFilter;
@@ -187,6 +187,7 @@ impl Reader {
                     (Some(start), Some(end)) => seconds_between(&start, &end),
                     _ => None,
                 };
+                let started_at = detail.start_time.map(|t| t.secs());
                 actions.push(ActionSnapshot {
                     stage: detail.stage_name.unwrap_or_default(),
                     action: detail.action_name.unwrap_or_default(),
@@ -199,10 +200,11 @@ impl Reader {
                         .and_then(|o| o.execution_result)
                         .and_then(|r| r.external_execution_summary),
                     duration,
+                    started_at,
                 });
             }
         }
-        Ok(actions)
+        Ok(mapping::latest_attempts(actions))
     }
 
     fn pipeline_error<E>(

@@ -21,8 +21,8 @@ pub struct Start {
     pub route: String,
     pub target: Target,
     pub commit: String,
-    /// The GitHub delivery id: a redelivered webhook carries the same one, so AWS
-    /// answers the repeated request with the execution or build already started.
+    /// From the GitHub delivery id: a redelivered webhook carries the same one, so
+    /// AWS answers the repeated request with the execution or build already started.
     pub idempotency_token: String,
     /// Passed as pipeline variables or build environment variables.
     pub variables: Vec<(&'static str, String)>,
@@ -40,12 +40,22 @@ pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
                 route: route.label.clone(),
                 target: route.target.clone(),
                 commit: event.commit.to_string(),
-                idempotency_token: event.delivery_id.to_string(),
+                idempotency_token: idempotency_token(&event.delivery_id.to_string(), &route.target),
                 variables: variables(event),
             });
         }
     }
     Plan::Start(starts)
+}
+
+/// CodePipeline takes the delivery id itself. CodeBuild answers a token it has
+/// seen with other parameters by refusing the start, so one delivery that starts
+/// several projects gives each its own token, still the same on every redelivery.
+fn idempotency_token(delivery_id: &str, target: &Target) -> String {
+    match target {
+        Target::Pipeline { .. } => delivery_id.to_owned(),
+        Target::BuildProject { name } => format!("{delivery_id}-{name}"),
+    }
 }
 
 fn skip_requested(event: &GitEvent) -> bool {
@@ -257,7 +267,7 @@ mod tests {
         };
         let start = &starts[0];
         assert_eq!(start.commit, SHA);
-        assert_eq!(start.idempotency_token, DELIVERY);
+        assert_eq!(start.idempotency_token, format!("{DELIVERY}-pr-build"));
         assert_eq!(start.route, "routes[3] (prs)");
         let vars: std::collections::HashMap<_, _> = start.variables.iter().cloned().collect();
         assert_eq!(vars["GANTRY_PULL_REQUEST"], "2");
@@ -265,6 +275,23 @@ mod tests {
         assert_eq!(vars["GANTRY_REF"], "refs/pull/2/head");
         assert_eq!(vars["GANTRY_REPOSITORY"], "Codertocat/Hello-World");
         assert_eq!(vars["GANTRY_DELIVERY_ID"], DELIVERY);
+
+        // A pipeline's token is the delivery id; each project gets its own.
+        let Plan::Start(pushed) = plan(
+            &push("refs/heads/main", "x", None),
+            &Routes::parse(ROUTES).unwrap(),
+        ) else {
+            panic!("expected starts")
+        };
+        let tokens: Vec<(&str, &str)> = pushed
+            .iter()
+            .map(|s| (s.target.name(), s.idempotency_token.as_str()))
+            .collect();
+        assert!(tokens.contains(&("main-pipeline", DELIVERY)), "{tokens:?}");
+        assert!(
+            tokens.contains(&("docs-build", &format!("{DELIVERY}-docs-build"))),
+            "{tokens:?}"
+        );
 
         let Plan::Start(starts) = plan(
             &push("refs/tags/v1", "x", None),
