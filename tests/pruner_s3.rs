@@ -270,6 +270,19 @@ async fn a_versioned_bucket_is_really_freed_and_an_interrupted_run_is_resumed() 
 /// CodePipeline's JSON protocol: the operation is the X-Amz-Target header.
 async fn codepipeline_stand_in(list_actions: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
+    // "app-pipeline-staging" keeps its artifacts under "app-pipeline-staging/"
+    // (the first 20 characters), apart from "app-pipeline/".
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "CodePipeline_20150709.ListPipelines"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "pipelines": [
+                {"name": "app-pipeline", "version": 3, "pipelineType": "V2", "created": 1700000000.0, "updated": 1700000000.0},
+                {"name": "app-pipeline-staging", "version": 1, "pipelineType": "V2", "created": 1700000000.0, "updated": 1700000000.0},
+                {"name": "other-pipeline", "version": 1, "pipelineType": "V2", "created": 1700000000.0, "updated": 1700000000.0}
+            ]
+        })))
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(header("x-amz-target", "CodePipeline_20150709.ListPipelineExecutions"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
@@ -365,6 +378,63 @@ async fn artifacts_of_running_and_last_successful_executions_are_never_deleted()
         })
         .collect();
     assert_eq!(asked, ["running-0", "success-1"]);
+}
+
+/// The pipelines asked about, in order, by one operation's requests.
+async fn pipelines_asked(stand_in: &MockServer, operation: &str) -> Vec<String> {
+    let target = format!("CodePipeline_20150709.{operation}");
+    stand_in
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r.headers
+                .get("x-amz-target")
+                .is_some_and(|t| t == target.as_str())
+        })
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["pipelineName"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// A rule by prefix names no pipeline, yet a pipeline writes there: its
+/// artifacts in use are found through the account's pipelines and kept.
+#[tokio::test]
+async fn a_prefix_rule_protects_the_pipelines_whose_folder_it_covers() {
+    let (_moto, sdk) = bucket_with_history(false).await;
+    let protected = [
+        "app-pipeline/SourceArti/00003",
+        "app-pipeline/BuildArtif/00004",
+    ];
+    let stand_in =
+        codepipeline_stand_in(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "actionExecutionDetails": [action("running-0", protected[0], protected[1])]
+        })))
+        .await;
+    let codepipeline = aws_sdk_codepipeline::Client::from_conf(
+        aws_sdk_codepipeline::config::Builder::from(&sdk)
+            .endpoint_url(stand_in.uri())
+            .build(),
+    );
+    let summary = pruner(&sdk, false, codepipeline, &policy())
+        .run(RunInput::default(), &Budget::unlimited(), now() + LATER)
+        .await
+        .unwrap();
+    assert_eq!(summary.kept.protected.objects, protected.len() as u64);
+    let after = contents(&sdk).await;
+    for key in protected {
+        assert!(after.contains_key(key), "{key} was deleted");
+    }
+    // Only app-pipeline writes under "app-pipeline/".
+    assert_eq!(
+        pipelines_asked(&stand_in, "ListPipelineExecutions").await,
+        ["app-pipeline"]
+    );
 }
 
 #[tokio::test]

@@ -106,6 +106,8 @@ FUNCTION_ENV = {
 }
 
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# Actions IAM cannot scope to a resource: only these may be granted on "*".
+UNSCOPABLE_ACTIONS = XRAY_ACTIONS | {"codepipeline:ListPipelines"}
 LOG_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 PIPELINE_VARIABLES = [
     "GANTRY_COMMIT",
@@ -128,6 +130,7 @@ SDK_CALLS = {
     "get_pipeline_execution": ["codepipeline:GetPipelineExecution"],
     "list_action_executions": ["codepipeline:ListActionExecutions"],
     "list_pipeline_executions": ["codepipeline:ListPipelineExecutions"],
+    "list_pipelines": ["codepipeline:ListPipelines"],
     "batch_get_builds": ["codebuild:BatchGetBuilds"],
     "list_objects_v2": ["s3:ListBucket"],
     "list_object_versions": ["s3:ListBucketVersions"],
@@ -1030,6 +1033,7 @@ class Run:
                 "s3:DeleteObjectVersion": {f"{bucket_arn}/*"},
                 "codepipeline:ListPipelineExecutions": pipelines,
                 "codepipeline:ListActionExecutions": pipelines,
+                "codepipeline:ListPipelines": {"*"},
             },
         }
         # The example project's source is the pipeline: only the pipeline starts it.
@@ -1108,7 +1112,7 @@ class Run:
                         # end in a wildcard; an empty last part means an empty parameter slot.
                         named = resource.removesuffix("/*").removesuffix(":*")
                         if resource == "*":
-                            if not set(actions) <= XRAY_ACTIONS:
+                            if not set(actions) <= UNSCOPABLE_ACTIONS:
                                 problems.append(f"{statement.get('Sid')}: resource * for {actions}")
                         elif "*" in named or "?" in named or named.endswith((":", "/")):
                             problems.append(f"{statement.get('Sid')}: unscoped resource {resource}")

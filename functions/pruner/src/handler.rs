@@ -5,7 +5,7 @@
 use crate::budget::Budget;
 use crate::config::{PrunerConfig, Rule};
 use crate::plan::{self, Kept, Tally};
-use crate::protect::Protector;
+use crate::protect::{ProtectError, Protector};
 use crate::store::Store;
 use gantry_core::logging::error_chain;
 use serde::{Deserialize, Serialize};
@@ -133,6 +133,27 @@ impl Pruner {
         }
     }
 
+    /// The artifacts in use of every pipeline that may write under the rule's
+    /// prefix, not only the one it names: a pipeline named alike shares it.
+    async fn protected_keys(&self, rule: &Rule) -> Result<HashSet<String>, ProtectError> {
+        let pipelines = self
+            .protector
+            .pipelines_under(&rule.prefix, rule.pipeline.as_deref())
+            .await?;
+        let mut keys = HashSet::new();
+        for pipeline in &pipelines {
+            keys.extend(
+                self.protector
+                    .protected_keys(pipeline, &rule.bucket)
+                    .await?,
+            );
+        }
+        if !pipelines.is_empty() {
+            info!(pipelines = ?pipelines, protected = keys.len(), "artifacts in use read");
+        }
+        Ok(keys)
+    }
+
     async fn run_rule(&self, rule: &Rule, dry_run: bool, budget: &Budget, now: i64) -> RuleSummary {
         let mut result = RuleSummary {
             rule: rule.label.clone(),
@@ -142,18 +163,15 @@ impl Pruner {
         };
         // Protection first: an object an execution makes after this point is
         // younger than keep_days (at least a day) and so is kept anyway.
-        let protected = match &rule.pipeline {
-            Some(pipeline) => match self.protector.protected_keys(pipeline, &rule.bucket).await {
-                Ok(keys) => keys,
-                Err(err) => {
-                    // Without knowing what is in use, nothing under this prefix may go.
-                    result.error = Some(error_chain(&err));
-                    result.complete = !err.transient;
-                    warn!(error = %error_chain(&err), "rule skipped: cannot tell which artifacts are in use");
-                    return result;
-                }
-            },
-            None => HashSet::new(),
+        let protected = match self.protected_keys(rule).await {
+            Ok(keys) => keys,
+            Err(err) => {
+                // Without knowing what is in use, nothing under this prefix may go.
+                result.error = Some(error_chain(&err));
+                result.complete = !err.transient;
+                warn!(error = %error_chain(&err), "rule skipped: cannot tell which artifacts are in use");
+                return result;
+            }
         };
         let listing = match self
             .store

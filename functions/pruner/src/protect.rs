@@ -1,16 +1,21 @@
 //! What must never be deleted: every S3 object CodePipeline names as an input or
 //! output artifact of a running execution, or of the pipeline's latest
-//! successful one (`ListActionExecutions` gives the exact keys).
+//! successful one (`ListActionExecutions` gives the exact keys), for every
+//! pipeline whose artifacts can lie under a rule's prefix: CodePipeline keys
+//! artifacts by the first 20 characters of the pipeline's name, so pipelines
+//! named alike share a folder.
 
+use crate::config::pipeline_prefix;
 use gantry_core::aws::is_transient;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 const RUNNING: [&str; 2] = ["InProgress", "Stopping"];
 
 #[derive(Debug, thiserror::Error)]
-#[error("could not read the executions of pipeline {pipeline}")]
+#[error("could not read {subject}")]
 pub struct ProtectError {
-    pub pipeline: String,
+    /// What could not be read: the account's pipelines, or one pipeline's executions.
+    pub subject: String,
     pub transient: bool,
     #[source]
     pub source: Box<aws_sdk_codepipeline::Error>,
@@ -23,6 +28,28 @@ pub struct Protector {
 impl Protector {
     pub fn new(client: aws_sdk_codepipeline::Client) -> Self {
         Protector { client }
+    }
+
+    /// The pipelines whose artifact folder overlaps `prefix` (one inside the
+    /// other), with `named` (the rule's own pipeline) always among them.
+    pub async fn pipelines_under(
+        &self,
+        prefix: &str,
+        named: Option<&str>,
+    ) -> Result<BTreeSet<String>, ProtectError> {
+        let mut pipelines: BTreeSet<String> = named.into_iter().map(str::to_owned).collect();
+        let mut pages = self.client.list_pipelines().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|err| error("the account's pipelines".to_owned(), err))?;
+            for summary in page.pipelines.unwrap_or_default() {
+                if let Some(name) = summary.name {
+                    if prefixes_overlap(&pipeline_prefix(&name), prefix) {
+                        pipelines.insert(name);
+                    }
+                }
+            }
+        }
+        Ok(pipelines)
     }
 
     /// The keys in `bucket` that running and last successful executions of
@@ -42,7 +69,7 @@ impl Protector {
             .send();
         // Newest first: every running execution, and the first success.
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| self.error(pipeline, err))?;
+            let page = page.map_err(|err| executions_error(pipeline, err))?;
             for summary in page.pipeline_execution_summaries.unwrap_or_default() {
                 let status = summary
                     .status
@@ -84,7 +111,7 @@ impl Protector {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| self.error(pipeline, err))?;
+            let page = page.map_err(|err| executions_error(pipeline, err))?;
             for detail in page.action_execution_details.unwrap_or_default() {
                 let inputs = detail
                     .input
@@ -105,32 +132,67 @@ impl Protector {
         }
         Ok(keys)
     }
+}
 
-    fn error<E>(
-        &self,
-        pipeline: &str,
-        err: aws_sdk_codepipeline::error::SdkError<
-            E,
-            aws_sdk_codepipeline::config::http::HttpResponse,
-        >,
-    ) -> ProtectError
-    where
-        E: aws_sdk_codepipeline::error::ProvideErrorMetadata
-            + std::error::Error
-            + Send
-            + Sync
-            + 'static,
-        aws_sdk_codepipeline::Error: From<
-            aws_sdk_codepipeline::error::SdkError<
-                E,
-                aws_sdk_codepipeline::config::http::HttpResponse,
-            >,
-        >,
-    {
-        ProtectError {
-            pipeline: pipeline.to_owned(),
-            transient: is_transient(&err),
-            source: Box::new(err.into()),
-        }
+type SdkError<E> =
+    aws_sdk_codepipeline::error::SdkError<E, aws_sdk_codepipeline::config::http::HttpResponse>;
+
+fn executions_error<E>(pipeline: &str, err: SdkError<E>) -> ProtectError
+where
+    E: aws_sdk_codepipeline::error::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    aws_sdk_codepipeline::Error: From<SdkError<E>>,
+{
+    error(format!("the executions of pipeline {pipeline}"), err)
+}
+
+fn error<E>(subject: String, err: SdkError<E>) -> ProtectError
+where
+    E: aws_sdk_codepipeline::error::ProvideErrorMetadata
+        + std::error::Error
+        + Send
+        + Sync
+        + 'static,
+    aws_sdk_codepipeline::Error: From<SdkError<E>>,
+{
+    ProtectError {
+        subject,
+        transient: is_transient(&err),
+        source: Box::new(err.into()),
+    }
+}
+
+/// Whether one folder lies inside the other (both end in `/`).
+pub fn prefixes_overlap(a: &str, b: &str) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipelines_named_alike_share_a_folder() {
+        let rule = pipeline_prefix("service-deploy-staging");
+        assert_eq!(rule, "service-deploy-stagi/");
+        assert!(prefixes_overlap(
+            &pipeline_prefix("service-deploy-staging-eu"),
+            &rule
+        ));
+        assert!(!prefixes_overlap(
+            &pipeline_prefix("service-deploy-prod"),
+            &rule
+        ));
+        // A prefix rule over several pipelines' folders, or inside one.
+        assert!(prefixes_overlap(&pipeline_prefix("app"), "app/"));
+        assert!(prefixes_overlap(&pipeline_prefix("app"), "app/SourceArti/"));
+        assert!(!prefixes_overlap(&pipeline_prefix("app"), "application/"));
+        assert!(!prefixes_overlap(
+            &pipeline_prefix("app-pipeline"),
+            "nightly-builds/"
+        ));
     }
 }
