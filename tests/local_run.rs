@@ -134,7 +134,7 @@ async fn misconfiguration_fails_the_cold_start_naming_the_setting() {
         (
             "webhook",
             vec![("GANTRY_EVENT_BUS", "gantry")],
-            "missing required setting GANTRY_WEBHOOK_SECRET_ARN",
+            "missing required setting: set GANTRY_WEBHOOK_SECRET_ARN or GANTRY_WEBHOOK_SECRET",
         ),
         (
             "webhook",

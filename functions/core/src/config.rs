@@ -9,6 +9,11 @@ pub enum ConfigError {
     Missing { name: &'static str },
     #[error("setting {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error("missing required setting: set {first} or {second}")]
+    MissingOneOf {
+        first: &'static str,
+        second: &'static str,
+    },
     #[error("set only one of {first} and {second}")]
     Conflict {
         first: &'static str,

@@ -14,7 +14,7 @@ pub enum SecretError {
         #[source]
         source: Box<aws_sdk_secretsmanager::Error>,
     },
-    #[error("secret {arn} has no SecretString")]
+    #[error("secret {arn} has no SecretString, or a blank one")]
     Empty { arn: String },
 }
 
@@ -38,7 +38,10 @@ impl SecretSource {
                 first: arn_var,
                 second: plain_var,
             }),
-            (None, None) => Err(ConfigError::Missing { name: arn_var }),
+            (None, None) => Err(ConfigError::MissingOneOf {
+                first: arn_var,
+                second: plain_var,
+            }),
         }
     }
 }
@@ -98,8 +101,11 @@ impl CachedSecret {
                         arn: arn.clone(),
                         source: Box::new(err.into()),
                     })?;
+                // A blank secret would make every signature check fail as a 401
+                // that looks like GitHub's fault; name it instead.
                 output
                     .secret_string
+                    .filter(|value| !value.trim().is_empty())
                     .map(SecretString::from)
                     .ok_or_else(|| SecretError::Empty { arn: arn.clone() })
             }

@@ -70,6 +70,25 @@ impl StatusHandler {
         else {
             return Ok(ignored(format!("{detail_type} events are not handled")));
         };
+        let span = info_span!(
+            "event",
+            pipeline = pipeline_of(&change),
+            execution = execution_of(&change),
+            repository = tracing::field::Empty,
+            commit = tracing::field::Empty,
+            context = tracing::field::Empty,
+        );
+        self.decide_and_post(change, origin, deadline)
+            .instrument(span)
+            .await
+    }
+
+    async fn decide_and_post(
+        &self,
+        change: StateChange,
+        origin: Origin,
+        deadline: Instant,
+    ) -> Result<Outcome, StatusError> {
         let decision = match self.decide(&change, &origin).await {
             Ok(decision) => decision,
             Err(err) => {
@@ -84,14 +103,12 @@ impl StatusHandler {
         match decision {
             Decision::Ignore(reason) => Ok(ignored(reason)),
             Decision::Post(post) => {
-                let span = info_span!(
-                    "post",
-                    repository = %post.repository,
-                    commit = %post.commit,
-                    pipeline = pipeline_of(&change),
-                    context = %post.status.context,
-                );
-                self.post(post, deadline).instrument(span).await
+                // Logs show only the innermost span's fields: record on this one.
+                let span = tracing::Span::current();
+                span.record("repository", post.repository.as_str());
+                span.record("commit", post.commit.as_str());
+                span.record("context", post.status.context.as_str());
+                self.post(post, deadline).await
             }
         }
     }
@@ -215,5 +232,15 @@ fn pipeline_of(change: &StateChange) -> &str {
         StateChange::Pipeline(p) => &p.pipeline,
         StateChange::Stage(s) => &s.pipeline,
         StateChange::Action { pipeline, .. } => pipeline,
+    }
+}
+
+/// The build or execution the event is about.
+fn execution_of(change: &StateChange) -> &str {
+    match change {
+        StateChange::Build(build) => &build.build_id,
+        StateChange::Pipeline(p) => &p.execution_id,
+        StateChange::Stage(s) => &s.execution_id,
+        StateChange::BuildPhase { .. } | StateChange::Action { .. } => "-",
     }
 }

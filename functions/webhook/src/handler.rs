@@ -130,6 +130,14 @@ impl Webhook {
                 })
             }
             Decision::Ignore(reason) => {
+                let subject = payload::subject(body);
+                let span = tracing::Span::current();
+                if let Some(repository) = &subject.repository {
+                    span.record("repository", repository.as_str());
+                }
+                if let Some(commit) = &subject.commit {
+                    span.record("commit", commit.as_str());
+                }
                 info!(%reason, "delivery ignored");
                 Ok(Reply {
                     status: 202,

@@ -146,6 +146,42 @@ pub fn decide(
     }
 }
 
+/// The repository and commit of a delivery, for the log line of one that is
+/// ignored: best effort, as an ignored event may be of any type.
+#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Subject {
+    pub repository: Option<String>,
+    pub commit: Option<String>,
+}
+
+pub fn subject(body: &[u8]) -> Subject {
+    #[derive(Deserialize)]
+    struct Repository {
+        full_name: String,
+    }
+    #[derive(Deserialize)]
+    struct Head {
+        sha: String,
+    }
+    #[derive(Deserialize)]
+    struct PullRequestHead {
+        head: Head,
+    }
+    #[derive(Deserialize)]
+    struct Any {
+        repository: Option<Repository>,
+        after: Option<String>,
+        pull_request: Option<PullRequestHead>,
+    }
+    match serde_json::from_slice::<Any>(body) {
+        Ok(any) => Subject {
+            repository: any.repository.map(|r| r.full_name),
+            commit: any.after.or(any.pull_request.map(|pr| pr.head.sha)),
+        },
+        Err(_) => Subject::default(),
+    }
+}
+
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, PayloadError> {
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(deserializer).map_err(|err| PayloadError::Json {
@@ -286,6 +322,24 @@ mod tests {
         };
         assert_eq!(push.git_ref, "refs/tags/v0.0.1");
         assert_eq!(push.changed_paths, None, "a tag push lists no commits");
+    }
+
+    #[test]
+    fn ignored_deliveries_still_name_their_repository_and_commit() {
+        assert_eq!(
+            subject(&fixture("pull_request.closed.payload.json")),
+            Subject {
+                repository: Some("Codertocat/Hello-World".into()),
+                commit: Some("ec26c3e57ca3a959ca5aad62de7213c562f8c821".into()),
+            }
+        );
+        let deleted = subject(&fixture("push.go-scm.push_branch_delete.json"));
+        assert!(deleted.repository.is_some(), "{deleted:?}");
+        assert!(deleted.commit.is_some(), "{deleted:?}");
+        let issue = subject(&fixture("issues.opened.payload.json"));
+        assert_eq!(issue.repository.as_deref(), Some("Codertocat/Hello-World"));
+        assert_eq!(issue.commit, None);
+        assert_eq!(subject(b"not json"), Subject::default());
     }
 
     #[test]
