@@ -10,21 +10,84 @@ use aws_smithy_http_client::{
     tls::{self, rustls_provider::CryptoMode},
     Builder,
 };
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_smithy_types::timeout::TimeoutConfig;
+use std::time::Duration;
+
+/// The SDK's own default sets no overall limit: a call that hangs would run
+/// until Lambda kills the invocation, with no summary and no clear error. These
+/// bound every call, retries included, well inside the shortest function
+/// timeout that does more than one call (the pruner keeps 15 s in hand).
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(10))
+        .operation_timeout(Duration::from_secs(14))
+        .build()
+}
 
 /// The loader every Gantry process starts from; callers may override settings.
 pub fn config_loader() -> ConfigLoader {
     let http_client = Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client)
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(FirstUseTls(http_client))
+        .timeout_config(timeouts())
 }
 
 /// The SDK config from the standard environment (region, credentials, endpoint).
 pub async fn load_sdk_config() -> SdkConfig {
     config_loader().load().await
+}
+
+/// The SDK's HTTPS client, with its TLS set up on the first request instead of
+/// when each client is built. The SDK builds a throwaway connector per client
+/// to load the system's root certificates early; reading and parsing them is
+/// most of a cold start (measured in BENCHMARKS.md), and a function that answers
+/// without calling AWS (a ping, an ignored event) never needs them.
+#[derive(Debug, Clone)]
+struct FirstUseTls(SharedHttpClient);
+
+impl HttpClient for FirstUseTls {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn validate_base_client_config(
+        &self,
+        _: &RuntimeComponentsBuilder,
+        _: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        Ok(())
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// Error codes that mean "try again later" rather than "this will never work".

@@ -12,6 +12,7 @@ use hyper_util::rt::TokioExecutor;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -86,6 +87,8 @@ pub enum GitHubError {
     Token(#[from] SecretError),
     #[error("GitHub API base URL {0:?} is not an http(s) URL")]
     BaseUrl(String),
+    #[error("no root certificates to verify GitHub's TLS certificate")]
+    RootCertificates(#[source] std::io::Error),
     /// Worth retrying later: 5xx, 429, a rate limit, a network failure.
     #[error("GitHub API still failing after {attempts} attempts: {last}")]
     Transient { attempts: u32, last: String },
@@ -123,7 +126,9 @@ impl Default for RetryPolicy {
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 pub struct GitHubClient {
-    http: HttpsClient,
+    /// Built on the first call: loading the system's root certificates is most
+    /// of a cold start, and an event that needs no status never needs them.
+    http: OnceCell<HttpsClient>,
     api_url: String,
     token: CachedSecret,
     retry: RetryPolicy,
@@ -153,14 +158,8 @@ impl GitHubClient {
         if !matches!(parsed.scheme(), "http" | "https") || parsed.cannot_be_a_base() {
             return Err(GitHubError::BaseUrl(api_url.to_owned()));
         }
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-            .map_err(|_| GitHubError::BaseUrl(api_url.to_owned()))?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(GitHubClient {
-            http: Client::builder(TokioExecutor::new()).build(connector),
+            http: OnceCell::new(),
             api_url: api_url.trim_end_matches('/').to_owned(),
             token,
             retry,
@@ -218,8 +217,23 @@ impl GitHubClient {
         }
     }
 
+    async fn http(&self) -> Result<&HttpsClient, GitHubError> {
+        self.http
+            .get_or_try_init(|| async {
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+                    .map_err(GitHubError::RootCertificates)?
+                    .https_or_http()
+                    .enable_http1()
+                    .build();
+                Ok(Client::builder(TokioExecutor::new()).build(connector))
+            })
+            .await
+    }
+
     async fn attempt(&self, url: &str, body: Bytes) -> Result<Attempt, GitHubError> {
         let token = self.token.get().await?;
+        let http = self.http().await?;
         let request = Request::builder()
             .method(Method::POST)
             .uri(url)
@@ -230,7 +244,7 @@ impl GitHubClient {
             .header("content-type", "application/json")
             .body(Full::new(body))
             .map_err(|_| GitHubError::BaseUrl(self.api_url.clone()))?;
-        let response = match self.http.request(request).await {
+        let response = match http.request(request).await {
             Ok(response) => response,
             Err(err) => {
                 return Ok(Attempt::Retry {
