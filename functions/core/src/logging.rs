@@ -1,21 +1,32 @@
 //! Structured JSON logs. Handlers open a span carrying the delivery id,
 //! repository, commit and pipeline, so every line inside it carries them too.
 
-use tracing_subscriber::{fmt, EnvFilter};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, Layer};
 
 /// Installs a JSON subscriber filtered by `RUST_LOG` (default `info`).
 /// Safe to call more than once: later calls leave the first subscriber in place.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = fmt()
+    let layer = fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .flatten_event(true)
         .with_ansi(false)
         .with_target(false)
-        .try_init();
+        .with_filter(filter(std::env::var("RUST_LOG").ok().as_deref()));
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+/// `RUST_LOG` as levels per target (`info`, `warn,webhook=debug`): the
+/// directives Lambda users write, without env-filter's regex engine, which
+/// would add to every binary's size and start-up. Anything else: `info`.
+pub fn filter(directives: Option<&str>) -> Targets {
+    directives
+        .and_then(|text| text.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
 
 /// "outer: inner: root", so one log field carries the whole cause, down to the SDK's own reason.
@@ -28,4 +39,22 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_sets_levels_per_target() {
+        let default = filter(None);
+        assert!(default.would_enable("webhook", &Level::INFO));
+        assert!(!default.would_enable("webhook", &Level::DEBUG));
+        let custom = filter(Some("warn,webhook=debug"));
+        assert!(custom.would_enable("webhook", &Level::DEBUG));
+        assert!(!custom.would_enable("aws_smithy_runtime", &Level::INFO));
+        let unreadable = filter(Some("webhook=loud"));
+        assert!(unreadable.would_enable("webhook", &Level::INFO));
+    }
 }
