@@ -103,10 +103,15 @@ pub fn plan(
         newest.extend(artifacts.iter().take(rule.keep_newest).map(|(key, _)| *key));
     }
 
+    let superseded = superseded_at(&versions);
     let mut plan = Plan::default();
     let mut delete = Vec::new();
-    for version in &versions {
+    for (index, version) in versions.iter().enumerate() {
         plan.examined.add(version);
+        // A noncurrent version ages from when a newer one replaced it, as S3's own
+        // NoncurrentDays does: an overwritten or deleted artifact stays
+        // recoverable for keep_days after the overwrite, however old it was.
+        let age_from = superseded[index].unwrap_or(version.last_modified);
         if protected.contains(&version.key) {
             plan.kept.protected.add(version);
         } else if version.is_latest
@@ -114,7 +119,7 @@ pub fn plan(
             && newest.contains(version.key.as_str())
         {
             plan.kept.newest.add(version);
-        } else if version.last_modified > cutoff {
+        } else if age_from > cutoff {
             plan.kept.young.add(version);
         } else {
             delete.push(version.clone());
@@ -122,6 +127,36 @@ pub fn plan(
     }
     plan.delete = delete;
     plan
+}
+
+/// For each noncurrent version, when the next newer version of its key was
+/// written; `None` for latest versions and in unversioned buckets. Only keys
+/// with a noncurrent version are grouped, so an unversioned listing costs nothing.
+fn superseded_at(versions: &[ObjectVersion]) -> Vec<Option<i64>> {
+    let mut superseded = vec![None; versions.len()];
+    let mut times: HashMap<&str, Vec<i64>> = HashMap::new();
+    for version in versions.iter().filter(|v| !v.is_latest) {
+        times.entry(version.key.as_str()).or_default();
+    }
+    if times.is_empty() {
+        return superseded;
+    }
+    for version in versions {
+        if let Some(key_times) = times.get_mut(version.key.as_str()) {
+            key_times.push(version.last_modified);
+        }
+    }
+    for (index, version) in versions.iter().enumerate() {
+        if version.is_latest {
+            continue;
+        }
+        superseded[index] = times[version.key.as_str()]
+            .iter()
+            .copied()
+            .filter(|&t| t > version.last_modified)
+            .min();
+    }
+    superseded
 }
 
 /// A realistic history for benchmarks: `objects` versions of one pipeline's
@@ -264,11 +299,35 @@ mod tests {
                 ("app-pipeline/SourceArti/a".into(), "1".into()),
                 ("app-pipeline/SourceArti/gone".into(), "3".into()),
                 ("app-pipeline/SourceArti/gone".into(), "2".into()),
-                ("app-pipeline/SourceArti/recent".into(), "8".into()),
             ]
         );
         assert_eq!(plan.kept.newest.objects, 1);
-        assert_eq!(plan.kept.young.objects, 1, "the recent delete marker");
+        assert_eq!(
+            plan.kept.young.objects, 2,
+            "the recent delete marker, and the version it deleted a day ago"
+        );
+    }
+
+    #[test]
+    fn a_noncurrent_version_ages_from_when_it_was_replaced() {
+        let version = |id: &str, latest: bool, days: i64| ObjectVersion {
+            version_id: Some(id.into()),
+            is_latest: latest,
+            ..object("app-pipeline/SourceArti/a", days)
+        };
+        // Written 90 days ago, overwritten 2 days ago: recoverable for 7 days.
+        let versions = vec![version("2", true, 2), version("1", false, 90)];
+        let plan = plan(&rule(1, 7), versions.clone(), &HashSet::new(), NOW);
+        assert!(plan.delete.is_empty(), "{:?}", plan.delete);
+        assert_eq!(plan.kept.young.objects, 1);
+        // Ten days after the overwrite it may go.
+        let plan = plan_at(&versions, NOW + 8 * SECONDS_PER_DAY);
+        assert_eq!(plan.delete.len(), 1);
+        assert_eq!(plan.delete[0].version_id.as_deref(), Some("1"));
+    }
+
+    fn plan_at(versions: &[ObjectVersion], now: i64) -> Plan {
+        plan(&rule(1, 7), versions.to_vec(), &HashSet::new(), now)
     }
 
     fn history() -> impl Strategy<Value = (Vec<ObjectVersion>, HashSet<String>, usize, u32)> {
@@ -320,10 +379,21 @@ mod tests {
             let plan = plan(&rule, versions.clone(), &protected, NOW);
             let cutoff = NOW - i64::from(keep_days) * SECONDS_PER_DAY;
 
+            // A noncurrent version is young while the version that replaced it is.
+            let replaced_at = |v: &ObjectVersion| {
+                versions
+                    .iter()
+                    .filter(|w| !v.is_latest && w.key == v.key && w.last_modified > v.last_modified)
+                    .map(|w| w.last_modified)
+                    .min()
+            };
+            let young = |v: &ObjectVersion| {
+                v.last_modified > cutoff || replaced_at(v).is_some_and(|t| t > cutoff)
+            };
             for deleted in &plan.delete {
                 prop_assert!(deleted.key.starts_with(&rule.prefix), "outside the prefix: {}", deleted.key);
                 prop_assert!(!protected.contains(&deleted.key), "protected: {}", deleted.key);
-                prop_assert!(deleted.last_modified <= cutoff, "too young: {:?}", deleted);
+                prop_assert!(!young(deleted), "too young: {:?}", deleted);
             }
             // The newest `keep_newest` live artifacts of each kind survive.
             let mut groups: HashMap<String, Vec<&ObjectVersion>> = HashMap::new();
@@ -346,7 +416,7 @@ mod tests {
                 let newest = v.is_latest && !v.delete_marker && groups
                     .get(group(&rule.prefix, &v.key))
                     .is_some_and(|g| g.iter().take(keep_newest).any(|s| std::ptr::eq(*s, **v)));
-                !protected.contains(&v.key) && !newest && v.last_modified <= cutoff
+                !protected.contains(&v.key) && !newest && !young(v)
             }).count();
             prop_assert_eq!(plan.delete.len(), expected_deletions);
         }
