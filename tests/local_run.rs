@@ -75,6 +75,14 @@ async fn the_binaries_carry_a_signed_push_to_a_started_pipeline() {
     );
     assert_eq!(posted[0].body["state"], "success");
     assert_eq!(posted[0].body["context"], "gantry/hello-world-pipeline");
+
+    // The local run's last step: the pruner, with executions now in the account.
+    let summary = local
+        .prune(&sample("aws/eventbridge-event.docs.json"))
+        .await
+        .unwrap();
+    assert_eq!(summary["complete"], true, "{summary}");
+    assert_eq!(summary["examined"]["objects"], 24, "{summary}");
 }
 
 #[tokio::test]

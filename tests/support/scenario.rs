@@ -26,8 +26,11 @@ pub const REPOSITORY: &str = "Codertocat/Hello-World";
 pub const ARTIFACT_BUCKET: &str = "gantry-artifacts";
 /// What the local pruner keeps: the newest five of each kind, and a day's worth.
 /// A prefix rule, as moto cannot list action executions for pipeline protection.
+/// A folder of nightly build outputs, written by no pipeline: the local endpoint
+/// lacks `ListActionExecutions`, so a rule over a pipeline's folder (whose
+/// artifacts in use must be read first) can only be tested against a stand-in.
 pub const LOCAL_PRUNE_POLICY: &str =
-    r#"{"rules": [{"prefix": "hello-world-pipeline/", "keep_newest": 5, "keep_days": 1}]}"#;
+    r#"{"rules": [{"prefix": "nightly-builds/", "keep_newest": 5, "keep_days": 1}]}"#;
 /// The secret that signs the samples in `events/webhook/`.
 pub const LOCAL_SECRET: &str = "gantry-local-secret";
 /// The pipeline variables `trigger` passes; the example pipeline declares them.
@@ -285,16 +288,15 @@ pub fn build_state_change(build_id: &str, status: &str, commit: &str) -> serde_j
     event
 }
 
-/// The artifact bucket with `per_kind` source and build artifacts of the
-/// example pipeline, keyed as CodePipeline keys them.
+/// The artifact bucket with `per_kind` nightly build outputs of two kinds.
 pub async fn put_artifacts(sdk: &SdkConfig, per_kind: usize) -> Result<(), BoxError> {
     let s3 = aws_sdk_s3::Client::new(sdk);
     s3.create_bucket().bucket(ARTIFACT_BUCKET).send().await?;
-    for kind in ["SourceArti", "BuildArtif"] {
+    for kind in ["app", "docs"] {
         for i in 0..per_kind {
             s3.put_object()
                 .bucket(ARTIFACT_BUCKET)
-                .key(format!("{PIPELINE}/{kind}/{i:07}"))
+                .key(format!("nightly-builds/{kind}/{i:07}.zip"))
                 .body(aws_sdk_s3::primitives::ByteStream::from_static(b"artifact"))
                 .send()
                 .await?;
