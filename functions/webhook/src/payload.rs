@@ -5,6 +5,8 @@
 use gantry_core::contract::{Change, GitEvent, PullRequest, Push};
 use gantry_core::ids::{CommitSha, DeliveryId, IdError, RepoName};
 use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::BTreeSet;
 
 /// GitHub lists at most this many commits in a push payload; a push with more
 /// cannot tell us every changed path.
@@ -79,16 +81,18 @@ struct Repository {
     clone_url: String,
 }
 
+/// A push's changed paths are borrowed from the body, not copied: a push of
+/// many commits lists hundreds of thousands of them, and most are only counted.
 #[derive(Deserialize)]
-struct PushPayload {
+struct PushPayload<'a> {
     #[serde(rename = "ref")]
     git_ref: String,
     after: String,
     #[serde(default)]
     deleted: bool,
     head_commit: Option<HeadCommit>,
-    #[serde(default)]
-    commits: Vec<PushedCommit>,
+    #[serde(default, borrow)]
+    commits: Vec<PushedCommit<'a>>,
     repository: Repository,
 }
 
@@ -98,14 +102,19 @@ struct HeadCommit {
 }
 
 #[derive(Deserialize)]
-struct PushedCommit {
-    #[serde(default)]
-    added: Vec<String>,
-    #[serde(default)]
-    removed: Vec<String>,
-    #[serde(default)]
-    modified: Vec<String>,
+struct PushedCommit<'a> {
+    #[serde(default, borrow)]
+    added: Vec<ChangedPath<'a>>,
+    #[serde(default, borrow)]
+    removed: Vec<ChangedPath<'a>>,
+    #[serde(default, borrow)]
+    modified: Vec<ChangedPath<'a>>,
 }
+
+/// A path as it stands in the body, copied only when JSON escapes force it
+/// (serde borrows a `Cow` only when it is a field of its own, not in a `Vec`).
+#[derive(Deserialize)]
+struct ChangedPath<'a>(#[serde(borrow)] Cow<'a, str>);
 
 #[derive(Deserialize)]
 struct PullRequestPayload {
@@ -182,15 +191,19 @@ pub fn subject(body: &[u8]) -> Subject {
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, PayloadError> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(deserializer).map_err(|err| PayloadError::Json {
-        path: err.path().to_string(),
-        message: err.inner().to_string(),
+/// Parses without tracking where it is, which costs a third of a large push's
+/// parse; only a body that fails is parsed again to name the failing path.
+fn parse<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, PayloadError> {
+    serde_json::from_slice(body).or_else(|_| {
+        let deserializer = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(deserializer).map_err(|err| PayloadError::Json {
+            path: err.path().to_string(),
+            message: err.inner().to_string(),
+        })
     })
 }
 
-fn decide_push(delivery: &DeliveryId, push: PushPayload) -> Result<Decision, PayloadError> {
+fn decide_push(delivery: &DeliveryId, push: PushPayload<'_>) -> Result<Decision, PayloadError> {
     let commit = CommitSha::parse(&push.after)?;
     if push.deleted || commit.is_null() {
         return Ok(Decision::Ignore(IgnoreReason::RefDeleted));
@@ -245,19 +258,26 @@ fn decide_pull_request(
 
 /// Every path the pushed commits touched, sorted and unique; `None` when the
 /// payload cannot list them all or they would not fit in one event.
-fn changed_paths(commits: &[PushedCommit]) -> Option<Vec<String>> {
+/// The unique changed paths, sorted; `None` when they cannot all be known or
+/// would not fit the event, in which case counting stops at the limit.
+fn changed_paths(commits: &[PushedCommit<'_>]) -> Option<Vec<String>> {
     if commits.is_empty() || commits.len() >= MAX_LISTED_COMMITS {
         return None;
     }
-    let mut paths: Vec<String> = commits
+    let mut paths: BTreeSet<&str> = BTreeSet::new();
+    let mut bytes = 0;
+    for path in commits
         .iter()
         .flat_map(|c| c.added.iter().chain(&c.removed).chain(&c.modified))
-        .cloned()
-        .collect();
-    paths.sort_unstable();
-    paths.dedup();
-    let bytes: usize = paths.iter().map(|p| p.len() + 3).sum();
-    (bytes <= MAX_CHANGED_PATH_BYTES).then_some(paths)
+    {
+        if paths.insert(path.0.as_ref()) {
+            bytes += path.0.len() + 3;
+            if bytes > MAX_CHANGED_PATH_BYTES {
+                return None;
+            }
+        }
+    }
+    Some(paths.into_iter().map(str::to_owned).collect())
 }
 
 fn truncate(mut text: String, max: usize) -> String {
@@ -429,11 +449,16 @@ mod tests {
 
     #[test]
     fn changed_paths_are_unique_and_bounded() {
-        let commit = |paths: &[&str]| PushedCommit {
-            added: paths.iter().map(|p| p.to_string()).collect(),
-            removed: vec![],
-            modified: vec!["README.md".into()],
-        };
+        fn commit<'a>(paths: &[&'a str]) -> PushedCommit<'a> {
+            PushedCommit {
+                added: paths
+                    .iter()
+                    .map(|p| ChangedPath(Cow::Borrowed(*p)))
+                    .collect(),
+                removed: vec![],
+                modified: vec![ChangedPath("README.md".into())],
+            }
+        }
         assert_eq!(
             changed_paths(&[commit(&["b"]), commit(&["a"])]),
             Some(vec!["README.md".into(), "a".into(), "b".into()])
@@ -441,11 +466,25 @@ mod tests {
         assert_eq!(changed_paths(&[]), None);
         let long = "x".repeat(MAX_CHANGED_PATH_BYTES);
         assert_eq!(changed_paths(&[commit(&[&long])]), None);
+        // Only unique paths count towards the limit.
+        let many: Vec<PushedCommit> = (0..1000).map(|_| commit(&["src/lib.rs"])).collect();
+        assert_eq!(
+            changed_paths(&many),
+            Some(vec!["README.md".into(), "src/lib.rs".into()])
+        );
     }
 
     #[test]
     fn truncation_keeps_utf8_whole() {
         assert_eq!(truncate("héllo".into(), 2), "h");
         assert_eq!(truncate("short".into(), 10), "short");
+    }
+
+    #[test]
+    fn changed_paths_are_borrowed_unless_escaped() {
+        let body = br#"{"added": ["src/a.rs", "caf\u00e9.md"], "modified": []}"#;
+        let commit: PushedCommit = serde_json::from_slice(body).unwrap();
+        assert!(matches!(commit.added[0].0, Cow::Borrowed("src/a.rs")));
+        assert_eq!(commit.added[1].0, "café.md");
     }
 }
