@@ -57,22 +57,26 @@ async fn put_all(sdk: &SdkConfig, keys: Vec<String>) {
         .await;
 }
 
+async fn enable_versioning(s3: &aws_sdk_s3::Client) {
+    s3.put_bucket_versioning()
+        .bucket(BUCKET)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn bucket_with_history(versioned: bool) -> (Moto, SdkConfig) {
     let moto = Moto::start().await.unwrap();
     let sdk = moto.sdk_config().await;
     let s3 = aws_sdk_s3::Client::new(&sdk);
     s3.create_bucket().bucket(BUCKET).send().await.unwrap();
     if versioned {
-        s3.put_bucket_versioning()
-            .bucket(BUCKET)
-            .versioning_configuration(
-                VersioningConfiguration::builder()
-                    .status(BucketVersioningStatus::Enabled)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        enable_versioning(&s3).await;
     }
     let mut keys: Vec<String> = KINDS
         .iter()
@@ -341,47 +345,21 @@ async fn artifacts_of_running_and_last_successful_executions_are_never_deleted()
             ]
         })))
         .await;
-    let codepipeline = aws_sdk_codepipeline::Client::from_conf(
-        aws_sdk_codepipeline::config::Builder::from(&sdk)
-            .endpoint_url(stand_in.uri())
-            .build(),
-    );
     let policy = format!(
         r#"{{"rules": [{{"pipeline": "app-pipeline", "keep_newest": {KEEP_NEWEST}, "keep_days": 14}}]}}"#
     );
-    let summary = pruner(&sdk, false, codepipeline, &policy)
-        .run(RunInput::default(), &Budget::unlimited(), now() + LATER)
-        .await
-        .unwrap();
-    assert_eq!(summary.kept.protected.objects, protected.len() as u64);
-    let after = contents(&sdk).await;
-    for key in protected {
-        assert!(after.contains_key(key), "{key} was deleted");
-    }
+    prune_keeping(&sdk, &stand_in, &policy, &protected).await;
     // Only the running execution and the latest success were asked about.
-    let asked: Vec<String> = stand_in
-        .received_requests()
+    let asked: Vec<serde_json::Value> = requests(&stand_in, "ListActionExecutions")
         .await
-        .unwrap()
         .iter()
-        .filter(|r| {
-            r.headers
-                .get("x-amz-target")
-                .is_some_and(|t| t == "CodePipeline_20150709.ListActionExecutions")
-        })
-        .map(|r| {
-            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["filter"]
-                ["pipelineExecutionId"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|body| body["filter"]["pipelineExecutionId"].clone())
         .collect();
     assert_eq!(asked, ["running-0", "success-1"]);
 }
 
-/// The pipelines asked about, in order, by one operation's requests.
-async fn pipelines_asked(stand_in: &MockServer, operation: &str) -> Vec<String> {
+/// The bodies of the stand-in's requests for one CodePipeline operation, in order.
+async fn requests(stand_in: &MockServer, operation: &str) -> Vec<serde_json::Value> {
     let target = format!("CodePipeline_20150709.{operation}");
     stand_in
         .received_requests()
@@ -393,13 +371,30 @@ async fn pipelines_asked(stand_in: &MockServer, operation: &str) -> Vec<String> 
                 .get("x-amz-target")
                 .is_some_and(|t| t == target.as_str())
         })
-        .map(|r| {
-            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["pipelineName"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
         .collect()
+}
+
+/// A real run against the stand-in, which must keep exactly the `protected` keys as such.
+async fn prune_keeping(sdk: &SdkConfig, stand_in: &MockServer, policy: &str, protected: &[&str]) {
+    let summary = pruner(sdk, false, codepipeline_client(sdk, stand_in), policy)
+        .run(RunInput::default(), &Budget::unlimited(), now() + LATER)
+        .await
+        .unwrap();
+    assert_eq!(summary.kept.protected.objects, protected.len() as u64);
+    let after = contents(sdk).await;
+    for key in protected {
+        assert!(after.contains_key(*key), "{key} was deleted");
+    }
+}
+
+/// A CodePipeline client that talks to the stand-in.
+fn codepipeline_client(sdk: &SdkConfig, stand_in: &MockServer) -> aws_sdk_codepipeline::Client {
+    aws_sdk_codepipeline::Client::from_conf(
+        aws_sdk_codepipeline::config::Builder::from(sdk)
+            .endpoint_url(stand_in.uri())
+            .build(),
+    )
 }
 
 /// A rule by prefix names no pipeline, yet a pipeline writes there: its
@@ -416,25 +411,14 @@ async fn a_prefix_rule_protects_the_pipelines_whose_folder_it_covers() {
             "actionExecutionDetails": [action("running-0", protected[0], protected[1])]
         })))
         .await;
-    let codepipeline = aws_sdk_codepipeline::Client::from_conf(
-        aws_sdk_codepipeline::config::Builder::from(&sdk)
-            .endpoint_url(stand_in.uri())
-            .build(),
-    );
-    let summary = pruner(&sdk, false, codepipeline, &policy())
-        .run(RunInput::default(), &Budget::unlimited(), now() + LATER)
-        .await
-        .unwrap();
-    assert_eq!(summary.kept.protected.objects, protected.len() as u64);
-    let after = contents(&sdk).await;
-    for key in protected {
-        assert!(after.contains_key(key), "{key} was deleted");
-    }
+    prune_keeping(&sdk, &stand_in, &policy(), &protected).await;
     // Only app-pipeline writes under "app-pipeline/".
-    assert_eq!(
-        pipelines_asked(&stand_in, "ListPipelineExecutions").await,
-        ["app-pipeline"]
-    );
+    let asked: Vec<serde_json::Value> = requests(&stand_in, "ListPipelineExecutions")
+        .await
+        .iter()
+        .map(|body| body["pipelineName"].clone())
+        .collect();
+    assert_eq!(asked, ["app-pipeline"]);
 }
 
 #[tokio::test]
@@ -447,11 +431,7 @@ async fn when_protection_cannot_be_read_nothing_is_deleted() {
             .set_body_json(serde_json::json!({"__type": "PipelineNotFoundException", "message": "no such pipeline"})),
     )
     .await;
-    let codepipeline = aws_sdk_codepipeline::Client::from_conf(
-        aws_sdk_codepipeline::config::Builder::from(&sdk)
-            .endpoint_url(stand_in.uri())
-            .build(),
-    );
+    let codepipeline = codepipeline_client(&sdk, &stand_in);
     let policy = r#"{"rules": [{"pipeline": "app-pipeline", "keep_newest": 1, "keep_days": 1}]}"#;
     let err = pruner(&sdk, false, codepipeline, policy)
         .run(RunInput::default(), &Budget::unlimited(), now() + LATER)
@@ -474,16 +454,7 @@ async fn null_versions_from_before_versioning_are_deleted_by_id() {
         .map(|i| format!("app-pipeline/SourceArti/{i:05}"))
         .collect();
     put_all(&sdk, keys.clone()).await;
-    s3.put_bucket_versioning()
-        .bucket(BUCKET)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    enable_versioning(&s3).await;
     put_all(&sdk, keys.clone()).await;
     let before = contents(&sdk).await;
     assert!(

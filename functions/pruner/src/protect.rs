@@ -69,7 +69,8 @@ impl Protector {
             .send();
         // Newest first: every running execution, and the first success.
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| executions_error(pipeline, err))?;
+            let page =
+                page.map_err(|err| error(format!("the executions of pipeline {pipeline}"), err))?;
             for summary in page.pipeline_execution_summaries.unwrap_or_default() {
                 let status = summary
                     .status
@@ -111,7 +112,8 @@ impl Protector {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| executions_error(pipeline, err))?;
+            let page =
+                page.map_err(|err| error(format!("the executions of pipeline {pipeline}"), err))?;
             for detail in page.action_execution_details.unwrap_or_default() {
                 let inputs = detail
                     .input
@@ -136,18 +138,6 @@ impl Protector {
 
 type SdkError<E> =
     aws_sdk_codepipeline::error::SdkError<E, aws_sdk_codepipeline::config::http::HttpResponse>;
-
-fn executions_error<E>(pipeline: &str, err: SdkError<E>) -> ProtectError
-where
-    E: aws_sdk_codepipeline::error::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-    aws_sdk_codepipeline::Error: From<SdkError<E>>,
-{
-    error(format!("the executions of pipeline {pipeline}"), err)
-}
 
 fn error<E>(subject: String, err: SdkError<E>) -> ProtectError
 where
