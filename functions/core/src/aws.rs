@@ -27,13 +27,13 @@ use std::time::Duration;
 
 /// The SDK's own default sets no overall limit: a call that hangs would run
 /// until Lambda kills the invocation, with no summary and no clear error. These
-/// bound every call, retries included, well inside the shortest function
-/// timeout that does more than one call (the pruner keeps 15 s in hand).
+/// bound every call, retries included, inside the shortest function timeout
+/// (the webhook's 10 s) and the pruner's 15 s margin before its deadline.
 pub fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(10))
-        .operation_timeout(Duration::from_secs(14))
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(4))
+        .operation_timeout(Duration::from_secs(8))
         .build()
 }
 

@@ -23,6 +23,8 @@ pub const MAX_DESCRIPTION_CHARS: usize = 140;
 const USER_AGENT: &str = concat!("gantry/", env!("CARGO_PKG_VERSION"));
 /// GitHub's guidance for a secondary rate limit that names no reset time.
 const SECONDARY_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+/// One request's limit, so a connection that hangs leaves time to retry.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `state` of a commit status, as GitHub's REST description enumerates it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -186,14 +188,16 @@ impl GitHubClient {
         let mut attempt = 1;
         loop {
             // A connection that hangs must not outlive the invocation either.
-            let answer = tokio::time::timeout_at(deadline, self.attempt(&url, body.clone()))
-                .await
-                .unwrap_or_else(|_| {
-                    Ok(Attempt::Retry {
-                        after: None,
-                        reason: "no answer before the deadline".to_owned(),
-                    })
-                })?;
+            let attempt_deadline = deadline.min(Instant::now() + ATTEMPT_TIMEOUT);
+            let answer =
+                tokio::time::timeout_at(attempt_deadline, self.attempt(&url, body.clone()))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Ok(Attempt::Retry {
+                            after: None,
+                            reason: "no answer in time".to_owned(),
+                        })
+                    })?;
             match answer {
                 Attempt::Created => return Ok(()),
                 Attempt::Rejected { status, message } => {
@@ -281,6 +285,22 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str, now: SystemTime
         Duration::from_secs(reset.saturating_sub(now).max(1))
     });
     let reason = format!("{} {}", status.as_u16(), message);
+    // A secondary rate limit may come without either header; GitHub then asks
+    // for at least a minute's wait.
+    let secondary = message.to_ascii_lowercase().contains("rate limit")
+        && retry_after.is_none()
+        && !rate_limited;
+    if secondary
+        && matches!(
+            status,
+            StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+        )
+    {
+        return Attempt::Retry {
+            after: Some(SECONDARY_RATE_LIMIT_WAIT),
+            reason,
+        };
+    }
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         return Attempt::Retry {
             after: retry_after.or(if rate_limited { reset_wait } else { None }),
@@ -290,14 +310,6 @@ fn classify(status: StatusCode, headers: &HeaderMap, body: &str, now: SystemTime
     if status == StatusCode::FORBIDDEN && (retry_after.is_some() || rate_limited) {
         return Attempt::Retry {
             after: retry_after.or(reset_wait),
-            reason,
-        };
-    }
-    // A secondary rate limit may come without either header; GitHub then asks
-    // for at least a minute's wait.
-    if status == StatusCode::FORBIDDEN && message.to_ascii_lowercase().contains("rate limit") {
-        return Attempt::Retry {
-            after: Some(SECONDARY_RATE_LIMIT_WAIT),
             reason,
         };
     }

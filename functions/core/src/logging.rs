@@ -24,7 +24,16 @@ pub fn init() {
 /// directives Lambda users write, without env-filter's regex engine, which
 /// would add to every binary's size and start-up. Anything else: `info`.
 pub fn filter(directives: Option<&str>) -> Targets {
-    directives
+    // Empty parts ("info,", "") would read as "errors only": drop them.
+    let cleaned: Option<String> = directives.map(|text| {
+        text.split(',')
+            .map(str::trim)
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    cleaned
+        .filter(|text| !text.is_empty())
         .and_then(|text| text.parse::<Targets>().ok())
         .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
@@ -56,5 +65,16 @@ mod tests {
         assert!(!custom.would_enable("aws_smithy_runtime", &Level::INFO));
         let unreadable = filter(Some("webhook=loud"));
         assert!(unreadable.would_enable("webhook", &Level::INFO));
+        for sloppy in ["", " ", "info,", ",info"] {
+            let sloppy_filter = filter(Some(sloppy));
+            assert!(
+                sloppy_filter.would_enable("webhook", &Level::INFO),
+                "{sloppy:?}"
+            );
+            assert!(
+                !sloppy_filter.would_enable("webhook", &Level::DEBUG),
+                "{sloppy:?}"
+            );
+        }
     }
 }

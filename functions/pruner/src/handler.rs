@@ -5,11 +5,12 @@
 use crate::budget::Budget;
 use crate::config::{PrunerConfig, Rule};
 use crate::plan::{self, Kept, Tally};
-use crate::protect::{ProtectError, Protector};
+use crate::protect::{self, ProtectError, Protector};
 use crate::store::Store;
 use gantry_core::logging::error_chain;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
+use tokio::sync::OnceCell;
 use tracing::{error, info, info_span, warn, Instrument};
 
 /// The schedule's input may override the configured dry-run setting:
@@ -102,10 +103,11 @@ impl Pruner {
             complete: true,
             ..Summary::default()
         };
+        let account_pipelines = OnceCell::new();
         for rule in &self.config.rules {
             let span = info_span!("rule", rule = %rule.label, bucket = %rule.bucket, prefix = %rule.prefix, pipeline = rule.pipeline.as_deref().unwrap_or("-"));
             let result = self
-                .run_rule(rule, dry_run, budget, now)
+                .run_rule(rule, dry_run, &account_pipelines, budget, now)
                 .instrument(span)
                 .await;
             summary.complete &= result.complete;
@@ -135,13 +137,22 @@ impl Pruner {
 
     /// The artifacts in use of every pipeline that may write under the rule's
     /// prefix, not only the one it names: a pipeline named alike shares it.
-    async fn protected_keys(&self, rule: &Rule) -> Result<HashSet<String>, ProtectError> {
-        let pipelines = self
-            .protector
-            .pipelines_under(&rule.prefix, rule.pipeline.as_deref())
+    /// `None` when the run's time ran out before they were all read.
+    async fn protected_keys(
+        &self,
+        rule: &Rule,
+        account: &OnceCell<Vec<String>>,
+        budget: &Budget,
+    ) -> Result<Option<HashSet<String>>, ProtectError> {
+        let account = account
+            .get_or_try_init(|| self.protector.pipelines())
             .await?;
+        let pipelines = protect::pipelines_under(account, &rule.prefix, rule.pipeline.as_deref());
         let mut keys = HashSet::new();
         for pipeline in &pipelines {
+            if !budget.time_left() {
+                return Ok(None);
+            }
             keys.extend(
                 self.protector
                     .protected_keys(pipeline, &rule.bucket)
@@ -151,10 +162,17 @@ impl Pruner {
         if !pipelines.is_empty() {
             info!(pipelines = ?pipelines, protected = keys.len(), "artifacts in use read");
         }
-        Ok(keys)
+        Ok(Some(keys))
     }
 
-    async fn run_rule(&self, rule: &Rule, dry_run: bool, budget: &Budget, now: i64) -> RuleSummary {
+    async fn run_rule(
+        &self,
+        rule: &Rule,
+        dry_run: bool,
+        account: &OnceCell<Vec<String>>,
+        budget: &Budget,
+        now: i64,
+    ) -> RuleSummary {
         let mut result = RuleSummary {
             rule: rule.label.clone(),
             bucket: rule.bucket.clone(),
@@ -163,8 +181,15 @@ impl Pruner {
         };
         // Protection first: an object an execution makes after this point is
         // younger than keep_days (at least a day) and so is kept anyway.
-        let protected = match self.protected_keys(rule).await {
-            Ok(keys) => keys,
+        let protected = match self.protected_keys(rule, account, budget).await {
+            Ok(Some(keys)) => keys,
+            Ok(None) => {
+                info!(
+                    "deadline reached while reading the artifacts in use; the next run carries on"
+                );
+                result.complete = false;
+                return result;
+            }
             Err(err) => {
                 // Without knowing what is in use, nothing under this prefix may go.
                 result.error = Some(error_chain(&err));

@@ -30,24 +30,18 @@ impl Protector {
         Protector { client }
     }
 
-    /// The pipelines whose artifact folder overlaps `prefix` (one inside the
-    /// other), with `named` (the rule's own pipeline) always among them.
-    pub async fn pipelines_under(
-        &self,
-        prefix: &str,
-        named: Option<&str>,
-    ) -> Result<BTreeSet<String>, ProtectError> {
-        let mut pipelines: BTreeSet<String> = named.into_iter().map(str::to_owned).collect();
+    /// Every pipeline of the account (read once per run, for all rules).
+    pub async fn pipelines(&self) -> Result<Vec<String>, ProtectError> {
+        let mut pipelines = Vec::new();
         let mut pages = self.client.list_pipelines().into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|err| error("the account's pipelines".to_owned(), err))?;
-            for summary in page.pipelines.unwrap_or_default() {
-                if let Some(name) = summary.name {
-                    if prefixes_overlap(&pipeline_prefix(&name), prefix) {
-                        pipelines.insert(name);
-                    }
-                }
-            }
+            pipelines.extend(
+                page.pipelines
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|summary| summary.name),
+            );
         }
         Ok(pipelines)
     }
@@ -155,6 +149,22 @@ where
     }
 }
 
+/// The pipelines whose artifact folder overlaps `prefix` (one inside the
+/// other), with `named` (the rule's own pipeline) always among them.
+pub fn pipelines_under(
+    pipelines: &[String],
+    prefix: &str,
+    named: Option<&str>,
+) -> BTreeSet<String> {
+    pipelines
+        .iter()
+        .map(String::as_str)
+        .filter(|name| prefixes_overlap(&pipeline_prefix(name), prefix))
+        .chain(named)
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Whether one folder lies inside the other (both end in `/`).
 pub fn prefixes_overlap(a: &str, b: &str) -> bool {
     a.starts_with(b) || b.starts_with(a)
@@ -184,5 +194,19 @@ mod tests {
             &pipeline_prefix("app-pipeline"),
             "nightly-builds/"
         ));
+        let account: Vec<String> = ["app", "application", "service-deploy-staging-eu"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            pipelines_under(&account, &rule, Some("service-deploy-staging")),
+            BTreeSet::from([
+                "service-deploy-staging".into(),
+                "service-deploy-staging-eu".into()
+            ])
+        );
+        assert_eq!(
+            pipelines_under(&account, "app/", None),
+            BTreeSet::from(["app".into()])
+        );
     }
 }

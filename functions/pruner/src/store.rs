@@ -225,9 +225,12 @@ impl Store {
             Ok(output) => {
                 let errors = output.errors.unwrap_or_default();
                 for version in batch {
+                    // An error that names no version counts against every version
+                    // of its key: a failure is never counted as a deletion.
                     let error = errors.iter().find(|e| {
                         e.key() == Some(version.key.as_str())
-                            && e.version_id() == version.version_id.as_deref()
+                            && (e.version_id().is_none()
+                                || e.version_id() == version.version_id.as_deref())
                     });
                     match error {
                         Some(error) => outcome.failed.push(FailedDelete {

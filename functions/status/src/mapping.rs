@@ -100,7 +100,7 @@ pub fn settled_execution_status(event_state: &str, read_status: &str) -> String 
         "CANCELED" => "Cancelled",
         _ => return read_status.to_owned(),
     };
-    if read_status == "InProgress" {
+    if matches!(read_status, "InProgress" | "Stopping") {
         finished.to_owned()
     } else {
         read_status.to_owned()
@@ -319,7 +319,12 @@ pub fn for_stage(
     } else if stage_actions.iter().any(|a| a.status == "Failed") {
         "FAILED"
     } else if stage_actions.iter().any(|a| a.status == "InProgress") {
-        "STARTED"
+        // A stage's finished event is final; actions that still read as running
+        // lag it, and no later event would correct a pending.
+        match change.state.as_str() {
+            finished @ ("SUCCEEDED" | "FAILED" | "STOPPED" | "CANCELED") => finished,
+            _ => "STARTED",
+        }
     } else if stage_actions.iter().all(|a| a.status == "Succeeded") {
         "SUCCEEDED"
     } else {
@@ -856,6 +861,27 @@ mod tests {
     }
 
     #[test]
+    fn a_finished_stage_event_wins_over_actions_that_lag_it() {
+        let running = documented_actions("InProgress");
+        let post = posted(for_stage(
+            &stage("SUCCEEDED"),
+            &execution("InProgress"),
+            Some(&running),
+            "ci".into(),
+            &origin(),
+        ));
+        assert_eq!(post.status.state, StatusState::Success);
+        let post = posted(for_stage(
+            &stage("STARTED"),
+            &execution("InProgress"),
+            Some(&running),
+            "ci".into(),
+            &origin(),
+        ));
+        assert_eq!(post.status.state, StatusState::Pending);
+    }
+
+    #[test]
     fn an_unconfirmed_stage_start_is_not_posted() {
         // The execution still runs, but without its actions a STARTED event may
         // be older than the stage's end: posting pending could undo a result.
@@ -935,6 +961,8 @@ mod tests {
             ("STARTED", "Succeeded", "Succeeded"),
             ("FAILED", "Succeeded", "Succeeded"),
             ("STOPPING", "Stopping", "Stopping"),
+            ("STOPPED", "Stopping", "Stopped"),
+            ("CANCELED", "Stopping", "Cancelled"),
         ] {
             assert_eq!(
                 settled_execution_status(event, read),
