@@ -38,7 +38,7 @@ impl Budget {
     /// Whether one more AWS call may start; a call budget is spent by asking.
     pub fn take(&self) -> bool {
         match self {
-            Budget::Until { deadline, margin } => Instant::now() + *margin < *deadline,
+            Budget::Until { .. } => self.time_left(),
             Budget::Calls(left) => left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
                 .is_ok(),

@@ -157,7 +157,7 @@ pub fn decide(
 
 /// The repository and commit of a delivery, for the log line of one that is
 /// ignored: best effort, as an ignored event may be of any type.
-#[derive(Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Subject {
     pub repository: Option<String>,
     pub commit: Option<String>,
@@ -256,8 +256,6 @@ fn decide_pull_request(
     })))
 }
 
-/// Every path the pushed commits touched, sorted and unique; `None` when the
-/// payload cannot list them all or they would not fit in one event.
 /// The unique changed paths, sorted; `None` when they cannot all be known or
 /// would not fit the event, in which case counting stops at the limit.
 fn changed_paths(commits: &[PushedCommit<'_>]) -> Option<Vec<String>> {
