@@ -358,6 +358,32 @@ async fn artifacts_of_running_and_last_successful_executions_are_never_deleted()
     assert_eq!(asked, ["running-0", "success-1"]);
 }
 
+/// A run out of time before protection is read stops there: it reads no
+/// executions, deletes nothing and reports itself incomplete.
+#[tokio::test]
+async fn a_run_at_its_deadline_reads_no_protection_and_deletes_nothing() {
+    let (_moto, sdk) = bucket_with_history(false).await;
+    let before = contents(&sdk).await;
+    let stand_in = codepipeline_stand_in(
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({"actionExecutionDetails": []})),
+    )
+    .await;
+    let out_of_time = Budget::until(
+        tokio::time::Instant::now() + std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(15),
+    );
+    let summary = pruner(&sdk, false, codepipeline_client(&sdk, &stand_in), &policy())
+        .run(RunInput::default(), &out_of_time, now() + LATER)
+        .await
+        .unwrap();
+    assert!(!summary.complete, "{summary:?}");
+    assert_eq!(summary.deleted.objects, 0);
+    assert!(requests(&stand_in, "ListPipelineExecutions")
+        .await
+        .is_empty());
+    assert_eq!(contents(&sdk).await, before);
+}
+
 /// The bodies of the stand-in's requests for one CodePipeline operation, in order.
 async fn requests(stand_in: &MockServer, operation: &str) -> Vec<serde_json::Value> {
     let target = format!("CodePipeline_20150709.{operation}");

@@ -396,6 +396,15 @@ mod tests {
             )),
             Some(Some(SECONDARY_RATE_LIMIT_WAIT))
         );
+        assert_eq!(
+            retry_after(classify(
+                StatusCode::TOO_MANY_REQUESTS,
+                &none,
+                r#"{"message": "You have exceeded a secondary rate limit."}"#,
+                now
+            )),
+            Some(Some(SECONDARY_RATE_LIMIT_WAIT))
+        );
         for status in [
             StatusCode::FORBIDDEN,
             StatusCode::NOT_FOUND,

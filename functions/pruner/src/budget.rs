@@ -66,4 +66,21 @@ mod tests {
         )
         .take());
     }
+
+    #[test]
+    fn time_left_follows_the_deadline_and_spends_no_call() {
+        let spent = Budget::calls(0);
+        assert!(!spent.take());
+        assert!(spent.time_left(), "a call budget is not a time budget");
+        let late = Budget::until(
+            Instant::now() + Duration::from_secs(1),
+            Duration::from_secs(5),
+        );
+        assert!(!late.time_left());
+        let early = Budget::until(
+            Instant::now() + Duration::from_secs(60),
+            Duration::from_secs(5),
+        );
+        assert!(early.time_left());
+    }
 }

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 pub const SECONDS_PER_DAY: i64 = 86_400;
 
 /// One version of one key, as `ListObjectVersions` reports it. Unversioned
-/// buckets report one version per key, with no version id.
+/// buckets report one version per key, with the version id "null".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectVersion {
     pub key: String,

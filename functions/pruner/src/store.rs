@@ -225,14 +225,7 @@ impl Store {
             Ok(output) => {
                 let errors = output.errors.unwrap_or_default();
                 for version in batch {
-                    // An error that names no version counts against every version
-                    // of its key: a failure is never counted as a deletion.
-                    let error = errors.iter().find(|e| {
-                        e.key() == Some(version.key.as_str())
-                            && (e.version_id().is_none()
-                                || e.version_id() == version.version_id.as_deref())
-                    });
-                    match error {
+                    match error_for(&errors, version) {
                         Some(error) => outcome.failed.push(FailedDelete {
                             key: version.key.clone(),
                             version_id: version.version_id.clone(),
@@ -258,6 +251,19 @@ impl Store {
     }
 }
 
+/// The per-key error `DeleteObjects` reported for `version`, if any. An error
+/// that names no version counts against every version of its key: a failure is
+/// never counted as a deletion.
+fn error_for<'a>(
+    errors: &'a [aws_sdk_s3::types::Error],
+    version: &ObjectVersion,
+) -> Option<&'a aws_sdk_s3::types::Error> {
+    errors.iter().find(|e| {
+        e.key() == Some(version.key.as_str())
+            && (e.version_id().is_none() || e.version_id() == version.version_id.as_deref())
+    })
+}
+
 fn failures(batch: &[ObjectVersion], code: &str, message: &str) -> Vec<FailedDelete> {
     batch
         .iter()
@@ -268,4 +274,48 @@ fn failures(batch: &[ObjectVersion], code: &str, message: &str) -> Vec<FailedDel
             message: message.to_owned(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_s3::types::Error as KeyError;
+
+    fn version(key: &str, id: &str) -> ObjectVersion {
+        ObjectVersion {
+            key: key.into(),
+            version_id: Some(id.into()),
+            is_latest: false,
+            delete_marker: false,
+            last_modified: 0,
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn per_key_errors_match_by_version_or_by_key_alone() {
+        let errors = [
+            KeyError::builder()
+                .key("a")
+                .version_id("v1")
+                .code("AccessDenied")
+                .build(),
+            KeyError::builder().key("b").code("SlowDown").build(),
+        ];
+        assert_eq!(
+            error_for(&errors, &version("a", "v1")).and_then(|e| e.code()),
+            Some("AccessDenied")
+        );
+        assert!(error_for(&errors, &version("a", "v2")).is_none());
+        // No version named: every version of "b" failed, "null" included.
+        assert_eq!(
+            error_for(&errors, &version("b", "null")).and_then(|e| e.code()),
+            Some("SlowDown")
+        );
+        assert_eq!(
+            error_for(&errors, &version("b", "v7")).and_then(|e| e.code()),
+            Some("SlowDown")
+        );
+        assert!(error_for(&errors, &version("c", "v1")).is_none());
+    }
 }
