@@ -1,0 +1,42 @@
+//! The GitHub REST client. The API base URL is configurable, for GitHub
+//! Enterprise Server (`https://HOST/api/v3`) and for tests.
+//!
+//! - `client`: the HTTPS client, one request and its credentials;
+//! - `retry`: the retry policy and how GitHub's answers are classified;
+//! - `statuses`: commit statuses, the one operation Gantry calls today.
+
+mod client;
+mod retry;
+mod statuses;
+
+pub use client::GitHubClient;
+pub use retry::RetryPolicy;
+pub use statuses::{CommitStatus, StatusState, MAX_DESCRIPTION_CHARS};
+
+use crate::secret::SecretError;
+
+pub const DEFAULT_API_URL: &str = "https://api.github.com";
+/// The REST API version Gantry is written against.
+pub const API_VERSION: &str = "2022-11-28";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error("GitHub token unavailable")]
+    Token(#[from] SecretError),
+    #[error("GitHub API base URL {0:?} is not an http(s) URL")]
+    BaseUrl(String),
+    #[error("no root certificates to verify GitHub's TLS certificate")]
+    RootCertificates(#[source] std::io::Error),
+    /// Worth retrying later: 5xx, 429, a rate limit, a network failure.
+    #[error("GitHub API still failing after {attempts} attempts: {last}")]
+    Transient { attempts: u32, last: String },
+    /// Retrying will not help: the commit, repository or token is wrong.
+    #[error("GitHub API refused the status with {status}: {message}")]
+    Rejected { status: u16, message: String },
+}
+
+impl GitHubError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, GitHubError::Transient { .. } | GitHubError::Token(_))
+    }
+}
