@@ -3,18 +3,19 @@
 //! the routed pipeline execution or build at the delivered commit.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use gantry_core::secret::DEFAULT_TTL;
 use gantry_core::secret::{CachedSecret, SecretSource};
 use gantry_tests::moto::Moto;
 use gantry_tests::recorder::RequestRecorder;
 use gantry_tests::scenario::{self, LocalAws, LOCAL_SECRET, PIPELINE, PROJECT};
-use gantry_tests::{sample, workspace_root, BoxError};
+use gantry_tests::{sample, webhook_delivery, workspace_root, BoxError};
 use gantry_trigger::config::Routes;
 use gantry_trigger::start::{Started, Starter};
 use gantry_trigger::{Summary, Trigger};
 use gantry_webhook::publish::Publisher;
 use gantry_webhook::signature::sign;
 use gantry_webhook::{Reply, Webhook};
-use http::{HeaderMap, HeaderValue};
+use http::HeaderValue;
 use std::time::Duration;
 
 const PUSH_DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
@@ -33,7 +34,11 @@ async fn world() -> Result<World, BoxError> {
     let sdk = moto.sdk_config().await;
     let aws = scenario::provision(&sdk).await?;
     let webhook = Webhook::new(
-        CachedSecret::new(SecretSource::Plain(LOCAL_SECRET.to_owned().into()), &sdk),
+        CachedSecret::new(
+            SecretSource::Plain(LOCAL_SECRET.to_owned().into()),
+            DEFAULT_TTL,
+            &sdk,
+        ),
         Publisher::new(
             aws_sdk_eventbridge::Client::new(&sdk),
             scenario::BUS.to_owned(),
@@ -62,30 +67,6 @@ async fn world() -> Result<World, BoxError> {
     })
 }
 
-/// The GitHub payload of a sample Function URL event, re-signed under `secret`.
-fn delivery(sample_name: &str, secret: &str) -> (HeaderMap, Vec<u8>) {
-    let event = sample(&format!("webhook/{sample_name}.json"));
-    let body = event["body"]
-        .as_str()
-        .unwrap_or_default()
-        .as_bytes()
-        .to_vec();
-    let mut headers = HeaderMap::new();
-    for (name, value) in event["headers"].as_object().into_iter().flatten() {
-        if let (Ok(name), Some(Ok(value))) = (
-            name.parse::<http::HeaderName>(),
-            value.as_str().map(HeaderValue::from_str),
-        ) {
-            headers.insert(name, value);
-        }
-    }
-    headers.insert(
-        "x-hub-signature-256",
-        HeaderValue::from_str(&sign(secret.as_bytes(), &body)).unwrap(),
-    );
-    (headers, body)
-}
-
 async fn run_trigger(world: &World, events: Vec<serde_json::Value>) -> Vec<Summary> {
     let mut summaries = Vec::new();
     for event in events {
@@ -98,7 +79,7 @@ async fn run_trigger(world: &World, events: Vec<serde_json::Value>) -> Vec<Summa
 #[tokio::test]
 async fn signed_push_starts_the_pipeline_at_the_pushed_commit_once_per_delivery() {
     let world = world().await.unwrap();
-    let (headers, body) = delivery("push", LOCAL_SECRET);
+    let (headers, body) = webhook_delivery("push", LOCAL_SECRET);
 
     let reply = world.webhook.handle(&headers, &body).await;
     assert_eq!(
@@ -197,7 +178,7 @@ async fn signed_push_starts_the_pipeline_at_the_pushed_commit_once_per_delivery(
 #[tokio::test]
 async fn signed_pull_request_starts_a_build_at_the_head_commit() {
     let world = world().await.unwrap();
-    let (headers, body) = delivery("pull_request", LOCAL_SECRET);
+    let (headers, body) = webhook_delivery("pull_request", LOCAL_SECRET);
     let payload: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let head_sha = payload["pull_request"]["head"]["sha"].as_str().unwrap();
 
@@ -250,15 +231,15 @@ async fn rejected_and_ignored_deliveries_publish_nothing() {
         ("push-deleted-branch", LOCAL_SECRET, 202),
     ];
     for (sample_name, secret, status) in cases {
-        let (headers, body) = delivery(sample_name, secret);
+        let (headers, body) = webhook_delivery(sample_name, secret);
         let reply = world.webhook.handle(&headers, &body).await;
         assert_eq!(reply.status, status, "{sample_name}: {reply:?}");
     }
-    let (mut headers, body) = delivery("push", LOCAL_SECRET);
+    let (mut headers, body) = webhook_delivery("push", LOCAL_SECRET);
     headers.remove("x-hub-signature-256");
     assert_eq!(world.webhook.handle(&headers, &body).await.status, 401);
 
-    let (headers, _) = delivery("push", LOCAL_SECRET);
+    let (headers, _) = webhook_delivery("push", LOCAL_SECRET);
     let garbage = b"{\"ref\": 42}".to_vec();
     let mut signed = headers.clone();
     signed.insert(
@@ -297,13 +278,17 @@ async fn a_failed_publish_answers_5xx_so_github_can_redeliver() {
     let moto = Moto::start().await.unwrap();
     let sdk = moto.sdk_config().await;
     let webhook = Webhook::new(
-        CachedSecret::new(SecretSource::Plain(LOCAL_SECRET.to_owned().into()), &sdk),
+        CachedSecret::new(
+            SecretSource::Plain(LOCAL_SECRET.to_owned().into()),
+            DEFAULT_TTL,
+            &sdk,
+        ),
         Publisher::new(
             aws_sdk_eventbridge::Client::new(&sdk),
             "no-such-bus".to_owned(),
         ),
     );
-    let (headers, body) = delivery("push", LOCAL_SECRET);
+    let (headers, body) = webhook_delivery("push", LOCAL_SECRET);
     let reply = webhook.handle(&headers, &body).await;
     assert_eq!(
         reply,
@@ -327,7 +312,11 @@ async fn the_webhook_secret_comes_from_secrets_manager_with_rotation() {
         .unwrap()
         .arn
         .unwrap();
-    let secret = CachedSecret::new(SecretSource::SecretsManager { arn: arn.clone() }, &sdk);
+    let secret = CachedSecret::new(
+        SecretSource::SecretsManager { arn: arn.clone() },
+        DEFAULT_TTL,
+        &sdk,
+    );
     let webhook = Webhook::new(
         secret,
         Publisher::new(
@@ -337,15 +326,16 @@ async fn the_webhook_secret_comes_from_secrets_manager_with_rotation() {
     );
     // Signed with the second of two rotated secrets: the signature passes, and
     // the publish to a missing bus fails, which proves the secret was read.
-    let (headers, body) = delivery("push", LOCAL_SECRET);
+    let (headers, body) = webhook_delivery("push", LOCAL_SECRET);
     assert_eq!(webhook.handle(&headers, &body).await.status, 502);
-    let (headers, body) = delivery("push", "wrong");
+    let (headers, body) = webhook_delivery("push", "wrong");
     assert_eq!(webhook.handle(&headers, &body).await.status, 401);
 
     let missing = CachedSecret::new(
         SecretSource::SecretsManager {
             arn: arn.replace("webhook", "missing"),
         },
+        DEFAULT_TTL,
         &sdk,
     );
     assert!(missing.get().await.is_err());

@@ -8,6 +8,7 @@ pub mod recorder;
 pub mod runtime;
 pub mod scenario;
 
+use http::{HeaderMap, HeaderValue};
 use std::path::PathBuf;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -36,4 +37,28 @@ pub fn workspace_binary(name: &str) -> PathBuf {
         dir.pop();
     }
     dir.join(name)
+}
+
+/// The GitHub payload of a sample Function URL event, re-signed under `secret`.
+pub fn webhook_delivery(sample_name: &str, secret: &str) -> (HeaderMap, Vec<u8>) {
+    let event = sample(&format!("webhook/{sample_name}.json"));
+    let body = event["body"]
+        .as_str()
+        .unwrap_or_default()
+        .as_bytes()
+        .to_vec();
+    let mut headers = HeaderMap::new();
+    for (name, value) in event["headers"].as_object().into_iter().flatten() {
+        if let (Ok(name), Some(Ok(value))) = (
+            name.parse::<http::HeaderName>(),
+            value.as_str().map(HeaderValue::from_str),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    headers.insert(
+        "x-hub-signature-256",
+        HeaderValue::from_str(&gantry_webhook::signature::sign(secret.as_bytes(), &body)).unwrap(),
+    );
+    (headers, body)
 }

@@ -262,3 +262,34 @@ async fn a_github_that_does_not_answer_is_given_up_on_at_the_deadline() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_token_is_trimmed_and_a_malformed_one_is_named() {
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header("authorization", format!("Bearer {TOKEN}").as_str()))
+        .respond_with(created())
+        .expect(1)
+        .mount(&github)
+        .await;
+    let policy = RetryPolicy::default();
+    // As pasted into a secret: with the line break the editor added.
+    let pasted = GitHubClient::new(
+        &github.uri(),
+        CachedSecret::plain(&format!(" {TOKEN}\n")),
+        policy,
+    )
+    .unwrap();
+    post(&pasted).await.unwrap();
+
+    let broken = GitHubClient::new(
+        &github.uri(),
+        CachedSecret::plain("ghp_one\nghp_two"),
+        policy,
+    )
+    .unwrap();
+    let err = post(&broken).await.unwrap_err();
+    assert!(matches!(err, GitHubError::MalformedToken), "{err:?}");
+    assert!(err.to_string().contains("GitHub token"), "{err}");
+    assert!(!err.is_transient());
+}

@@ -2,9 +2,10 @@
 
 use gantry_core::config::{self, ConfigError};
 use gantry_core::github::DEFAULT_API_URL;
-use gantry_core::secret::SecretSource;
+use gantry_core::secret::{self, SecretSource};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 pub const TOKEN_ARN: &str = "GANTRY_GITHUB_TOKEN_ARN";
 pub const TOKEN: &str = "GANTRY_GITHUB_TOKEN";
@@ -17,6 +18,7 @@ pub const CONTEXT_PREFIX: &str = "gantry";
 #[derive(Debug, Clone)]
 pub struct StatusSettings {
     pub token: SecretSource,
+    pub token_ttl: Duration,
     pub api_url: String,
     pub statuses: StatusConfig,
 }
@@ -67,6 +69,7 @@ impl StatusSettings {
         }
         Ok(StatusSettings {
             token: SecretSource::from_env(TOKEN_ARN, TOKEN)?,
+            token_ttl: secret::ttl_from_env()?,
             api_url,
             statuses,
         })

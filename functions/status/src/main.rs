@@ -11,7 +11,7 @@ async fn main() -> Result<(), Error> {
     let sdk_config = aws::load_sdk_config().await;
     let github = GitHubClient::new(
         &settings.api_url,
-        CachedSecret::new(settings.token, &sdk_config),
+        CachedSecret::new(settings.token, settings.token_ttl, &sdk_config),
         RetryPolicy::default(),
     );
     let github = config::or_exit(

@@ -6,9 +6,9 @@ use crate::publish::{PublishError, Publisher};
 use crate::signature::{self, SignatureError};
 use gantry_core::ids::{DeliveryId, IdError};
 use gantry_core::logging::error_chain;
-use gantry_core::secret::{CachedSecret, SecretError};
+use gantry_core::secret::{CachedSecret, Reread, SecretError};
 use http::HeaderMap;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tracing::{error, field, info, info_span, warn, Instrument};
 
 /// GitHub caps webhook payloads at 25 MB and does not deliver larger ones.
@@ -98,14 +98,18 @@ impl Webhook {
         if body.len() > MAX_BODY_BYTES {
             return Err(Rejection::TooLarge(body.len()));
         }
-        let secret = self.secret.get().await?;
-        let secrets = secret
-            .expose_secret()
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty())
-            .map(str::as_bytes);
-        signature::verify(secrets, body, header(headers, "x-hub-signature-256"))?;
+        let signature = header(headers, "x-hub-signature-256");
+        let verified = verify(&self.secret.get().await?, body, signature);
+        if verified == Err(SignatureError::Mismatch)
+            && self.secret.reread_after_refusal().await == Reread::Changed
+        {
+            // The secret was rotated since this container read it: the first
+            // delivery signed with the new one is accepted, not refused.
+            info!("webhook secret changed since it was read; checking again");
+            verify(&self.secret.get().await?, body, signature)?;
+        } else {
+            verified?;
+        }
 
         if let Some(content_type) = header(headers, "content-type") {
             if !content_type.starts_with("application/json") {
@@ -157,6 +161,21 @@ impl Webhook {
             }
         }
     }
+}
+
+/// The secret may hold several, one per line: any of them signs a valid delivery.
+fn verify(
+    secret: &SecretString,
+    body: &[u8],
+    signature: Option<&str>,
+) -> Result<(), SignatureError> {
+    let secrets = secret
+        .expose_secret()
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::as_bytes);
+    signature::verify(secrets, body, signature)
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

@@ -8,7 +8,7 @@ async fn main() -> Result<(), Error> {
     let config = config::or_exit(WebhookConfig::from_env(), "webhook");
     let sdk_config = aws::load_sdk_config().await;
     let webhook = Webhook::new(
-        CachedSecret::new(config.secret, &sdk_config),
+        CachedSecret::new(config.secret, config.secret_ttl, &sdk_config),
         Publisher::new(
             aws_sdk_eventbridge::Client::new(&sdk_config),
             config.event_bus,

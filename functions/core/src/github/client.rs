@@ -1,10 +1,10 @@
 //! The HTTPS client and one request to GitHub, retried under a `RetryPolicy`.
 
-use super::retry::{classify, Attempt, RetryPolicy};
+use super::retry::{classify, Attempt, Recheck, RetryPolicy};
 use super::{GitHubError, API_VERSION};
-use crate::secret::CachedSecret;
+use crate::secret::{CachedSecret, Reread};
 use bytes::Bytes;
-use http::{Method, Request};
+use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
@@ -16,6 +16,16 @@ use tokio::time::Instant;
 const USER_AGENT: &str = concat!("gantry/", env!("CARGO_PKG_VERSION"));
 /// One request's limit, so a connection that hangs leaves time to retry.
 const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What became of a request GitHub did not refuse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    Accepted,
+    /// Not retried: the caller's recheck found it no longer wanted.
+    Dropped {
+        reason: String,
+    },
+}
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -47,17 +57,20 @@ impl GitHubClient {
         })
     }
 
-    /// Sends `body` to `url` until GitHub accepts or refuses it for good, or the
-    /// policy or `deadline` ends the tries.
+    /// Sends `body` to `url` until GitHub accepts or refuses it for good, the
+    /// policy or `deadline` ends the tries, or `recheck` says, before a retry,
+    /// that the request is no longer wanted.
     pub(super) async fn send(
         &self,
         method: Method,
         url: &str,
         body: Bytes,
         deadline: Instant,
-    ) -> Result<(), GitHubError> {
+        recheck: Option<&dyn Recheck>,
+    ) -> Result<Sent, GitHubError> {
         let mut delay = self.retry.first_delay;
         let mut attempt = 1;
+        let mut token_reread = false;
         loop {
             // A connection that hangs must not outlive the invocation either.
             let attempt_deadline = deadline.min(Instant::now() + ATTEMPT_TIMEOUT);
@@ -73,7 +86,18 @@ impl GitHubClient {
                 })
             })?;
             match answer {
-                Attempt::Created => return Ok(()),
+                Attempt::Created => return Ok(Sent::Accepted),
+                // A token rotated since this container read it: read it again,
+                // once, and try with the new one before calling it refused.
+                Attempt::Rejected { status, .. }
+                    if status == StatusCode::UNAUTHORIZED.as_u16()
+                        && !token_reread
+                        && self.token.reread_after_refusal().await == Reread::Changed =>
+                {
+                    token_reread = true;
+                    tracing::info!("GitHub token changed since it was read; trying the new one");
+                    continue;
+                }
                 Attempt::Rejected { status, message } => {
                     return Err(GitHubError::Rejected { status, message })
                 }
@@ -88,6 +112,11 @@ impl GitHubClient {
                     }
                     tracing::warn!(attempt, wait_ms = wait.as_millis() as u64, %reason, "GitHub call failed; retrying");
                     tokio::time::sleep(wait).await;
+                    if let Some(recheck) = recheck {
+                        if let Some(reason) = recheck.before_retry().await {
+                            return Ok(Sent::Dropped { reason });
+                        }
+                    }
                 }
             }
             delay = (delay * 2).min(self.retry.max_delay);
@@ -116,12 +145,18 @@ impl GitHubClient {
         body: Bytes,
     ) -> Result<Attempt, GitHubError> {
         let token = self.token.get().await?;
+        // Secrets pasted with a trailing newline are common; anything else that
+        // cannot stand in a header is the token's fault, not the URL's.
+        let mut authorization =
+            HeaderValue::try_from(format!("Bearer {}", token.expose_secret().trim()))
+                .map_err(|_| GitHubError::MalformedToken)?;
+        authorization.set_sensitive(true);
         let http = self.http().await?;
         let request = Request::builder()
             .method(method)
             .uri(url)
             .header("accept", "application/vnd.github+json")
-            .header("authorization", format!("Bearer {}", token.expose_secret()))
+            .header("authorization", authorization)
             .header("x-github-api-version", API_VERSION)
             .header("user-agent", USER_AGENT)
             .header("content-type", "application/json")

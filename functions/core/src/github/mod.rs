@@ -9,8 +9,8 @@ mod client;
 mod retry;
 mod statuses;
 
-pub use client::GitHubClient;
-pub use retry::RetryPolicy;
+pub use client::{GitHubClient, Sent};
+pub use retry::{Recheck, RetryPolicy};
 pub use statuses::{CommitStatus, StatusState, MAX_DESCRIPTION_CHARS};
 
 use crate::secret::SecretError;
@@ -23,6 +23,8 @@ pub const API_VERSION: &str = "2022-11-28";
 pub enum GitHubError {
     #[error("GitHub token unavailable")]
     Token(#[from] SecretError),
+    #[error("GitHub token cannot be sent: it holds a line break or another character not allowed in an HTTP header")]
+    MalformedToken,
     #[error("GitHub API base URL {0:?} is not an http(s) URL")]
     BaseUrl(String),
     #[error("no root certificates to verify GitHub's TLS certificate")]

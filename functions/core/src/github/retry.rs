@@ -1,6 +1,8 @@
 //! How hard to try, and what each of GitHub's answers means for the next try.
 
 use http::{HeaderMap, StatusCode};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// GitHub's guidance for a secondary rate limit that names no reset time.
@@ -24,6 +26,13 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(20),
         }
     }
+}
+
+/// Asked after each failed attempt, before the retry: `Some(reason)` drops the
+/// request (a pending status whose build has finished meanwhile must not land
+/// after the final one).
+pub trait Recheck: Sync {
+    fn before_retry(&self) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>>;
 }
 
 /// What one attempt came to.

@@ -1,6 +1,6 @@
 //! Commit statuses: `POST /repos/{owner}/{repo}/statuses/{sha}`.
 
-use super::{GitHubClient, GitHubError};
+use super::{GitHubClient, GitHubError, Recheck, Sent};
 use crate::ids::{CommitSha, RepoName};
 use bytes::Bytes;
 use http::Method;
@@ -76,6 +76,21 @@ impl GitHubClient {
         status: &CommitStatus,
         deadline: Instant,
     ) -> Result<(), GitHubError> {
+        self.create_status_rechecked(repo, sha, status, deadline, None)
+            .await
+            .map(drop)
+    }
+
+    /// As `create_status`, asking `recheck` before each retry whether the
+    /// status is still wanted.
+    pub async fn create_status_rechecked(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        status: &CommitStatus,
+        deadline: Instant,
+        recheck: Option<&dyn Recheck>,
+    ) -> Result<Sent, GitHubError> {
         let url = format!(
             "{}/repos/{}/{}/statuses/{}",
             self.api_url,
@@ -84,7 +99,7 @@ impl GitHubClient {
             sha
         );
         let body = Bytes::from(serde_json::to_vec(status).unwrap_or_default());
-        self.send(Method::POST, &url, body, deadline).await
+        self.send(Method::POST, &url, body, deadline, recheck).await
     }
 }
 
