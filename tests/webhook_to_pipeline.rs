@@ -403,3 +403,36 @@ fn samples_in_events_are_consistent() {
     );
     assert!(workspace_root().join("events/README.md").exists());
 }
+
+#[tokio::test]
+async fn a_pull_request_from_a_fork_starts_nothing_by_default() {
+    let world = world().await.unwrap();
+    let (mut headers, body) = webhook_delivery("pull_request", LOCAL_SECRET);
+    // The same delivery, as a stranger's fork would send it: its head lives in
+    // another repository, or in none once the fork is deleted.
+    for head_repo in [
+        serde_json::json!({"full_name": "stranger/Hello-World", "clone_url": "https://github.com/stranger/Hello-World.git"}),
+        serde_json::Value::Null,
+    ] {
+        let mut payload: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        payload["pull_request"]["head"]["repo"] = head_repo;
+        let body = serde_json::to_vec(&payload).unwrap();
+        headers.insert(
+            "x-hub-signature-256",
+            HeaderValue::from_str(&sign(LOCAL_SECRET.as_bytes(), &body)).unwrap(),
+        );
+        assert_eq!(world.webhook.handle(&headers, &body).await.status, 202);
+        let events = world
+            .aws
+            .take_events(1, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let summaries = run_trigger(&world, events).await;
+        let Summary::Skipped { reason } = &summaries[0] else {
+            panic!("a fork's pull request must start nothing, got {summaries:?}")
+        };
+        assert!(reason.contains("fork"), "{reason}");
+    }
+    assert!(world.recorder.bodies("StartBuild").is_empty());
+    assert!(world.recorder.bodies("StartPipelineExecution").is_empty());
+}

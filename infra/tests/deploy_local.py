@@ -14,7 +14,10 @@ For each scenario (a set of template parameters):
    or ${...} to one of them is replaced by the value AWS would give it where that
    is known (a name built from the resource's own Name property, the ARN built from
    that name) or an explicit placeholder (PLACEHOLDER_RULES); a DependsOn on one of
-   them is dropped. Nothing else changes.
+   them is dropped. One property is rewritten (REWRITTEN_PROPERTIES): a KMS key's
+   policy, resolved and passed as a JSON string, as CloudFormation also accepts it,
+   because moto stores an object and then fails every call on the key. Nothing
+   else changes.
 3. The stack is created in moto and must reach CREATE_COMPLETE with every
    remaining resource created.
 4. The wiring is read back through the real APIs (boto3 against moto): bus, rules,
@@ -26,6 +29,9 @@ For each scenario (a set of template parameters):
 5. What moto could not deploy, and the properties moto's CloudFormation ignores,
    are checked in the translated template instead, resolved against the deployed
    resources (so a queue policy must name the rule that really uses that queue).
+
+Checks of the template itself that no scenario changes (parameters, rules, the
+default routes' fork policy) run once, after the scenarios.
 
 Every check prints one line (PASS or FAIL); indented "note:" lines point at
 things worth a look that are not failures. The last line is "N passed, M failed";
@@ -72,6 +78,7 @@ NOT_DEPLOYED = {
     "AWS::CodeBuild::Project": "moto's CloudFormation does not create CodeBuild projects",
     "AWS::CodePipeline::Pipeline": "moto's CloudFormation does not create CodePipeline pipelines",
     "AWS::Scheduler::Schedule": "moto's CloudFormation does not create EventBridge Scheduler schedules",
+    "AWS::SNS::Subscription": "moto's CloudFormation does not create SNS subscriptions",
 }
 
 # Properties moto's CloudFormation accepts but does not apply (read from moto's
@@ -118,6 +125,13 @@ PIPELINE_VARIABLES = [
     "GANTRY_PULL_REQUEST",
 ]
 SQS_MAX_RETENTION = "1209600"
+# Lambda's application log levels (LoggingConfig.ApplicationLogLevel), most detailed first.
+LAMBDA_LOG_LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+# The alarms on the webhook's Function URL and invocations, and on the status
+# function's embedded metric: (namespace, metric, function key, statistic, comparison).
+WEBHOOK_URL_5XX = ("AWS/Lambda", "Url5xxCount", "Webhook")
+WEBHOOK_INVOCATIONS = ("AWS/Lambda", "Invocations", "Webhook")
+GITHUB_REJECTED = ("Gantry", "GitHubRejected", "Status")
 
 # AWS SDK operations the functions call (snake_case, as in the Rust SDK) and the IAM
 # actions each needs. Moto does not enforce IAM, so the roles are compared with the
@@ -172,7 +186,8 @@ class Scenario:
     existing_bucket: str | None = None
     existing_secrets: bool = False
     reserved: bool = True
-    alarm_topic: str | None = None
+    alarm_topic: str | None = None  # AlarmTopicArn; None: the stack creates its own topic
+    alarm_email: str | None = None
     # Filled in while running.
     secret_arns: dict[str, str] = field(default_factory=dict)
 
@@ -191,7 +206,7 @@ def scenarios(account: str, region: str) -> list[Scenario]:
     return [
         Scenario(
             tag="example",
-            title="defaults: example pipeline, named pipelines and projects, stack-created bucket and secrets",
+            title="defaults: example pipeline, named pipelines and projects, stack-created bucket, secrets and alarm topic (with an e-mail subscription)",
             stack="gantry-local",
             params={
                 "CreateExamplePipeline": "true",
@@ -201,11 +216,13 @@ def scenarios(account: str, region: str) -> list[Scenario]:
                 "ProjectNames": "pr-build",
                 "StatusConfigJson": json.dumps(status_config, separators=(",", ":")),
                 "PrunePolicyJson": json.dumps({"keep_newest": 10, "keep_days": 14}, separators=(",", ":")),
+                "AlarmEmail": "ops@octo-org.example",
             },
             example=True,
             pipelines=["app-pipeline", "release-pipeline"],
             projects=["pr-build"],
             routes=None,
+            alarm_email="ops@octo-org.example",
         ),
         Scenario(
             tag="existing",
@@ -222,6 +239,7 @@ def scenarios(account: str, region: str) -> list[Scenario]:
                 "LogRetentionInDays": "7",
                 "GitHubApiUrl": "https://github.example.com/api/v3",
                 "AlarmTopicArn": f"arn:aws:sns:{region}:{account}:gantry-alarms",
+                "WebhookInvocationAlarmThreshold": "250",
             },
             example=False,
             pipelines=["app-pipeline"],
@@ -418,6 +436,15 @@ def placeholder_for(logical_id: str, attribute: str | None, resource: dict, name
     )
 
 
+# Properties passed to moto in another form CloudFormation accepts as the same value.
+REWRITTEN_PROPERTIES = {
+    "AWS::KMS::Key": (
+        "KeyPolicy",
+        "resolved (it references only pseudo parameters) and passed as a JSON string: from an "
+        "object, moto's CloudFormation stores a key whose every KMS call answers 500",
+    ),
+}
+
 PLACEHOLDER_RULES = [
     "Ref to a Secrets Manager secret: arn:...:secret:<LogicalId>-NOTDEPLOYED-000000",
     "Ref to a CodePipeline pipeline or CodeBuild project: its Name property, as AWS would return it",
@@ -483,6 +510,11 @@ def adapt(translated: dict, params: dict[str, str], pseudo: dict) -> Adaptation:
     for lid in removed:
         del resources[lid]
     for lid, resource in resources.items():
+        if resource["Type"] in REWRITTEN_PROPERTIES:
+            name = REWRITTEN_PROPERTIES[resource["Type"]][0]
+            props = resource.get("Properties", {})
+            if isinstance(props.get(name), dict):
+                props[name] = json.dumps(names.value(props[name]), separators=(",", ":"))
         depends = resource.get("DependsOn")
         if depends:
             kept = [d for d in ([depends] if isinstance(depends, str) else depends) if d not in removed]
@@ -509,7 +541,7 @@ class Aws:
         self.endpoint = os.environ["AWS_ENDPOINT_URL"].rstrip("/")
         self.region = os.environ.get("AWS_REGION") or os.environ["AWS_DEFAULT_REGION"]
         session = boto3.session.Session(region_name=self.region)
-        for name in ["cloudformation", "events", "iam", "lambda", "logs", "s3", "secretsmanager", "sqs", "sts"]:
+        for name in ["cloudformation", "events", "iam", "kms", "lambda", "logs", "s3", "secretsmanager", "sns", "sqs", "sts"]:
             setattr(self, name.replace("lambda", "lambda_"), session.client(name, config=config))
 
     def reset(self) -> None:
@@ -699,6 +731,16 @@ class Run:
                 attrs[(lid, None)] = bus["Name"]
                 attrs[(lid, "Name")] = bus["Name"]
                 attrs[(lid, "Arn")] = bus["Arn"]
+            elif kind == "AWS::SNS::Topic":
+                topic = aws.sns.get_topic_attributes(TopicArn=phys)["Attributes"]
+                attrs[(lid, None)] = topic["TopicArn"]
+                attrs[(lid, "TopicArn")] = topic["TopicArn"]
+                attrs[(lid, "TopicName")] = topic["TopicArn"].rsplit(":", 1)[1]
+            elif kind == "AWS::KMS::Key":
+                key = aws.kms.describe_key(KeyId=phys)["KeyMetadata"]
+                attrs[(lid, None)] = key["KeyId"]
+                attrs[(lid, "KeyId")] = key["KeyId"]
+                attrs[(lid, "Arn")] = key["Arn"]
             elif kind == "AWS::Events::Rule":
                 attrs[(lid, None)] = phys
                 # The template puts rules either on the default bus or on its own bus.
@@ -759,6 +801,7 @@ class Run:
                             "repository": s.params["FullRepositoryId"],
                             "branches": [self.values["ExampleBranch"]],
                             "pipeline": self.example_name,
+                            "fork_pull_requests": "ignore",
                         }
                     ]
                 }
@@ -794,6 +837,11 @@ class Run:
             env = dict(config.get("Environment", {}).get("Variables", {}))
             expected = self.expected_env(key)
             self.r.equal(f"function {name}: sets exactly {', '.join(FUNCTION_ENV[key])}", sorted(env), sorted(FUNCTION_ENV[key]))
+            self.r.check(
+                f"function {name}: no RUST_LOG (it would override the level Lambda sets in AWS_LAMBDA_LOG_LEVEL)",
+                "RUST_LOG" not in env,
+                f"RUST_LOG={env.get('RUST_LOG')!r}",
+            )
             for var, value in expected.items():
                 actual = env.get(var)
                 if isinstance(value, dict):
@@ -1302,7 +1350,8 @@ class Run:
                 props = resources[lid]["Properties"]
                 self.r.check(f"{lid}: value generated, not passed in [template]", "GenerateSecretString" in props and "SecretString" not in props)
 
-        # Alarms: one on every queue, one on every function's errors.
+        # Alarms: one on every queue, one on every function's errors, the webhook's
+        # URL and invocations, GitHub's refusals; every one notifies the alarm topic.
         alarms = {lid: res.value(r["Properties"]) for lid, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm" and present(lid)}
         watched_queues = sorted(
             dim["Value"] for p in alarms.values() if p.get("Namespace") == "AWS/SQS" for dim in p["Dimensions"] if dim["Name"] == "QueueName"
@@ -1317,13 +1366,31 @@ class Run:
             if dim["Name"] == "FunctionName"
         )
         self.r.equal("alarms: one on every deployed function's errors [template]", watched_functions, sorted(self.fn_name(k) for k in FUNCTIONS))
+        first = {lid: p for lid, p in alarms.items() if p.get("Namespace") == "AWS/SQS" or p.get("MetricName") in ("Errors", "Url5xxCount")}
         self.r.check(
-            "alarms: fire on the first message or error [template]",
-            all(p.get("Threshold") == 0 and p.get("ComparisonOperator") == "GreaterThanThreshold" for p in alarms.values()),
+            "alarms: queue, error and URL 5xx alarms fire on the first message, error or 5xx [template]",
+            all(p.get("Threshold") == 0 and p.get("ComparisonOperator") == "GreaterThanThreshold" for p in first.values()),
+            ", ".join(lid for lid, p in first.items() if (p.get("Threshold"), p.get("ComparisonOperator")) != (0, "GreaterThanThreshold")),
         )
-        actions = {(tuple(p.get("AlarmActions", [])), tuple(p.get("OKActions", []))) for p in alarms.values()}
-        topic = (s.alarm_topic,) if s.alarm_topic else ()
-        self.r.equal("alarms: notify AlarmTopicArn when set [template]", actions, {(topic, topic)})
+        self.r.check(
+            "alarms: every one treats missing data as not breaching [template]",
+            all(p.get("TreatMissingData") == "notBreaching" for p in alarms.values()),
+            ", ".join(lid for lid, p in alarms.items() if p.get("TreatMissingData") != "notBreaching"),
+        )
+        topic = s.alarm_topic or a.get(("AlarmTopic", None))
+        where = "AlarmTopicArn" if s.alarm_topic else "the stack's own AlarmTopic"
+        wrong = [
+            f"{lid}: {p.get('AlarmActions')} / {p.get('OKActions')}"
+            for lid, p in alarms.items()
+            if p.get("AlarmActions") != [topic] or p.get("OKActions") != [topic]
+        ]
+        self.r.check(
+            f"alarms: all {len(alarms)} notify {where} ({topic}) when they fire and when they clear [template]",
+            topic is not None and not wrong,
+            "; ".join(wrong),
+        )
+        self.check_webhook_and_status_alarms(alarms)
+        self.check_alarm_subscription()
 
         # Example pipeline and project.
         for lid in ["ExampleBuildProject", "ExamplePipeline"]:
@@ -1347,6 +1414,18 @@ class Run:
             {"Type": "S3", "Location": self.phys["ArtifactBucket"]},
         )
         self.r.equal("ExamplePipeline: V2, parallel executions [template]", (pipeline.get("PipelineType"), pipeline.get("ExecutionMode")), ("V2", "PARALLEL"))
+        # Only Gantry starts the example, so only the routes decide whether a fork's
+        # pull request runs with the example roles: no trigger or webhook of its own.
+        self.r.check(
+            "ExamplePipeline: no triggers of its own (a pull request trigger would build forks) [template]",
+            not pipeline.get("Triggers"),
+            json.dumps(pipeline.get("Triggers")),
+        )
+        self.r.check(
+            "ExampleBuildProject: source is the pipeline, no webhook or triggers of its own [template]",
+            project.get("Source", {}).get("Type") == "CODEPIPELINE" and not project.get("Triggers"),
+            json.dumps({"Source": project.get("Source"), "Triggers": project.get("Triggers")}),
+        )
         self.r.equal(
             "ExamplePipeline: declares every variable Gantry sets, with a default [template]",
             sorted(v["Name"] for v in pipeline.get("Variables", []) if v.get("DefaultValue")),
@@ -1369,6 +1448,134 @@ class Run:
             "ExamplePipeline: build receives every Gantry variable [template]",
             all(passed.get(name) == f"#{{variables.{name}}}" for name in PIPELINE_VARIABLES),
             json.dumps(passed),
+        )
+
+    def check_webhook_and_status_alarms(self, alarms: dict[str, dict]) -> None:
+        """The alarms on the webhook's URL 5xx and invocations and on GitHubRejected."""
+
+        def metric(p: dict) -> tuple:
+            return (p.get("Namespace"), p.get("MetricName"), p.get("Dimensions"), p.get("Statistic"), p.get("Period"), p.get("EvaluationPeriods"))
+
+        raw = self.translated["Resources"]
+        for lid, (namespace, name, key), threshold, comparison in [
+            ("WebhookUrl5xxAlarm", WEBHOOK_URL_5XX, 0, "GreaterThanThreshold"),
+            ("WebhookInvocationsAlarm", WEBHOOK_INVOCATIONS, int(self.values["WebhookInvocationAlarmThreshold"]), "GreaterThanThreshold"),
+            ("StatusGitHubRejectedAlarm", GITHUB_REJECTED, 1, "GreaterThanOrEqualToThreshold"),
+        ]:
+            if not self.r.check(f"{lid} exists [template]", lid in alarms):
+                continue
+            p = alarms[lid]
+            self.r.equal(
+                f"{lid}: {namespace} {name} of the deployed {self.fn_name(key)}, dimensions exactly FunctionName, Sum over 5 minutes [template]",
+                metric(p),
+                (namespace, name, [{"Name": "FunctionName", "Value": self.fn_name(key)}], "Sum", 300, 1),
+            )
+            self.r.equal(
+                f"{lid}: {comparison} {threshold}, missing data not breaching [template]",
+                (float(p.get("Threshold")), p.get("ComparisonOperator"), p.get("TreatMissingData")),
+                (float(threshold), comparison, "notBreaching"),
+            )
+        if "WebhookInvocationsAlarm" in raw:
+            self.r.equal(
+                "WebhookInvocationsAlarm: threshold is the WebhookInvocationAlarmThreshold parameter [template]",
+                raw["WebhookInvocationsAlarm"]["Properties"].get("Threshold"),
+                {"Ref": "WebhookInvocationAlarmThreshold"},
+            )
+        if "StatusGitHubRejectedAlarm" in alarms:
+            text = alarms["StatusGitHubRejectedAlarm"].get("AlarmDescription", "")
+            self.r.check(
+                "StatusGitHubRejectedAlarm: the description says to check the token's access to the repository and that the commit exists [template]",
+                "token" in text and "repository" in text and "commit exists" in text,
+                text,
+            )
+        # The embedded metric travels in the status function's own log lines.
+        granted = self.role_actions("StatusRole")
+        self.r.check(
+            "role StatusRole: GitHubRejected needs no cloudwatch permission (EMF comes from its log lines), and it has none",
+            not any(action.startswith("cloudwatch:") for action in granted) and LOG_ACTIONS <= granted,
+            str(sorted(granted)),
+        )
+
+    def role_actions(self, lid: str) -> set[str]:
+        name = self.phys[lid]
+        actions: set[str] = set()
+        for policy_name in self.aws.iam.list_role_policies(RoleName=name)["PolicyNames"]:
+            document = policy_document(self.aws.iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"])
+            for statement in as_list(document["Statement"]):
+                if statement:
+                    actions.update(as_list(statement.get("Action", [])))
+        return actions
+
+    def check_alarm_subscription(self) -> None:
+        """The e-mail subscription (moto does not create subscriptions)."""
+        s, resources = self.s, self.translated["Resources"]
+        lid = "AlarmEmailSubscription"
+        present = lid in resources and self.cond.condition(resources[lid]["Condition"])
+        self.r.equal(
+            f"{lid} exists only with the stack's own topic and an AlarmEmail [template]",
+            present,
+            s.alarm_topic is None and bool(s.alarm_email),
+        )
+        if present:
+            props = self.res.value(resources[lid]["Properties"])
+            self.r.equal(
+                f"{lid}: e-mail to AlarmEmail on the deployed AlarmTopic [template]",
+                (props.get("Protocol"), props.get("Endpoint"), props.get("TopicArn")),
+                ("email", s.alarm_email, self.attrs[("AlarmTopic", None)]),
+            )
+        if s.alarm_topic is None:
+            # The same parameters without an address: the stack's topic, no subscription.
+            values = {**self.values, "AlarmEmail": ""}
+            without = Resolver(self.translated, values, self.pseudo, {})
+            self.r.equal(
+                f"{lid}: none without AlarmEmail, the topic still created (conditions evaluated with AlarmEmail empty) [template]",
+                (without.condition(resources[lid]["Condition"]), without.condition(resources["AlarmTopic"]["Condition"])),
+                (False, True),
+            )
+
+    def check_alarm_topic(self) -> None:
+        aws, s = self.aws, self.s
+        created = [lid for lid in ("AlarmTopic", "AlarmTopicKey") if lid in self.phys]
+        if s.alarm_topic:
+            self.r.equal("no alarm topic or key created when AlarmTopicArn is set", created, [])
+            self.r.equal("output AlarmTopicArn is the AlarmTopicArn parameter", self.outputs.get("AlarmTopicArn"), s.alarm_topic)
+            self.r.equal("no SNS topic created by the stack", aws.sns.list_topics()["Topics"], [])
+            return
+        if not self.r.equal("alarm topic and its key created when AlarmTopicArn is empty", created, ["AlarmTopic", "AlarmTopicKey"]):
+            return
+        arn = self.attrs[("AlarmTopic", None)]
+        key_arn = self.attrs[("AlarmTopicKey", "Arn")]
+        attributes = aws.sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        self.r.equal("alarm topic: named after the stack", arn.rsplit(":", 1)[1], f"{s.stack}-alarms")
+        self.r.equal("output AlarmTopicArn is the stack's alarm topic", self.outputs.get("AlarmTopicArn"), arn)
+        self.r.equal("alarm topic: encrypted with the stack's AlarmTopicKey (not aws/sns, which CloudWatch cannot use)", attributes.get("KmsMasterKeyId"), key_arn)
+        key = aws.kms.describe_key(KeyId=key_arn)["KeyMetadata"]
+        self.r.equal(
+            "AlarmTopicKey: customer managed symmetric key, enabled",
+            (key.get("KeyManager"), key.get("KeySpec"), key.get("Enabled")),
+            ("CUSTOMER", "SYMMETRIC_DEFAULT", True),
+        )
+        self.r.equal("AlarmTopicKey: yearly rotation", aws.kms.get_key_rotation_status(KeyId=key_arn).get("KeyRotationEnabled"), True)
+        policy = policy_document(aws.kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+        statements = {st.get("Sid"): st for st in as_list(policy.get("Statement", []))}
+        root = f"arn:aws:iam::{self.account}:root"
+        self.r.equal(
+            "AlarmTopicKey: the account administers the key (through IAM)",
+            [(st.get("Effect"), st.get("Principal"), st.get("Action")) for st in statements.values() if st.get("Principal") != {"Service": "cloudwatch.amazonaws.com"}],
+            [("Allow", {"AWS": root}, "kms:*")],
+        )
+        cloudwatch = [st for st in statements.values() if st.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}]
+        self.r.equal(
+            "AlarmTopicKey: CloudWatch alarms of this account only may encrypt for the topic (GenerateDataKey*, Decrypt)",
+            [(st.get("Effect"), sorted(as_list(st.get("Action"))), st.get("Condition")) for st in cloudwatch],
+            [("Allow", ["kms:Decrypt", "kms:GenerateDataKey*"], {"StringEquals": {"aws:SourceAccount": self.account}})],
+        )
+        # Subscriptions: moto's CloudFormation creates none; the translated template
+        # is checked in check_alarm_subscription.
+        self.r.equal(
+            "alarm topic: no subscription created locally (moto skips AWS::SNS::Subscription)",
+            aws.sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"],
+            [],
         )
 
     # -- 13: delivery through the deployed rules ------------------------------
@@ -1514,6 +1721,7 @@ class Run:
             ("Lambda permissions", self.check_permissions),
             ("IAM", self.check_iam),
             ("artifact bucket", self.check_bucket),
+            ("alarm topic", self.check_alarm_topic),
             ("resources moto does not deploy", self.check_not_deployed),
             ("delivery", self.check_delivery),
         ]:
@@ -1545,6 +1753,8 @@ class Run:
         lines.extend(f"  {reference} -> {value!r} in {', '.join(places)}" for (reference, value), places in replaced.items())
         lines.append("Placeholder rules:")
         lines.extend(f"  {rule}" for rule in PLACEHOLDER_RULES)
+        lines.append("Properties rewritten for moto:")
+        lines.extend(f"  {kind} {name}: {why}" for kind, (name, why) in REWRITTEN_PROPERTIES.items())
         lines.append("Properties moto's CloudFormation ignores (checked in the translated template, marked [template]):")
         lines.extend(f"  {kind}: {', '.join(names)}" for kind, names in IGNORED_PROPERTIES.items())
         return lines
@@ -1557,6 +1767,52 @@ def check_code_reads_env(report: Report) -> None:
         source = "".join(path.read_text() for path in sorted((ROOT / "functions" / folder / "src").rglob("*.rs")))
         for name in names:
             report.check(f"functions/{folder} source names {name}", f'"{name}"' in source, "the template sets a variable the code does not read")
+
+
+def check_template(report: Report, account: str, region: str) -> None:
+    """What the template says whatever the parameters: parameters, rules, routes."""
+    template = yaml_parse(TEMPLATE.read_text())
+    params = template["Parameters"]
+    report.equal("LogLevel: exactly Lambda's application log levels", [str(v) for v in params["LogLevel"].get("AllowedValues", [])], LAMBDA_LOG_LEVELS)
+    report.equal(
+        "WebhookInvocationAlarmThreshold: a number, default 1000",
+        (params["WebhookInvocationAlarmThreshold"]["Type"], str(params["WebhookInvocationAlarmThreshold"].get("Default"))),
+        ("Number", "1000"),
+    )
+    report.equal("AlarmEmail: optional (default empty)", params["AlarmEmail"].get("Default"), "")
+    for name in ["AlarmTopicArn", "AlarmEmail"]:
+        text = " ".join(params[name]["Description"].split())
+        report.check(
+            f"{name}: the description says the alarms go to the topic and nowhere else until someone subscribes",
+            "nowhere else until someone subscribes" in text,
+            text,
+        )
+    text = " ".join(params["AlarmEmail"]["Description"].split())
+    report.check("AlarmEmail: the description says the subscription must be confirmed from AWS's mail", "must be confirmed" in text, text)
+    text = params["RoutesJson"]["Description"]
+    report.check("RoutesJson: the description names fork_pull_requests and drafts", "fork_pull_requests" in text and "drafts" in text, text)
+    for value, ok in [("ops@octo-org.example", True), ("", True), ("not an address", False)]:
+        report.equal(f"AlarmEmail {value!r} {'accepted' if ok else 'refused'} by its AllowedPattern", bool(re.fullmatch(params["AlarmEmail"]["AllowedPattern"], value)), ok)
+    # The rule moto does not evaluate: AlarmEmail only with the stack's own topic.
+    rule = template["Rules"]["AlarmEmailNeedsOwnTopic"]["Assertions"][0]["Assert"]
+    topic = f"arn:aws:sns:{region}:{account}:gantry-alarms"
+    pseudo = {"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": "aws"}
+    for email, arn, ok in [("ops@octo-org.example", "", True), ("", topic, True), ("ops@octo-org.example", topic, False)]:
+        verdict = Resolver(template, {"AlarmEmail": email, "AlarmTopicArn": arn}, pseudo, {}).truth(rule)
+        report.equal(
+            f"rule AlarmEmailNeedsOwnTopic {'accepts' if ok else 'refuses'} AlarmEmail={email or 'empty'} with AlarmTopicArn={'set' if arn else 'empty'}",
+            verdict,
+            ok,
+        )
+    # Fork pull requests would build with the example's roles: the default routes
+    # (RoutesJson empty) must not build them.
+    routes = template["Resources"]["TriggerFunction"]["Properties"]["Environment"]["Variables"]["GANTRY_ROUTES"]["Fn::If"][1]["Fn::Sub"]
+    document = json.loads(re.sub(r"\$\{[^}]+\}", "x", routes))
+    report.check(
+        "default routes: no route builds pull requests from forks (fork_pull_requests is not \"build\")",
+        all(route.get("fork_pull_requests", "ignore") == "ignore" for route in document["routes"]),
+        routes,
+    )
 
 
 def main() -> int:
@@ -1581,6 +1837,8 @@ def main() -> int:
         if hasattr(run, "adapted"):
             summaries.extend(run.not_deployed())
             details = details or run.adaptations()
+    print("== template: parameters, rules and default routes")
+    report.section("template", lambda: check_template(report, account, aws.region))
     print("== source: the variables the template sets are the ones the code reads")
     report.section("source", lambda: check_code_reads_env(report))
     print()

@@ -37,6 +37,18 @@ pub enum EventKind {
     PullRequest,
 }
 
+/// What a route does with a pull request from a fork: code from outside the
+/// repository, which would run with the project's AWS role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForkPolicy {
+    /// Not built; the delivery is logged with the reason.
+    #[default]
+    Ignore,
+    /// Built like any other pull request.
+    Build,
+}
+
 /// What a route starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -69,6 +81,9 @@ pub struct Route {
     pub branches: Option<GlobSet>,
     pub tags: Option<GlobSet>,
     pub paths: Option<GlobSet>,
+    pub fork_pull_requests: ForkPolicy,
+    /// Whether draft pull requests are built (GitHub Actions builds them).
+    pub drafts: bool,
     pub target: Target,
 }
 
@@ -96,6 +111,8 @@ struct RouteDocument {
     source_action: Option<String>,
     pipeline_variables: Option<bool>,
     codebuild_project: Option<String>,
+    fork_pull_requests: Option<ForkPolicy>,
+    drafts: Option<bool>,
 }
 
 impl Routes {
@@ -173,7 +190,16 @@ impl RouteDocument {
                 "events is empty; omit it to match push and pull_request".into(),
             ));
         }
+        let pull_requests = events.contains(&EventKind::PullRequest);
+        if !pull_requests && (self.fork_pull_requests.is_some() || self.drafts.is_some()) {
+            return Err(fail(
+                "fork_pull_requests and drafts apply only to a route with pull_request events"
+                    .into(),
+            ));
+        }
         Ok(Route {
+            fork_pull_requests: self.fork_pull_requests.unwrap_or_default(),
+            drafts: self.drafts.unwrap_or(true),
             repository: globs("repository", &[self.repository], true).map_err(&fail)?,
             events,
             branches: optional_globs("branches", self.branches).map_err(&fail)?,
@@ -245,6 +271,9 @@ mod tests {
             }
         );
         assert_eq!(routes.routes[0].label, "routes[0] (app)");
+        // Safe by default: forks are not built, drafts are.
+        assert_eq!(routes.routes[1].fork_pull_requests, ForkPolicy::Ignore);
+        assert!(routes.routes[1].drafts);
         assert_eq!(
             routes.routes[1].events,
             vec![EventKind::Push, EventKind::PullRequest]
@@ -301,5 +330,13 @@ mod tests {
             error(r#"{"routes": [{"repository": "a/b", "pipeline": "p", "paths": []}]}"#)
                 .contains("paths is empty")
         );
+        assert!(error(
+            r#"{"routes": [{"repository": "a/b", "pipeline": "p", "fork_pull_requests": "always"}]}"#
+        )
+        .contains("routes[0].fork_pull_requests"));
+        assert!(error(
+            r#"{"routes": [{"repository": "a/b", "pipeline": "p", "events": ["push"], "drafts": false}]}"#
+        )
+        .contains("only to a route with pull_request events"));
     }
 }

@@ -78,24 +78,30 @@ impl Trigger {
     }
 
     async fn start_all(&self, event: &GitEvent) -> Result<Summary, TriggerError> {
-        let starts = match route::plan(event, &self.routes) {
+        let (starts, held_back) = match route::plan(event, &self.routes) {
             Plan::SkipRequested => {
                 let reason = "head commit message asks to skip CI".to_owned();
                 info!(%reason, "nothing started");
                 return Ok(Summary::Skipped { reason });
             }
-            Plan::Start(starts) if starts.is_empty() => {
-                let reason = format!(
+            Plan::Start { starts, held_back } => (starts, held_back),
+        };
+        for held in &held_back {
+            info!(route = %held.route, reason = %held.reason, "route matched; not started");
+        }
+        if starts.is_empty() {
+            let reason = match held_back.first() {
+                Some(held) => format!("{}: {}", held.route, held.reason),
+                None => format!(
                     "no route matches {} {} of {}",
                     event.detail_type(),
                     event.branch().unwrap_or("(no branch)"),
                     event.repository
-                );
-                info!(%reason, "nothing started");
-                return Ok(Summary::Skipped { reason });
-            }
-            Plan::Start(starts) => starts,
-        };
+                ),
+            };
+            info!(%reason, "nothing started");
+            return Ok(Summary::Skipped { reason });
+        }
 
         let mut started = Vec::new();
         let mut failures: Vec<StartError> = Vec::new();

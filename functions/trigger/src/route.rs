@@ -1,8 +1,10 @@
 //! The pure decision: a Gantry event and the routing document in, the list of
 //! pipeline executions and builds to start out. No I/O here.
 
-use crate::config::{EventKind, Route, Routes, Target};
-use gantry_core::contract::{Change, GitEvent, GitRef};
+use crate::config::{EventKind, ForkPolicy, Route, Routes, Target};
+use gantry_core::contract::{Change, GitEvent, GitRef, PullRequest};
+use gantry_core::ids::RepoName;
+use std::fmt;
 
 /// Commit message markers that ask for no build, as GitHub Actions honours them.
 const SKIP_MARKERS: [&str; 3] = ["[skip ci]", "[ci skip]", "[no ci]"];
@@ -11,8 +13,60 @@ const SKIP_MARKERS: [&str; 3] = ["[skip ci]", "[ci skip]", "[no ci]"];
 pub enum Plan {
     /// The head commit asked not to be built.
     SkipRequested,
-    /// Start each of these; empty when no route matches.
-    Start(Vec<Start>),
+    /// Start each of these (empty when no route matches), and say why the
+    /// routes in `held_back` matched but start nothing.
+    Start {
+        starts: Vec<Start>,
+        held_back: Vec<HeldBack>,
+    },
+}
+
+/// A route that matched a pull request and still starts nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBack {
+    pub route: String,
+    pub reason: HoldReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldReason {
+    /// The head is in another repository (or in one since deleted).
+    Fork { head_repository: Option<RepoName> },
+    /// A draft, on a route with `"drafts": false`.
+    Draft,
+    /// `ready_for_review` on a route that builds drafts: the head was built when it was pushed.
+    AlreadyBuiltAsDraft,
+}
+
+impl fmt::Display for HoldReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HoldReason::Fork {
+                head_repository: Some(head),
+            } => write!(
+                f,
+                "pull request from fork {head}; the route does not build forks (fork_pull_requests)"
+            ),
+            HoldReason::Fork {
+                head_repository: None,
+            } => f.write_str(
+                "pull request from a deleted fork; the route does not build forks (fork_pull_requests)",
+            ),
+            HoldReason::Draft => {
+                f.write_str("draft pull request; the route does not build drafts (drafts: false)")
+            }
+            HoldReason::AlreadyBuiltAsDraft => f.write_str(
+                "ready_for_review: the route builds drafts, so this head was built when it was pushed",
+            ),
+        }
+    }
+}
+
+/// How one route takes an event.
+enum RouteMatch {
+    No,
+    Yes,
+    HeldBack(HoldReason),
 }
 
 /// One execution or build to start, with everything its request carries.
@@ -33,7 +87,19 @@ pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
         return Plan::SkipRequested;
     }
     let mut starts: Vec<Start> = Vec::new();
-    for route in routes.routes.iter().filter(|route| matches(route, event)) {
+    let mut held_back = Vec::new();
+    for route in &routes.routes {
+        match route_match(route, event) {
+            RouteMatch::No => continue,
+            RouteMatch::HeldBack(reason) => {
+                held_back.push(HeldBack {
+                    route: route.label.clone(),
+                    reason,
+                });
+                continue;
+            }
+            RouteMatch::Yes => {}
+        }
         // Two routes naming the same target start it once.
         if starts.iter().all(|start| start.target != route.target) {
             starts.push(Start {
@@ -45,7 +111,7 @@ pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
             });
         }
     }
-    Plan::Start(starts)
+    Plan::Start { starts, held_back }
 }
 
 /// CodePipeline takes the delivery id itself. CodeBuild answers a token it has
@@ -69,23 +135,57 @@ fn skip_requested(event: &GitEvent) -> bool {
     SKIP_MARKERS.iter().any(|marker| message.contains(marker))
 }
 
-fn matches(route: &Route, event: &GitEvent) -> bool {
+fn route_match(route: &Route, event: &GitEvent) -> RouteMatch {
     if !route.repository.is_match(event.repository.as_str()) {
-        return false;
+        return RouteMatch::No;
     }
-    match &event.change {
+    let matched = match &event.change {
         Change::Push(push) => {
             route.events.contains(&EventKind::Push)
                 && ref_matches(route, &GitRef::parse(&push.git_ref))
                 && paths_match(route, push.changed_paths.as_deref())
         }
         Change::PullRequest(pr) => {
-            route.events.contains(&EventKind::PullRequest)
+            let matched = route.events.contains(&EventKind::PullRequest)
                 && ref_matches(route, &GitRef::Branch(&pr.base_branch))
                 // A pull request payload does not list its files: build rather than miss.
-                && paths_match(route, None)
+                && paths_match(route, None);
+            if matched {
+                if let Some(reason) = hold_reason(route, &event.repository, pr) {
+                    return RouteMatch::HeldBack(reason);
+                }
+            }
+            matched
         }
+    };
+    if matched {
+        RouteMatch::Yes
+    } else {
+        RouteMatch::No
     }
+}
+
+/// Stateless by design: whether to build follows from the route and this one
+/// delivery, so a route that builds drafts has built this head already when
+/// `ready_for_review` arrives, and one that does not builds it then.
+fn hold_reason(route: &Route, base: &RepoName, pr: &PullRequest) -> Option<HoldReason> {
+    let from_fork = pr
+        .head_repository
+        .as_ref()
+        .is_none_or(|head| !head.as_str().eq_ignore_ascii_case(base.as_str()));
+    if from_fork && route.fork_pull_requests == ForkPolicy::Ignore {
+        return Some(HoldReason::Fork {
+            head_repository: pr.head_repository.clone(),
+        });
+    }
+    let ready_for_review = pr.action == "ready_for_review";
+    if route.drafts && ready_for_review {
+        return Some(HoldReason::AlreadyBuiltAsDraft);
+    }
+    if !route.drafts && pr.draft {
+        return Some(HoldReason::Draft);
+    }
+    None
 }
 
 /// A route without `branches` or `tags` takes every branch and no tag; naming
@@ -160,20 +260,131 @@ mod tests {
     }
 
     fn pull_request(base: &str) -> GitEvent {
+        pull_request_from(base, "opened", Some("Codertocat/Hello-World"), false)
+    }
+
+    fn pull_request_from(base: &str, action: &str, head: Option<&str>, draft: bool) -> GitEvent {
         event(Change::PullRequest(PullRequest {
             number: 2,
-            action: "opened".into(),
+            action: action.into(),
             base_branch: base.into(),
             head_branch: "changes".into(),
-            head_repository: Some(RepoName::parse("Codertocat/Hello-World").unwrap()),
-            draft: false,
+            head_repository: head.map(|head| RepoName::parse(head).unwrap()),
+            draft,
             title: "Update the README with new information.".into(),
         }))
     }
 
+    /// The targets started and the reasons given for the routes held back.
+    fn decided(event: &GitEvent, routes: &str) -> (Vec<String>, Vec<HoldReason>) {
+        match plan(event, &Routes::parse(routes).unwrap()) {
+            Plan::Start { starts, held_back } => (
+                starts
+                    .into_iter()
+                    .map(|s| s.target.name().to_owned())
+                    .collect(),
+                held_back.into_iter().map(|h| h.reason).collect(),
+            ),
+            Plan::SkipRequested => panic!("no skip marker in a pull request"),
+        }
+    }
+
+    #[test]
+    fn fork_pull_requests_are_not_built_unless_the_route_says_so() {
+        let safe = r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "pr-build"}]}"#;
+        let opted_in = r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "pr-build", "fork_pull_requests": "build"}]}"#;
+        let fork = |head| pull_request_from("main", "opened", head, false);
+        let stranger = RepoName::parse("stranger/Hello-World").unwrap();
+        let cases: &[(GitEvent, &str, (&[&str], Vec<HoldReason>))] = &[
+            // The same repository, in another case: not a fork.
+            (
+                fork(Some("codertocat/hello-world")),
+                safe,
+                (&["pr-build"], vec![]),
+            ),
+            (
+                fork(Some("stranger/Hello-World")),
+                safe,
+                (
+                    &[],
+                    vec![HoldReason::Fork {
+                        head_repository: Some(stranger.clone()),
+                    }],
+                ),
+            ),
+            // A deleted fork's pull request has no head repository.
+            (
+                fork(None),
+                safe,
+                (
+                    &[],
+                    vec![HoldReason::Fork {
+                        head_repository: None,
+                    }],
+                ),
+            ),
+            (
+                fork(Some("stranger/Hello-World")),
+                opted_in,
+                (&["pr-build"], vec![]),
+            ),
+            (fork(None), opted_in, (&["pr-build"], vec![])),
+        ];
+        for (event, routes, (targets, reasons)) in cases {
+            let (started, held) = decided(event, routes);
+            assert_eq!(started, *targets, "{event:?}");
+            assert_eq!(held, *reasons, "{event:?}");
+        }
+        // The reason names the fork and the setting.
+        let reason = HoldReason::Fork {
+            head_repository: Some(stranger),
+        }
+        .to_string();
+        assert!(
+            reason.contains("stranger/Hello-World") && reason.contains("fork_pull_requests"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn drafts_are_built_once_whichever_way_the_route_takes_them() {
+        let builds_drafts = r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "pr-build"}]}"#;
+        let no_drafts = r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "pr-build", "drafts": false}]}"#;
+        let own = Some("Codertocat/Hello-World");
+        let cases: &[(&str, bool, &str, &[&str], Option<HoldReason>)] = &[
+            // Drafts built (the default): opened and pushed drafts build, and
+            // ready_for_review does not build the same head again.
+            ("opened", true, builds_drafts, &["pr-build"], None),
+            ("synchronize", true, builds_drafts, &["pr-build"], None),
+            (
+                "ready_for_review",
+                false,
+                builds_drafts,
+                &[],
+                Some(HoldReason::AlreadyBuiltAsDraft),
+            ),
+            ("opened", false, builds_drafts, &["pr-build"], None),
+            // Drafts not built: ready_for_review is what builds the head.
+            ("opened", true, no_drafts, &[], Some(HoldReason::Draft)),
+            ("synchronize", true, no_drafts, &[], Some(HoldReason::Draft)),
+            ("ready_for_review", false, no_drafts, &["pr-build"], None),
+            ("synchronize", false, no_drafts, &["pr-build"], None),
+        ];
+        for (action, draft, routes, targets, reason) in cases {
+            let event = pull_request_from("main", action, own, *draft);
+            let (started, held) = decided(&event, routes);
+            assert_eq!(started, *targets, "{action} draft={draft} {routes}");
+            assert_eq!(
+                held,
+                reason.iter().cloned().collect::<Vec<_>>(),
+                "{action} draft={draft}"
+            );
+        }
+    }
+
     fn targets(event: &GitEvent, routes: &str) -> Vec<String> {
         match plan(event, &Routes::parse(routes).unwrap()) {
-            Plan::Start(starts) => starts
+            Plan::Start { starts, .. } => starts
                 .into_iter()
                 .map(|s| s.target.name().to_owned())
                 .collect(),
@@ -261,7 +472,8 @@ mod tests {
 
     #[test]
     fn starts_carry_commit_token_and_variables() {
-        let Plan::Start(starts) = plan(&pull_request("main"), &Routes::parse(ROUTES).unwrap())
+        let Plan::Start { starts, .. } =
+            plan(&pull_request("main"), &Routes::parse(ROUTES).unwrap())
         else {
             panic!("expected starts")
         };
@@ -277,7 +489,7 @@ mod tests {
         assert_eq!(vars["GANTRY_DELIVERY_ID"], DELIVERY);
 
         // A pipeline's token is the delivery id; each project gets its own.
-        let Plan::Start(pushed) = plan(
+        let Plan::Start { starts: pushed, .. } = plan(
             &push("refs/heads/main", "x", None),
             &Routes::parse(ROUTES).unwrap(),
         ) else {
@@ -293,7 +505,7 @@ mod tests {
             "{tokens:?}"
         );
 
-        let Plan::Start(starts) = plan(
+        let Plan::Start { starts, .. } = plan(
             &push("refs/tags/v1", "x", None),
             &Routes::parse(ROUTES).unwrap(),
         ) else {
