@@ -174,3 +174,62 @@ async fn misconfiguration_fails_the_cold_start_naming_the_setting() {
         assert!(err.to_string().contains(expected), "case {index}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_failed_invocation_names_its_failure_in_error_type() {
+    let moto = Moto::start().await.unwrap();
+    let log_dir = workspace_root().join("target/test-logs/error-types");
+    let routes =
+        r#"{"routes": [{"repository": "Codertocat/Hello-World", "pipeline": "no-such-pipeline"}]}"#;
+    let mut not_a_gantry_event = sample("trigger/push.json");
+    not_a_gantry_event["detail"]["commit"] = "not a sha".into();
+    let cases = [
+        (
+            "trigger",
+            vec![("GANTRY_ROUTES", routes)],
+            sample("trigger/push.json"),
+            "UnknownPipeline",
+        ),
+        (
+            "trigger",
+            vec![("GANTRY_ROUTES", routes)],
+            not_a_gantry_event,
+            "InvalidEvent",
+        ),
+        (
+            "pruner",
+            vec![
+                ("GANTRY_ARTIFACT_BUCKET", "gantry-artifacts"),
+                ("GANTRY_PIPELINES", "p"),
+            ],
+            serde_json::json!({"dryRun": true}),
+            "InvalidRunInput",
+        ),
+    ];
+    for (index, (function, settings, payload, error_type)) in cases.into_iter().enumerate() {
+        let mut env = moto.env();
+        env.extend(
+            settings
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        );
+        let process = LocalFunction::start(
+            function,
+            &workspace_binary(function),
+            &env,
+            log_dir.join(format!("{index}-{function}.log")),
+        )
+        .await
+        .unwrap();
+        let Err(InvokeError::Function(record)) = process.invoke(&payload).await else {
+            panic!("case {index}: the invocation must fail");
+        };
+        assert_eq!(record["errorType"], error_type, "case {index}: {record}");
+        assert!(
+            record["errorMessage"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "case {index}: {record}"
+        );
+    }
+}

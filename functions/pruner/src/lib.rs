@@ -12,7 +12,9 @@ pub mod store;
 pub use handler::{Pruner, RunInput, Summary};
 
 use budget::Budget;
-use lambda_runtime::{Error, LambdaEvent};
+use gantry_core::logging::error_chain;
+use handler::{InputError, PruneError};
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
@@ -22,7 +24,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(15);
 pub async fn function_handler(
     pruner: &Pruner,
     event: LambdaEvent<serde_json::Value>,
-) -> Result<Summary, Error> {
+) -> Result<Summary, Diagnostic> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -36,4 +38,23 @@ pub async fn function_handler(
     let input = RunInput::from_payload(event.payload)
         .inspect_err(|err| tracing::error!(error = %err, "run refused"))?;
     Ok(pruner.run(input, &budget, now.as_secs() as i64).await?)
+}
+
+/// A failed run's record names the failure, not a Rust type.
+impl From<InputError> for Diagnostic {
+    fn from(err: InputError) -> Self {
+        Diagnostic {
+            error_type: "InvalidRunInput".to_owned(),
+            error_message: error_chain(&err),
+        }
+    }
+}
+
+impl From<PruneError> for Diagnostic {
+    fn from(err: PruneError) -> Self {
+        Diagnostic {
+            error_type: "PruneIncomplete".to_owned(),
+            error_message: error_chain(&err),
+        }
+    }
 }

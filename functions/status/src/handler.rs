@@ -23,6 +23,18 @@ pub enum StatusError {
     GitHub(#[from] GitHubError),
 }
 
+impl StatusError {
+    /// The `errorType` of a failed invocation.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            StatusError::Event(_) => "InvalidEvent",
+            StatusError::Read(err) if err.is_transient() => "AwsUnavailable",
+            StatusError::Read(_) => "AwsReadRefused",
+            StatusError::GitHub(err) => err.error_type(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {

@@ -10,7 +10,8 @@ pub mod reader;
 pub use handler::{Outcome, StatusError, StatusHandler};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use lambda_runtime::{Error, LambdaEvent};
+use gantry_core::logging::error_chain;
+use lambda_runtime::{Diagnostic, LambdaEvent};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
@@ -20,7 +21,7 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 pub async fn function_handler(
     handler: &StatusHandler,
     event: LambdaEvent<EventBridgeEvent<serde_json::Value>>,
-) -> Result<Outcome, Error> {
+) -> Result<Outcome, Diagnostic> {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -28,4 +29,15 @@ pub async fn function_handler(
     let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
     let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
     Ok(handler.handle(event.payload, deadline).await?)
+}
+
+/// A failed invocation's record (the failure queue, the logs) names the
+/// failure, not a Rust type.
+impl From<StatusError> for Diagnostic {
+    fn from(err: StatusError) -> Self {
+        Diagnostic {
+            error_type: err.error_type().to_owned(),
+            error_message: error_chain(&err),
+        }
+    }
 }

@@ -21,7 +21,18 @@ pub enum TriggerError {
         planned: usize,
         kind: &'static str,
         first: String,
+        /// The first permanent failure's type, else the first failure's.
+        error_type: &'static str,
     },
+}
+
+impl TriggerError {
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            TriggerError::Detail { .. } => "InvalidEvent",
+            TriggerError::Start { error_type, .. } => error_type,
+        }
+    }
 }
 
 /// What the invocation did; the function's return value.
@@ -141,9 +152,12 @@ impl Trigger {
                 }
             }
         }
-        match failures.first() {
-            None => Ok(Summary::Started { started }),
-            Some(first) => Err(TriggerError::Start {
+        let worst = failures
+            .iter()
+            .find(|failure| !failure.is_transient())
+            .or(failures.first());
+        match (failures.first(), worst) {
+            (Some(first), Some(worst)) => Err(TriggerError::Start {
                 failed: failures.len(),
                 planned: starts.len(),
                 kind: if failures.iter().any(StartError::is_transient) {
@@ -152,7 +166,9 @@ impl Trigger {
                     "permanent"
                 },
                 first: error_chain(first),
+                error_type: worst.error_type(),
             }),
+            _ => Ok(Summary::Started { started }),
         }
     }
 }

@@ -48,6 +48,31 @@ impl StartError {
     }
 }
 
+impl StartError {
+    /// The `errorType` of a failed invocation: what an operator has to look at.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            StartError::Pipeline {
+                transient: true, ..
+            }
+            | StartError::Build {
+                transient: true, ..
+            } => "AwsUnavailable",
+            StartError::Pipeline { source, .. } => match **source {
+                aws_sdk_codepipeline::Error::PipelineNotFoundException(_) => "UnknownPipeline",
+                aws_sdk_codepipeline::Error::ValidationException(_) => "InvalidStartRequest",
+                _ => "StartRefused",
+            },
+            StartError::Build { source, .. } => match **source {
+                aws_sdk_codebuild::Error::ResourceNotFoundException(_) => "UnknownBuildProject",
+                aws_sdk_codebuild::Error::InvalidInputException(_) => "InvalidStartRequest",
+                _ => "StartRefused",
+            },
+            StartError::Request { .. } => "InvalidStartRequest",
+        }
+    }
+}
+
 /// What was started: the id to find it by in the console and the APIs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "id")]

@@ -41,4 +41,17 @@ impl GitHubError {
     pub fn is_transient(&self) -> bool {
         matches!(self, GitHubError::Transient { .. } | GitHubError::Token(_))
     }
+
+    /// A name for the failure, for a failed invocation's `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            GitHubError::Token(_) => "GitHubTokenUnavailable",
+            GitHubError::MalformedToken => "GitHubTokenMalformed",
+            GitHubError::BaseUrl(_) | GitHubError::RootCertificates(_) => {
+                "GitHubClientMisconfigured"
+            }
+            GitHubError::Transient { .. } => "GitHubUnavailable",
+            GitHubError::Rejected { .. } => "GitHubRejected",
+        }
+    }
 }
