@@ -4,7 +4,12 @@
 use gantry_tests::local_run::LocalRun;
 use gantry_tests::moto::Moto;
 use gantry_tests::runtime::{InvokeError, LocalFunction};
+use gantry_tests::scenario;
 use gantry_tests::{sample, workspace_binary, workspace_root};
+use wiremock::matchers::method;
+use wiremock::{Mock, ResponseTemplate};
+
+const COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
 
 #[tokio::test]
 async fn the_binaries_carry_a_signed_push_to_a_started_pipeline() {
@@ -232,4 +237,63 @@ async fn a_failed_invocation_names_its_failure_in_error_type() {
             "case {index}: {record}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_status_github_refuses_for_good_is_counted_in_a_metric_line() {
+    let log_dir = workspace_root().join("target/test-logs/github-rejected");
+    let local = LocalRun::start(&log_dir).await.unwrap();
+    // The token cannot write to this repository: GitHub answers 404 for good.
+    local.github.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(serde_json::json!({"message": "Not Found"})),
+        )
+        .mount(&local.github)
+        .await;
+    let build_id = aws_sdk_codebuild::Client::new(&local.aws.sdk)
+        .start_build()
+        .project_name(scenario::PROJECT)
+        .source_version(COMMIT)
+        .send()
+        .await
+        .unwrap()
+        .build_value
+        .and_then(|build| build.id)
+        .unwrap();
+
+    let answer = local
+        .report(&scenario::build_state_change(
+            &build_id,
+            "SUCCEEDED",
+            COMMIT,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(answer["outcome"], "rejected", "{answer}");
+    assert_eq!(
+        local.github.received_requests().await.unwrap().len(),
+        1,
+        "not retried"
+    );
+
+    let metric_lines: Vec<serde_json::Value> = local
+        .status
+        .logs()
+        .into_iter()
+        .filter(|line| line.get("_aws").is_some())
+        .collect();
+    assert_eq!(metric_lines.len(), 1, "{metric_lines:?}");
+    let line = &metric_lines[0];
+    let directive = &line["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "Gantry");
+    assert_eq!(directive["Metrics"][0]["Name"], "GitHubRejected");
+    assert_eq!(
+        directive["Dimensions"],
+        serde_json::json!([["FunctionName"]])
+    );
+    assert_eq!(line["FunctionName"], "status");
+    assert_eq!(line["GitHubRejected"], 1);
+    assert_eq!(line["status"], 404);
+    assert_eq!(line["commit"], COMMIT);
 }

@@ -8,4 +8,5 @@ pub mod contract;
 pub mod github;
 pub mod ids;
 pub mod logging;
+pub mod metrics;
 pub mod secret;

@@ -9,6 +9,7 @@ use crate::reader::{ReadError, Reader};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use gantry_core::github::{GitHubClient, GitHubError};
 use gantry_core::logging::error_chain;
+use gantry_core::metrics::{self, Metric};
 use serde::Serialize;
 use tokio::time::Instant;
 use tracing::{error, info, info_span, warn, Instrument};
@@ -215,7 +216,19 @@ impl StatusHandler {
                 })
             }
             Err(GitHubError::Rejected { status, message }) => {
+                // Not retried (it would be refused again), so not an error for
+                // Lambda: the metric's alarm is what tells the operator.
                 error!(status, %message, "GitHub refused the status; not retrying (check the commit exists and the token can write statuses)");
+                metrics::count(
+                    Metric::GitHubRejected,
+                    &[
+                        ("status", status.into()),
+                        ("message", message.as_str().into()),
+                        ("repository", post.repository.as_str().into()),
+                        ("commit", post.commit.as_str().into()),
+                        ("context", post.status.context.as_str().into()),
+                    ],
+                );
                 Ok(Outcome::Rejected { status, message })
             }
             Err(err) => {
