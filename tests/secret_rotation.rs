@@ -10,7 +10,7 @@ use gantry_core::secret::{CachedSecret, DEFAULT_TTL};
 use gantry_tests::moto::Moto;
 use gantry_tests::recorder::RequestRecorder;
 use gantry_tests::scenario;
-use gantry_tests::webhook_delivery;
+use gantry_tests::{soon, webhook_delivery};
 use gantry_webhook::publish::Publisher;
 use gantry_webhook::Webhook;
 use secrecy::ExposeSecret;
@@ -86,7 +86,7 @@ async fn the_first_delivery_signed_with_a_rotated_webhook_secret_is_accepted() {
     let deliver = |secret: &str| {
         let (headers, body) = webhook_delivery("push", secret);
         let webhook = &webhook;
-        async move { webhook.handle(&headers, &body).await.status }
+        async move { webhook.handle(&headers, &body, soon()).await.status }
     };
 
     assert_eq!(deliver("old-secret").await, 202);

@@ -8,7 +8,7 @@ use gantry_core::secret::{CachedSecret, SecretSource};
 use gantry_tests::moto::Moto;
 use gantry_tests::recorder::RequestRecorder;
 use gantry_tests::scenario::{self, LocalAws, LOCAL_SECRET, PIPELINE, PROJECT};
-use gantry_tests::{sample, webhook_delivery, workspace_root, BoxError};
+use gantry_tests::{sample, soon, webhook_delivery, workspace_root, BoxError};
 use gantry_trigger::config::Routes;
 use gantry_trigger::start::{Started, Starter};
 use gantry_trigger::{Summary, Trigger};
@@ -71,7 +71,7 @@ async fn run_trigger(world: &World, events: Vec<serde_json::Value>) -> Vec<Summa
     let mut summaries = Vec::new();
     for event in events {
         let event: EventBridgeEvent<serde_json::Value> = serde_json::from_value(event).unwrap();
-        summaries.push(world.trigger.handle(event).await.unwrap());
+        summaries.push(world.trigger.handle(event, soon()).await.unwrap());
     }
     summaries
 }
@@ -81,7 +81,7 @@ async fn signed_push_starts_the_pipeline_at_the_pushed_commit_once_per_delivery(
     let world = world().await.unwrap();
     let (headers, body) = webhook_delivery("push", LOCAL_SECRET);
 
-    let reply = world.webhook.handle(&headers, &body).await;
+    let reply = world.webhook.handle(&headers, &body, soon()).await;
     assert_eq!(
         reply,
         Reply {
@@ -159,7 +159,7 @@ async fn signed_push_starts_the_pipeline_at_the_pushed_commit_once_per_delivery(
     // GitHub redelivers the same delivery (same X-GitHub-Delivery): the request
     // trigger sends is the very same, token included, so CodePipeline answers
     // with the execution it already started instead of starting another.
-    let reply = world.webhook.handle(&headers, &body).await;
+    let reply = world.webhook.handle(&headers, &body, soon()).await;
     assert_eq!(reply.status, 202);
     let events = world
         .aws
@@ -182,7 +182,10 @@ async fn signed_pull_request_starts_a_build_at_the_head_commit() {
     let payload: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let head_sha = payload["pull_request"]["head"]["sha"].as_str().unwrap();
 
-    assert_eq!(world.webhook.handle(&headers, &body).await.status, 202);
+    assert_eq!(
+        world.webhook.handle(&headers, &body, soon()).await.status,
+        202
+    );
     let events = world
         .aws
         .take_events(1, Duration::from_secs(10))
@@ -232,12 +235,15 @@ async fn rejected_and_ignored_deliveries_publish_nothing() {
     ];
     for (sample_name, secret, status) in cases {
         let (headers, body) = webhook_delivery(sample_name, secret);
-        let reply = world.webhook.handle(&headers, &body).await;
+        let reply = world.webhook.handle(&headers, &body, soon()).await;
         assert_eq!(reply.status, status, "{sample_name}: {reply:?}");
     }
     let (mut headers, body) = webhook_delivery("push", LOCAL_SECRET);
     headers.remove("x-hub-signature-256");
-    assert_eq!(world.webhook.handle(&headers, &body).await.status, 401);
+    assert_eq!(
+        world.webhook.handle(&headers, &body, soon()).await.status,
+        401
+    );
 
     let (headers, _) = webhook_delivery("push", LOCAL_SECRET);
     let garbage = b"{\"ref\": 42}".to_vec();
@@ -246,24 +252,37 @@ async fn rejected_and_ignored_deliveries_publish_nothing() {
         "x-hub-signature-256",
         HeaderValue::from_str(&sign(LOCAL_SECRET.as_bytes(), &garbage)).unwrap(),
     );
-    assert_eq!(world.webhook.handle(&signed, &garbage).await.status, 400);
+    assert_eq!(
+        world.webhook.handle(&signed, &garbage, soon()).await.status,
+        400
+    );
 
     let mut form = signed.clone();
     form.insert(
         "content-type",
         HeaderValue::from_static("application/x-www-form-urlencoded"),
     );
-    assert_eq!(world.webhook.handle(&form, &garbage).await.status, 415);
+    assert_eq!(
+        world.webhook.handle(&form, &garbage, soon()).await.status,
+        415
+    );
 
     let mut no_delivery = signed.clone();
     no_delivery.remove("x-github-delivery");
     assert_eq!(
-        world.webhook.handle(&no_delivery, &garbage).await.status,
+        world
+            .webhook
+            .handle(&no_delivery, &garbage, soon())
+            .await
+            .status,
         400
     );
 
     let huge = vec![b' '; gantry_webhook::handler::MAX_BODY_BYTES + 1];
-    assert_eq!(world.webhook.handle(&headers, &huge).await.status, 413);
+    assert_eq!(
+        world.webhook.handle(&headers, &huge, soon()).await.status,
+        413
+    );
 
     let events = world
         .aws
@@ -289,7 +308,7 @@ async fn a_failed_publish_answers_5xx_so_github_can_redeliver() {
         ),
     );
     let (headers, body) = webhook_delivery("push", LOCAL_SECRET);
-    let reply = webhook.handle(&headers, &body).await;
+    let reply = webhook.handle(&headers, &body, soon()).await;
     assert_eq!(
         reply,
         Reply {
@@ -327,9 +346,9 @@ async fn the_webhook_secret_comes_from_secrets_manager_with_rotation() {
     // Signed with the second of two rotated secrets: the signature passes, and
     // the publish to a missing bus fails, which proves the secret was read.
     let (headers, body) = webhook_delivery("push", LOCAL_SECRET);
-    assert_eq!(webhook.handle(&headers, &body).await.status, 502);
+    assert_eq!(webhook.handle(&headers, &body, soon()).await.status, 502);
     let (headers, body) = webhook_delivery("push", "wrong");
-    assert_eq!(webhook.handle(&headers, &body).await.status, 401);
+    assert_eq!(webhook.handle(&headers, &body, soon()).await.status, 401);
 
     let missing = CachedSecret::new(
         SecretSource::SecretsManager {
@@ -357,7 +376,7 @@ async fn an_unknown_pipeline_is_a_permanent_failure_not_a_silent_success() {
     );
     let event: EventBridgeEvent<serde_json::Value> =
         serde_json::from_value(sample("trigger/push.json")).unwrap();
-    let err = trigger.handle(event).await.unwrap_err().to_string();
+    let err = trigger.handle(event, soon()).await.unwrap_err().to_string();
     assert!(
         err.contains("permanent") && err.contains("no-such-pipeline"),
         "{err}"
@@ -421,7 +440,10 @@ async fn a_pull_request_from_a_fork_starts_nothing_by_default() {
             "x-hub-signature-256",
             HeaderValue::from_str(&sign(LOCAL_SECRET.as_bytes(), &body)).unwrap(),
         );
-        assert_eq!(world.webhook.handle(&headers, &body).await.status, 202);
+        assert_eq!(
+            world.webhook.handle(&headers, &body, soon()).await.status,
+            202
+        );
         let events = world
             .aws
             .take_events(1, Duration::from_secs(10))

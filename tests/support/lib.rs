@@ -62,3 +62,8 @@ pub fn webhook_delivery(sample_name: &str, secret: &str) -> (HeaderMap, Vec<u8>)
     );
     (headers, body)
 }
+
+/// A deadline far enough away for any one test invocation.
+pub fn soon() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(20)
+}

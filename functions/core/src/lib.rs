@@ -5,6 +5,7 @@
 pub mod aws;
 pub mod config;
 pub mod contract;
+pub mod deadline;
 pub mod github;
 pub mod ids;
 pub mod logging;

@@ -42,6 +42,8 @@ pub enum SecretError {
     },
     #[error("secret {arn} has no SecretString, or a blank one")]
     Empty { arn: String },
+    #[error("secret not read: the invocation's time ran out")]
+    Deadline,
 }
 
 /// Where a secret comes from, as configured.
@@ -144,6 +146,13 @@ impl CachedSecret {
         }
     }
 
+    /// As `get`, given up at `deadline`.
+    pub async fn get_by(&self, deadline: Instant) -> Result<SecretString, SecretError> {
+        tokio::time::timeout_at(deadline, self.get())
+            .await
+            .unwrap_or(Err(SecretError::Deadline))
+    }
+
     pub async fn get(&self) -> Result<SecretString, SecretError> {
         let mut state = self.state.lock().await;
         let fresh = state
@@ -153,6 +162,13 @@ impl CachedSecret {
             (Some(value), true) => Ok(value.clone()),
             _ => self.read(&mut state).await,
         }
+    }
+
+    /// As `reread_after_refusal`, given up at `deadline`.
+    pub async fn reread_after_refusal_by(&self, deadline: Instant) -> Reread {
+        tokio::time::timeout_at(deadline, self.reread_after_refusal())
+            .await
+            .unwrap_or(Reread::NotRead)
     }
 
     /// After a refusal that a rotation would explain: reads the secret again,

@@ -10,10 +10,10 @@ pub mod reader;
 pub use handler::{Outcome, StatusError, StatusHandler};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use gantry_core::deadline;
 use gantry_core::logging::error_chain;
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::time::Instant;
+use std::time::Duration;
 
 /// Time kept back from the Lambda deadline to answer and flush logs.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
@@ -22,12 +22,7 @@ pub async fn function_handler(
     handler: &StatusHandler,
     event: LambdaEvent<EventBridgeEvent<serde_json::Value>>,
 ) -> Result<Outcome, Diagnostic> {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64;
-    let remaining = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
-    let deadline = Instant::now() + remaining.saturating_sub(DEADLINE_MARGIN);
+    let deadline = deadline::before_lambda_deadline(event.context.deadline, DEADLINE_MARGIN);
     Ok(handler.handle(event.payload, deadline).await?)
 }
 

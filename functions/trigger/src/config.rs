@@ -69,6 +69,21 @@ impl Target {
             Target::Pipeline { name, .. } | Target::BuildProject { name } => name,
         }
     }
+
+    /// For log fields that say what they hold.
+    pub fn pipeline_name(&self) -> Option<&str> {
+        match self {
+            Target::Pipeline { name, .. } => Some(name),
+            Target::BuildProject { .. } => None,
+        }
+    }
+
+    pub fn project_name(&self) -> Option<&str> {
+        match self {
+            Target::BuildProject { name } => Some(name),
+            Target::Pipeline { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -6,9 +6,11 @@ use crate::config::Routes;
 use crate::route::{self, Plan};
 use crate::start::{StartError, Started, Starter};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use futures_util::future::join_all;
 use gantry_core::contract::{GitEvent, SOURCE};
 use gantry_core::logging::error_chain;
 use serde::Serialize;
+use tokio::time::Instant;
 use tracing::{error, info, info_span, warn, Instrument};
 
 #[derive(Debug, thiserror::Error)]
@@ -62,9 +64,11 @@ impl Trigger {
         Trigger { routes, starter }
     }
 
+    /// `deadline`: when the invocation must answer; every start gives up by then.
     pub async fn handle(
         &self,
         event: EventBridgeEvent<serde_json::Value>,
+        deadline: Instant,
     ) -> Result<Summary, TriggerError> {
         if event.source != SOURCE {
             let reason = format!("source {:?} is not {SOURCE}", event.source);
@@ -85,10 +89,14 @@ impl Trigger {
             repository = %detail.repository,
             commit = %detail.commit,
         );
-        self.start_all(&detail).instrument(span).await
+        self.start_all(&detail, deadline).instrument(span).await
     }
 
-    async fn start_all(&self, event: &GitEvent) -> Result<Summary, TriggerError> {
+    async fn start_all(
+        &self,
+        event: &GitEvent,
+        deadline: Instant,
+    ) -> Result<Summary, TriggerError> {
         let (starts, held_back) = match route::plan(event, &self.routes) {
             Plan::SkipRequested => {
                 let reason = "head commit message asks to skip CI".to_owned();
@@ -114,42 +122,37 @@ impl Trigger {
             return Ok(Summary::Skipped { reason });
         }
 
-        let mut started = Vec::new();
-        let mut failures: Vec<StartError> = Vec::new();
-        for start in &starts {
-            // Each start's lines carry the whole context, not just the pipeline.
+        // Concurrently: each start is bounded by the same deadline, so one slow
+        // service cannot use up the time the others need.
+        let results = join_all(starts.iter().map(|start| {
             let span = info_span!(
                 "start",
                 delivery = %event.delivery_id,
                 repository = %event.repository,
                 commit = %event.commit,
-                pipeline = start.target.name(),
+                pipeline = start.target.pipeline_name(),
+                project = start.target.project_name(),
                 route = %start.route,
             );
-            let result = self.starter.start(start).instrument(span.clone()).await;
-            let _entered = span.enter();
+            async move {
+                let result = self.starter.start(start, deadline).await;
+                log_start(event, &result);
+                result
+            }
+            .instrument(span)
+        }))
+        .await;
+
+        let mut started = Vec::new();
+        let mut failures: Vec<StartError> = Vec::new();
+        for (start, result) in starts.iter().zip(results) {
             match result {
-                Ok(id) => {
-                    match &id {
-                        Started::PipelineExecution(execution) => {
-                            info!(execution = %execution, "started")
-                        }
-                        Started::Build(build) => info!(build = %build, "started"),
-                    }
-                    started.push(StartedTarget {
-                        route: start.route.clone(),
-                        target: start.target.name().to_owned(),
-                        started: id,
-                    });
-                }
-                Err(err) => {
-                    if err.is_transient() {
-                        warn!(error = %error_chain(&err), transient = true, "start failed; will be retried");
-                    } else {
-                        error!(error = %error_chain(&err), transient = false, event = ?event, "start failed; check the routing configuration");
-                    }
-                    failures.push(err);
-                }
+                Ok(id) => started.push(StartedTarget {
+                    route: start.route.clone(),
+                    target: start.target.name().to_owned(),
+                    started: id,
+                }),
+                Err(err) => failures.push(err),
             }
         }
         let worst = failures
@@ -169,6 +172,20 @@ impl Trigger {
                 error_type: worst.error_type(),
             }),
             _ => Ok(Summary::Started { started }),
+        }
+    }
+}
+
+/// One line per start, inside its span.
+fn log_start(event: &GitEvent, result: &Result<Started, StartError>) {
+    match result {
+        Ok(Started::PipelineExecution(execution)) => info!(execution = %execution, "started"),
+        Ok(Started::Build(build)) => info!(build = %build, "started"),
+        Err(err) if err.is_transient() => {
+            warn!(error = %error_chain(err), transient = true, "start failed; will be retried")
+        }
+        Err(err) => {
+            error!(error = %error_chain(err), transient = false, event = ?event, "start failed; check the routing configuration")
         }
     }
 }

@@ -12,14 +12,20 @@ pub mod start;
 pub use handler::{Summary, Trigger, TriggerError};
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use gantry_core::deadline;
 use gantry_core::logging::error_chain;
+use std::time::Duration;
+
+/// Time kept back from the Lambda deadline to answer and flush logs.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 use lambda_runtime::{Diagnostic, LambdaEvent};
 
 pub async fn function_handler(
     trigger: &Trigger,
     event: LambdaEvent<EventBridgeEvent<serde_json::Value>>,
 ) -> Result<Summary, Diagnostic> {
-    Ok(trigger.handle(event.payload).await?)
+    let deadline = deadline::before_lambda_deadline(event.context.deadline, DEADLINE_MARGIN);
+    Ok(trigger.handle(event.payload, deadline).await?)
 }
 
 /// A failed invocation's record (the failure queue, the logs) names the

@@ -10,6 +10,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::operation::BuildError;
 use gantry_core::aws::is_transient;
+use gantry_core::deadline;
+use tokio::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -91,17 +93,18 @@ impl Starter {
         Starter { pipelines, builds }
     }
 
-    pub async fn start(&self, start: &Start) -> Result<Started, StartError> {
+    /// Starts `start`'s target, giving up (transiently) at `deadline`.
+    pub async fn start(&self, start: &Start, deadline: Instant) -> Result<Started, StartError> {
         match &start.target {
             Target::Pipeline {
                 name,
                 source_action,
                 variables,
             } => {
-                self.start_pipeline(start, name, source_action, *variables)
+                self.start_pipeline(start, name, source_action, *variables, deadline)
                     .await
             }
-            Target::BuildProject { name } => self.start_build(start, name).await,
+            Target::BuildProject { name } => self.start_build(start, name, deadline).await,
         }
     }
 
@@ -111,6 +114,7 @@ impl Starter {
         pipeline: &str,
         source_action: &str,
         with_variables: bool,
+        deadline: Instant,
     ) -> Result<Started, StartError> {
         let mut request = self
             .pipelines
@@ -136,8 +140,7 @@ impl Starter {
                 );
             }
         }
-        let output = request
-            .send()
+        let output = deadline::aws_call(deadline, request.send())
             .await
             .map_err(|err| pipeline_error(pipeline, err))?;
         Ok(Started::PipelineExecution(
@@ -145,7 +148,12 @@ impl Starter {
         ))
     }
 
-    async fn start_build(&self, start: &Start, project: &str) -> Result<Started, StartError> {
+    async fn start_build(
+        &self,
+        start: &Start,
+        project: &str,
+        deadline: Instant,
+    ) -> Result<Started, StartError> {
         let variables = start.variables.iter().map(|(name, value)| {
             EnvironmentVariable::builder()
                 .name(*name)
@@ -156,14 +164,14 @@ impl Starter {
         let variables = variables
             .collect::<Result<Vec<_>, _>>()
             .map_err(|err| invalid(project, err))?;
-        let output = self
+        let request = self
             .builds
             .start_build()
             .project_name(project)
             .source_version(&start.commit)
             .idempotency_token(&start.idempotency_token)
-            .set_environment_variables_override(Some(variables))
-            .send()
+            .set_environment_variables_override(Some(variables));
+        let output = deadline::aws_call(deadline, request.send())
             .await
             .map_err(|err| build_error(project, err))?;
         Ok(Started::Build(

@@ -9,6 +9,7 @@ use gantry_core::logging::error_chain;
 use gantry_core::secret::{CachedSecret, Reread, SecretError};
 use http::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
 use tracing::{error, field, info, info_span, warn, Instrument};
 
 /// GitHub caps webhook payloads at 25 MB and does not deliver larger ones.
@@ -68,22 +69,32 @@ impl Webhook {
         Webhook { secret, publisher }
     }
 
-    pub async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Reply {
+    /// `deadline`: when the answer must be on its way; every AWS call stops by then.
+    pub async fn handle(&self, headers: &HeaderMap, body: &[u8], deadline: Instant) -> Reply {
+        // Header values are the sender's: anyone can send them, so a log line
+        // carries at most a short prefix of each.
         let span = info_span!(
             "delivery",
-            delivery = header(headers, "x-github-delivery").unwrap_or("-"),
-            event = header(headers, "x-github-event").unwrap_or("-"),
+            delivery = logged_header(headers, "x-github-delivery"),
+            event = logged_header(headers, "x-github-event"),
             repository = field::Empty,
             commit = field::Empty,
         );
         async {
-            match self.process(headers, body).await {
+            match self.process(headers, body, deadline).await {
                 Ok(reply) => reply,
                 Err(rejection) => {
                     let reply = rejection.reply();
                     if reply.status >= 500 {
                         error!(status = reply.status, error = %error_chain(&rejection), "delivery failed");
+                    } else if let Rejection::Signature(err) = &rejection {
+                        // Anyone on the internet can send these: one short line
+                        // at info, so a flood of forged requests stays cheap (and
+                        // is dropped when the function logs at WARN or above).
+                        // Url4xxCount counts them either way.
+                        info!(status = reply.status, error = %err, "delivery rejected");
                     } else {
+                        // Signed by GitHub and still refused: a setting to fix.
                         warn!(status = reply.status, error = %error_chain(&rejection), "delivery rejected");
                     }
                     reply
@@ -94,19 +105,24 @@ impl Webhook {
         .await
     }
 
-    async fn process(&self, headers: &HeaderMap, body: &[u8]) -> Result<Reply, Rejection> {
+    async fn process(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        deadline: Instant,
+    ) -> Result<Reply, Rejection> {
         if body.len() > MAX_BODY_BYTES {
             return Err(Rejection::TooLarge(body.len()));
         }
         let signature = header(headers, "x-hub-signature-256");
-        let verified = verify(&self.secret.get().await?, body, signature);
+        let verified = verify(&self.secret.get_by(deadline).await?, body, signature);
         if verified == Err(SignatureError::Mismatch)
-            && self.secret.reread_after_refusal().await == Reread::Changed
+            && self.secret.reread_after_refusal_by(deadline).await == Reread::Changed
         {
             // The secret was rotated since this container read it: the first
             // delivery signed with the new one is accepted, not refused.
             info!("webhook secret changed since it was read; checking again");
-            verify(&self.secret.get().await?, body, signature)?;
+            verify(&self.secret.get_by(deadline).await?, body, signature)?;
         } else {
             verified?;
         }
@@ -152,7 +168,7 @@ impl Webhook {
                 let span = tracing::Span::current();
                 span.record("repository", event.repository.as_str());
                 span.record("commit", event.commit.as_str());
-                self.publisher.publish(&event).await?;
+                self.publisher.publish(&event, deadline).await?;
                 info!(detail_type = %event.detail_type(), "event published");
                 Ok(Reply {
                     status: 202,
@@ -176,6 +192,17 @@ fn verify(
         .filter(|line| !line.is_empty())
         .map(str::as_bytes);
     signature::verify(secrets, body, signature)
+}
+
+/// Longest header value a log line carries (a delivery id is 36 characters).
+const LOGGED_HEADER_CHARS: usize = 64;
+
+fn logged_header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    let value = header(headers, name).unwrap_or("-");
+    match value.char_indices().nth(LOGGED_HEADER_CHARS) {
+        Some((cut, _)) => &value[..cut],
+        None => value,
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

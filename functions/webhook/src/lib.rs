@@ -12,15 +12,25 @@ pub mod signature;
 
 pub use handler::{Reply, Webhook};
 
-use lambda_http::{Body, Error, Request, Response};
+use gantry_core::deadline;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use std::time::Duration;
+
+/// Time kept back from the Lambda deadline to answer GitHub and flush logs.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 
 /// The Function URL adapter: the reply, as an HTTP response.
 pub async fn function_handler(
     webhook: &Webhook,
     request: Request,
 ) -> Result<Response<Body>, Error> {
+    let deadline = match request.lambda_context_ref() {
+        Some(context) => deadline::before_lambda_deadline(context.deadline, DEADLINE_MARGIN),
+        // lambda_http always sets the context; this is only a safe default.
+        None => tokio::time::Instant::now() + Duration::from_secs(9),
+    };
     let reply = webhook
-        .handle(request.headers(), request.body().as_ref())
+        .handle(request.headers(), request.body().as_ref(), deadline)
         .await;
     Ok(Response::builder()
         .status(reply.status)

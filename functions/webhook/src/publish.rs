@@ -2,6 +2,8 @@
 //! its targets, so once `PutEvents` has accepted the entry nothing is lost.
 
 use gantry_core::contract::{GitEvent, SOURCE};
+use gantry_core::deadline;
+use tokio::time::Instant;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -31,7 +33,7 @@ impl Publisher {
         Publisher { client, bus }
     }
 
-    pub async fn publish(&self, event: &GitEvent) -> Result<(), PublishError> {
+    pub async fn publish(&self, event: &GitEvent, deadline: Instant) -> Result<(), PublishError> {
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(SOURCE)
@@ -39,11 +41,7 @@ impl Publisher {
             .detail(serde_json::to_string(event)?)
             .resources(format!("https://github.com/{}", event.repository))
             .build();
-        let output = self
-            .client
-            .put_events()
-            .entries(entry)
-            .send()
+        let output = deadline::aws_call(deadline, self.client.put_events().entries(entry).send())
             .await
             .map_err(|err| PublishError::Request {
                 bus: self.bus.clone(),
