@@ -7,6 +7,7 @@ use crate::event::{self, EventError, Origin, StateChange};
 use crate::mapping::{self, Decision, Post};
 use crate::reader::{ReadError, Reader};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_sdk_codepipeline::types::PipelineExecutionStatus;
 use gantry_core::github::{GitHubClient, GitHubError};
 use gantry_core::logging::error_chain;
 use serde::Serialize;
@@ -72,6 +73,8 @@ impl StatusHandler {
         };
         let span = info_span!(
             "event",
+            project = project_of(&change),
+            build = build_of(&change),
             pipeline = pipeline_of(&change),
             execution = execution_of(&change),
             repository = tracing::field::Empty,
@@ -160,11 +163,14 @@ impl StatusHandler {
     /// execution needs no extra call.
     async fn actions_if_useful(
         &self,
-        status: &str,
+        status: &PipelineExecutionStatus,
         pipeline: &str,
         execution: &str,
     ) -> Option<Vec<mapping::ActionSnapshot>> {
-        if matches!(status, "Failed" | "InProgress") {
+        if matches!(
+            status,
+            PipelineExecutionStatus::Failed | PipelineExecutionStatus::InProgress
+        ) {
             self.best_effort_actions(pipeline, execution).await
         } else {
             None
@@ -225,22 +231,38 @@ fn not_configured(kind: &str, name: &str) -> Decision {
     ))
 }
 
-fn pipeline_of(change: &StateChange) -> &str {
+/// The build project a CodeBuild event is about (`None`: a CodePipeline event).
+fn project_of(change: &StateChange) -> Option<&str> {
     match change {
-        StateChange::Build(build) => &build.project_name,
-        StateChange::BuildPhase { project, .. } => project,
-        StateChange::Pipeline(p) => &p.pipeline,
-        StateChange::Stage(s) => &s.pipeline,
-        StateChange::Action { pipeline, .. } => pipeline,
+        StateChange::Build(build) => Some(&build.project_name),
+        StateChange::BuildPhase { project, .. } => Some(project),
+        StateChange::Pipeline(_) | StateChange::Stage(_) | StateChange::Action { .. } => None,
     }
 }
 
-/// The build or execution the event is about.
-fn execution_of(change: &StateChange) -> &str {
+/// The build (its ARN) a build state change is about.
+fn build_of(change: &StateChange) -> Option<&str> {
     match change {
-        StateChange::Build(build) => &build.build_id,
-        StateChange::Pipeline(p) => &p.execution_id,
-        StateChange::Stage(s) => &s.execution_id,
-        StateChange::BuildPhase { .. } | StateChange::Action { .. } => "-",
+        StateChange::Build(build) => Some(&build.build_id),
+        _ => None,
+    }
+}
+
+/// The pipeline a CodePipeline event is about (`None`: a CodeBuild event).
+fn pipeline_of(change: &StateChange) -> Option<&str> {
+    match change {
+        StateChange::Pipeline(p) => Some(&p.pipeline),
+        StateChange::Stage(s) => Some(&s.pipeline),
+        StateChange::Action { pipeline, .. } => Some(pipeline),
+        StateChange::Build(_) | StateChange::BuildPhase { .. } => None,
+    }
+}
+
+/// The pipeline execution an execution or stage event is about.
+fn execution_of(change: &StateChange) -> Option<&str> {
+    match change {
+        StateChange::Pipeline(p) => Some(&p.execution_id),
+        StateChange::Stage(s) => Some(&s.execution_id),
+        _ => None,
     }
 }

@@ -5,7 +5,10 @@ use crate::mapping::{
     self, ActionSnapshot, BuildSnapshot, ExecutionSnapshot, PhaseSnapshot, RevisionSnapshot,
 };
 use aws_sdk_codebuild::primitives::DateTime;
-use aws_sdk_codepipeline::types::ActionExecutionFilter;
+use aws_sdk_codebuild::types::StatusType;
+use aws_sdk_codepipeline::types::{
+    ActionExecutionFilter, ActionExecutionStatus, PipelineExecutionStatus,
+};
 use gantry_core::aws::is_transient;
 use std::time::Duration;
 
@@ -81,10 +84,8 @@ impl Reader {
                 BuildSnapshot {
                     id: build.id.unwrap_or_else(|| id.to_owned()),
                     project: build.project_name.unwrap_or_default(),
-                    status: build
-                        .build_status
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_default(),
+                    // A status AWS leaves out reads as an unknown one.
+                    status: build.build_status.unwrap_or_else(|| StatusType::from("")),
                     source_type: build
                         .source
                         .as_ref()
@@ -111,7 +112,7 @@ impl Reader {
                                 .phase_type
                                 .map(|t| t.as_str().to_owned())
                                 .unwrap_or_default(),
-                            status: phase.phase_status.map(|s| s.as_str().to_owned()),
+                            status: phase.phase_status,
                         })
                         .collect(),
                     current_phase: build.current_phase,
@@ -142,8 +143,7 @@ impl Reader {
             execution_id: execution_id.to_owned(),
             status: execution
                 .status
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default(),
+                .unwrap_or_else(|| PipelineExecutionStatus::from("")),
             variables: execution
                 .variables
                 .unwrap_or_default()
@@ -193,8 +193,7 @@ impl Reader {
                     action: detail.action_name.unwrap_or_default(),
                     status: detail
                         .status
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_default(),
+                        .unwrap_or_else(|| ActionExecutionStatus::from("")),
                     summary: detail
                         .output
                         .and_then(|o| o.execution_result)
