@@ -147,8 +147,11 @@ impl StatusHandler {
                     return Ok(Decision::Ignore(format!("{} posts one status per pipeline", change.pipeline)));
                 }
                 let execution = self.reader.execution(&change.pipeline, &change.execution_id).await?;
-                let actions = self.best_effort_actions(&change.pipeline, &change.execution_id).await;
-                Ok(mapping::for_stage(change, &execution, actions.as_deref(), context, origin))
+                let (actions, declared) = tokio::join!(
+                    self.best_effort_actions(&change.pipeline, &change.execution_id),
+                    self.best_effort_declaration(&change.pipeline, execution.pipeline_version),
+                );
+                Ok(mapping::for_stage(change, &execution, actions.as_deref(), declared.as_deref(), context, origin))
             }
             StateChange::BuildPhase { project, phase } => Ok(Decision::Ignore(format!(
                 "phase change ({phase} of {project}): the build's state change carries the result"
@@ -187,6 +190,27 @@ impl StatusHandler {
             Ok(actions) => Some(actions),
             Err(err) => {
                 warn!(error = %error_chain(&err), "ListActionExecutions failed; describing without action details");
+                None
+            }
+        }
+    }
+
+    /// The stages' declared actions: without them, a stage whose started actions
+    /// all succeeded is not posted as succeeded (another may be still to start),
+    /// so a failed read leaves that to the stage's own finishing event.
+    async fn best_effort_declaration(
+        &self,
+        pipeline: &str,
+        version: Option<i32>,
+    ) -> Option<Vec<mapping::DeclaredStage>> {
+        let Some(version) = version else {
+            warn!("GetPipelineExecution named no pipeline version; a stage is not posted as succeeded from its started actions alone");
+            return None;
+        };
+        match self.reader.declared_stages(pipeline, version).await {
+            Ok(stages) => Some(stages),
+            Err(err) => {
+                warn!(error = %error_chain(&err), "GetPipeline failed; a stage is not posted as succeeded from its started actions alone");
                 None
             }
         }

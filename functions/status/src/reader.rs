@@ -2,7 +2,8 @@
 //! the SDK's answer into the plain snapshots the mapping decides on.
 
 use crate::mapping::{
-    self, ActionSnapshot, BuildSnapshot, ExecutionSnapshot, PhaseSnapshot, RevisionSnapshot,
+    self, ActionSnapshot, BuildSnapshot, DeclaredStage, ExecutionSnapshot, PhaseSnapshot,
+    RevisionSnapshot,
 };
 use aws_sdk_codebuild::primitives::DateTime;
 use aws_sdk_codebuild::types::StatusType;
@@ -29,14 +30,22 @@ pub enum ReadError {
         #[source]
         source: Box<aws_sdk_codepipeline::Error>,
     },
+    #[error("GetPipeline for {pipeline} at version {version} failed")]
+    Declaration {
+        pipeline: String,
+        version: i32,
+        transient: bool,
+        #[source]
+        source: Box<aws_sdk_codepipeline::Error>,
+    },
 }
 
 impl ReadError {
     pub fn is_transient(&self) -> bool {
         match self {
-            ReadError::Build { transient, .. } | ReadError::Pipeline { transient, .. } => {
-                *transient
-            }
+            ReadError::Build { transient, .. }
+            | ReadError::Pipeline { transient, .. }
+            | ReadError::Declaration { transient, .. } => *transient,
         }
     }
 }
@@ -144,6 +153,7 @@ impl Reader {
             status: execution
                 .status
                 .unwrap_or_else(|| PipelineExecutionStatus::from("")),
+            pipeline_version: execution.pipeline_version,
             variables: execution
                 .variables
                 .unwrap_or_default()
@@ -160,6 +170,41 @@ impl Reader {
                 })
                 .collect(),
         })
+    }
+
+    /// The actions each stage declares in `version` of the pipeline (an
+    /// execution runs the version it started with, even after an update).
+    pub async fn declared_stages(
+        &self,
+        pipeline: &str,
+        version: i32,
+    ) -> Result<Vec<DeclaredStage>, ReadError> {
+        let output = self
+            .pipelines
+            .get_pipeline()
+            .name(pipeline)
+            .version(version)
+            .send()
+            .await
+            .map_err(|err| ReadError::Declaration {
+                pipeline: pipeline.to_owned(),
+                version,
+                transient: is_transient(&err),
+                source: Box::new(err.into()),
+            })?;
+        Ok(output
+            .pipeline
+            .map(|declaration| {
+                declaration
+                    .stages
+                    .into_iter()
+                    .map(|stage| DeclaredStage {
+                        stage: stage.name,
+                        actions: stage.actions.into_iter().map(|a| a.name).collect(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// The execution's actions, for the failing stage and action.

@@ -89,6 +89,7 @@ pub fn execution(status: &str) -> ExecutionSnapshot {
         pipeline: "myPipeline".into(),
         execution_id: "12345678-1234-5678-abcd-12345678abcd".into(),
         status: status.into(),
+        pipeline_version: Some(12),
         variables: vec![
             ("GANTRY_REPOSITORY".into(), "Codertocat/Hello-World".into()),
             ("GANTRY_COMMIT".into(), SHA.into()),
@@ -129,4 +130,15 @@ pub fn stage(state: &str) -> StageChange {
         stage: "Deploy".into(),
         state: state.into(),
     }
+}
+
+/// What the pipeline of the documented actions declares: one action a stage.
+pub fn documented_declaration() -> Vec<DeclaredStage> {
+    ["Source", "Deploy"]
+        .into_iter()
+        .map(|name| DeclaredStage {
+            stage: name.into(),
+            actions: vec![name.into()],
+        })
+        .collect()
 }

@@ -23,7 +23,7 @@ pub use duration::human;
 pub use pipeline::{for_pipeline, for_stage};
 pub use settle::{latest_attempts, settled_build_status, settled_execution_status};
 pub use snapshot::{
-    ActionSnapshot, BuildSnapshot, Decision, ExecutionSnapshot, PhaseSnapshot, Post,
+    ActionSnapshot, BuildSnapshot, Decision, DeclaredStage, ExecutionSnapshot, PhaseSnapshot, Post,
     RevisionSnapshot,
 };
 
@@ -107,6 +107,7 @@ mod tests {
                         event,
                         &execution("InProgress"),
                         Some(&[]),
+                        None,
                         "ci".into(),
                         &origin,
                     ));

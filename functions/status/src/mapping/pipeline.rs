@@ -2,7 +2,7 @@
 
 use super::duration::human;
 use super::links::execution_console_url;
-use super::snapshot::{ActionSnapshot, Decision, ExecutionSnapshot, Post};
+use super::snapshot::{ActionSnapshot, Decision, DeclaredStage, ExecutionSnapshot, Post};
 use super::source::execution_commit;
 use crate::event::{self, Origin, StageChange};
 use aws_sdk_codepipeline::types::{
@@ -70,10 +70,16 @@ pub fn for_pipeline(
 /// One status per stage. The stage's state comes from its actions' current
 /// state where CodePipeline reports them; otherwise from the event, except that
 /// a not-yet-finished stage event for an execution that has finished is stale.
+///
+/// `ListActionExecutions` lists only actions that have started, so actions
+/// that all succeeded make the stage succeeded only when they are every action
+/// the stage declares (`declared`, `None` when it could not be read): between
+/// two run orders the stage still runs.
 pub fn for_stage(
     change: &StageChange,
     execution: &ExecutionSnapshot,
     actions: Option<&[ActionSnapshot]>,
+    declared: Option<&[DeclaredStage]>,
     context: String,
     origin: &Origin,
 ) -> Decision {
@@ -86,52 +92,27 @@ pub fn for_stage(
         .flatten()
         .filter(|a| a.stage == stage)
         .collect();
-    let any = |status: ActionExecutionStatus| stage_actions.iter().any(|a| a.status == status);
-    let event_status = event::stage_status(&change.state);
-    let current = if stage_actions.is_empty() {
-        let finished = !matches!(
-            execution.status,
-            PipelineExecutionStatus::InProgress | PipelineExecutionStatus::Stopping
-        );
-        let unfinished_event = matches!(
-            event_status,
-            StageExecutionStatus::InProgress | StageExecutionStatus::Stopping
-        );
-        if finished && unfinished_event {
-            return Decision::Ignore(format!(
-                "stale {} event for stage {stage}: the execution is already {}",
-                change.state,
-                execution.status.as_str()
-            ));
-        }
-        if actions.is_none() && unfinished_event {
-            // The stage may have finished since this event was sent; without its
-            // actions that cannot be ruled out, and its finishing event follows.
-            return Decision::Ignore(format!(
-                "{} event for stage {stage} not confirmed: its actions could not be read",
-                change.state
-            ));
-        }
-        event_status
-    } else if any(ActionExecutionStatus::Failed) {
-        StageExecutionStatus::Failed
-    } else if any(ActionExecutionStatus::InProgress) {
-        // A stage's finished event is final; actions that still read as running
-        // lag it, and no later event would correct a pending.
-        match event_status {
-            finished @ (StageExecutionStatus::Succeeded
-            | StageExecutionStatus::Failed
-            | StageExecutionStatus::Stopped
-            | StageExecutionStatus::Cancelled) => finished,
-            _ => StageExecutionStatus::InProgress,
-        }
-    } else if stage_actions
-        .iter()
-        .all(|a| a.status == ActionExecutionStatus::Succeeded)
-    {
-        StageExecutionStatus::Succeeded
-    } else {
-        StageExecutionStatus::Stopped
+    let declared = match declared {
+        Some(stages) => match stages.iter().find(|s| s.stage == stage) {
+            Some(declaration) => Ok(declaration.actions.as_slice()),
+            None => Err(format!(
+                "pipeline version {} declares no stage {stage}",
+                execution
+                    .pipeline_version
+                    .map_or_else(|| "?".to_owned(), |v| v.to_string())
+            )),
+        },
+        None => Err("its declared actions could not be read".to_owned()),
+    };
+    let current = match stage_state(
+        change,
+        execution,
+        &stage_actions,
+        actions.is_some(),
+        declared,
+    ) {
+        Ok(current) => current,
+        Err(reason) => return Decision::Ignore(reason),
     };
     let failed = stage_actions
         .iter()
@@ -164,6 +145,83 @@ pub fn for_stage(
             Some(execution_console_url(execution, origin)),
         ),
     })
+}
+
+/// The stage's state, or why its event is not posted. `stage_actions`: the
+/// latest attempts of the stage's started actions (`actions_read`: whether
+/// they could be read at all); `declared`: the actions the stage declares, or
+/// why they are not known.
+fn stage_state(
+    change: &StageChange,
+    execution: &ExecutionSnapshot,
+    stage_actions: &[&ActionSnapshot],
+    actions_read: bool,
+    declared: Result<&[String], String>,
+) -> Result<StageExecutionStatus, String> {
+    let stage = change.stage.as_str();
+    let event_status = event::stage_status(&change.state);
+    // The event's state, unless it says the stage runs while the execution has
+    // finished (stale), or while what could not be read (`unread`) may show
+    // that the stage has finished since: its finishing event follows.
+    let from_event = |unread: Option<String>| {
+        let finished = !matches!(
+            execution.status,
+            PipelineExecutionStatus::InProgress | PipelineExecutionStatus::Stopping
+        );
+        let unfinished_event = matches!(
+            event_status,
+            StageExecutionStatus::InProgress | StageExecutionStatus::Stopping
+        );
+        if finished && unfinished_event {
+            return Err(format!(
+                "stale {} event for stage {stage}: the execution is already {}",
+                change.state,
+                execution.status.as_str()
+            ));
+        }
+        match unread {
+            Some(unread) if unfinished_event => Err(format!(
+                "{} event for stage {stage} not confirmed: {unread}",
+                change.state
+            )),
+            _ => Ok(event_status.clone()),
+        }
+    };
+    let any = |status: ActionExecutionStatus| stage_actions.iter().any(|a| a.status == status);
+
+    if stage_actions.is_empty() {
+        return from_event((!actions_read).then(|| "its actions could not be read".to_owned()));
+    }
+    if any(ActionExecutionStatus::Failed) {
+        return Ok(StageExecutionStatus::Failed);
+    }
+    if any(ActionExecutionStatus::InProgress) {
+        // A stage's finished event is final; actions that still read as running
+        // lag it, and no later event would correct a pending.
+        return Ok(match event_status {
+            finished @ (StageExecutionStatus::Succeeded
+            | StageExecutionStatus::Failed
+            | StageExecutionStatus::Stopped
+            | StageExecutionStatus::Cancelled) => finished,
+            _ => StageExecutionStatus::InProgress,
+        });
+    }
+    if !stage_actions
+        .iter()
+        .all(|a| a.status == ActionExecutionStatus::Succeeded)
+    {
+        return Ok(StageExecutionStatus::Stopped);
+    }
+    // Every started action succeeded: the stage is done only if no declared
+    // action is still to start. If one is, or the declaration is unknown, the
+    // event decides (CodePipeline sends the stage's SUCCEEDED only once all of
+    // its actions have succeeded).
+    let started = |name: &String| stage_actions.iter().any(|a| a.action == *name);
+    match declared {
+        Ok(names) if names.iter().all(started) => Ok(StageExecutionStatus::Succeeded),
+        Ok(_) => from_event(None),
+        Err(unread) => from_event(Some(unread)),
+    }
 }
 
 fn running(actions: Option<&[ActionSnapshot]>) -> String {
@@ -262,6 +320,7 @@ mod tests {
             &stage("STARTED"),
             &execution("InProgress"),
             Some(&done),
+            Some(&documented_declaration()),
             "ci".into(),
             &origin(),
         ));
@@ -271,7 +330,7 @@ mod tests {
         );
         // Without action details, a late start for a finished execution is dropped.
         assert!(matches!(
-            for_stage(&stage("STARTED"), &execution("Succeeded"), None, "ci".into(), &origin()),
+            for_stage(&stage("STARTED"), &execution("Succeeded"), None, None, "ci".into(), &origin()),
             Decision::Ignore(reason) if reason.contains("stale")
         ));
         let failed = documented_actions("Failed");
@@ -279,6 +338,7 @@ mod tests {
             &stage("FAILED"),
             &execution("Failed"),
             Some(&failed),
+            None,
             "ci".into(),
             &origin(),
         ));
@@ -290,6 +350,7 @@ mod tests {
         let post = posted(for_stage(
             &stage("STOPPED"),
             &execution("Stopped"),
+            None,
             None,
             "ci".into(),
             &origin(),
@@ -307,6 +368,7 @@ mod tests {
             &stage("SUCCEEDED"),
             &execution("InProgress"),
             Some(&running),
+            None,
             "ci".into(),
             &origin(),
         ));
@@ -315,6 +377,7 @@ mod tests {
             &stage("STARTED"),
             &execution("InProgress"),
             Some(&running),
+            None,
             "ci".into(),
             &origin(),
         ));
@@ -326,7 +389,7 @@ mod tests {
         // The execution still runs, but without its actions a STARTED event may
         // be older than the stage's end: posting pending could undo a result.
         assert!(matches!(
-            for_stage(&stage("STARTED"), &execution("InProgress"), None, "ci".into(), &origin()),
+            for_stage(&stage("STARTED"), &execution("InProgress"), None, None, "ci".into(), &origin()),
             Decision::Ignore(reason) if reason.contains("not confirmed")
         ));
         // Known actions, none of this stage yet: it has just started.
@@ -334,6 +397,7 @@ mod tests {
             &stage("STARTED"),
             &execution("InProgress"),
             Some(&[]),
+            None,
             "ci".into(),
             &origin(),
         ));
@@ -341,5 +405,130 @@ mod tests {
             (post.status.state, post.status.description.as_str()),
             (StatusState::Pending, "Stage Deploy running")
         );
+    }
+
+    /// A stage of two actions, `Deploy` (run order 1) and `Verify` (run order 2):
+    /// `ListActionExecutions` lists `Verify` only once it has started.
+    #[test]
+    fn a_stage_succeeds_only_once_every_declared_action_has() {
+        let declared = vec![DeclaredStage {
+            stage: "Deploy".into(),
+            actions: vec!["Deploy".into(), "Verify".into()],
+        }];
+        let listed = |verify: Option<&str>| {
+            let mut actions = documented_actions("Succeeded");
+            if let Some(status) = verify {
+                let mut second = actions
+                    .iter()
+                    .find(|a| a.stage == "Deploy")
+                    .cloned()
+                    .unwrap();
+                second.action = "Verify".into();
+                second.status = status.into();
+                second.started_at = second.started_at.map(|t| t + 40);
+                actions.push(second);
+            }
+            actions
+        };
+        // (stage event, Verify's status (None: not started), declaration read,
+        // execution) -> posted (state, description), or ignored (part of the reason).
+        type Expected = Result<(StatusState, &'static str), &'static str>;
+        let cases: [(&str, Option<&str>, bool, &str, Expected); 9] = [
+            (
+                "STARTED",
+                None,
+                true,
+                "InProgress",
+                Ok((StatusState::Pending, "Stage Deploy running")),
+            ),
+            (
+                "STARTED",
+                Some("InProgress"),
+                true,
+                "InProgress",
+                Ok((StatusState::Pending, "Stage Deploy running")),
+            ),
+            (
+                "STARTED",
+                Some("Succeeded"),
+                true,
+                "InProgress",
+                Ok((StatusState::Success, "Stage Deploy succeeded")),
+            ),
+            (
+                "SUCCEEDED",
+                Some("Succeeded"),
+                true,
+                "Succeeded",
+                Ok((StatusState::Success, "Stage Deploy succeeded")),
+            ),
+            // The stage's own finished event: CodePipeline sends it once every
+            // action has succeeded, so a listing without Verify lags it.
+            (
+                "SUCCEEDED",
+                None,
+                true,
+                "InProgress",
+                Ok((StatusState::Success, "Stage Deploy succeeded")),
+            ),
+            // Stopped between the two run orders: a late start is stale.
+            ("STARTED", None, true, "Stopped", Err("stale")),
+            // Without the declaration, started actions that all succeeded
+            // cannot tell whether another is still to start.
+            (
+                "STARTED",
+                None,
+                false,
+                "InProgress",
+                Err("not confirmed: its declared actions could not be read"),
+            ),
+            (
+                "STARTED",
+                Some("Succeeded"),
+                false,
+                "InProgress",
+                Err("not confirmed: its declared actions could not be read"),
+            ),
+            (
+                "SUCCEEDED",
+                None,
+                false,
+                "InProgress",
+                Ok((StatusState::Success, "Stage Deploy succeeded")),
+            ),
+        ];
+        for (event, verify, read, status, expected) in cases {
+            let actions = listed(verify);
+            let decision = for_stage(
+                &stage(event),
+                &execution(status),
+                Some(&actions),
+                read.then_some(declared.as_slice()),
+                "ci".into(),
+                &origin(),
+            );
+            let row = format!("{event}, Verify {verify:?}, declaration read {read}, {status}");
+            match (decision, expected) {
+                (Decision::Post(post), Ok(posted)) => assert_eq!(
+                    (post.status.state, post.status.description.as_str()),
+                    posted,
+                    "{row}"
+                ),
+                (Decision::Ignore(reason), Err(part)) => {
+                    assert!(reason.contains(part), "{row}: {reason}")
+                }
+                (decision, expected) => panic!("{row}: {decision:?}, expected {expected:?}"),
+            }
+        }
+        // A declaration without the stage (another pipeline version) is no declaration.
+        let other = vec![DeclaredStage {
+            stage: "Build".into(),
+            actions: vec!["Build".into()],
+        }];
+        let actions = listed(Some("Succeeded"));
+        assert!(matches!(
+            for_stage(&stage("STARTED"), &execution("InProgress"), Some(&actions), Some(&other), "ci".into(), &origin()),
+            Decision::Ignore(reason) if reason.contains("pipeline version 12 declares no stage Deploy")
+        ));
     }
 }

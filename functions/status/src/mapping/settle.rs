@@ -98,6 +98,7 @@ mod tests {
                 &stage("SUCCEEDED"),
                 &execution("Succeeded"),
                 Some(&latest),
+                Some(&documented_declaration()),
                 "ci".into(),
                 &origin(),
             ));

@@ -36,6 +36,8 @@ pub struct ExecutionSnapshot {
     pub pipeline: String,
     pub execution_id: String,
     pub status: PipelineExecutionStatus,
+    /// The pipeline's declaration the execution runs (`None`: not reported).
+    pub pipeline_version: Option<i32>,
     pub variables: Vec<(String, String)>,
     pub revisions: Vec<RevisionSnapshot>,
 }
@@ -46,7 +48,16 @@ pub struct RevisionSnapshot {
     pub revision_url: Option<String>,
 }
 
-/// One action of the execution, as `ListActionExecutions` reports it.
+/// A stage as the pipeline declares it (`GetPipeline` at the execution's
+/// pipeline version): every action it runs, started yet or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredStage {
+    pub stage: String,
+    pub actions: Vec<String>,
+}
+
+/// One action of the execution, as `ListActionExecutions` reports it (only
+/// actions that have started are listed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionSnapshot {
     pub stage: String,
