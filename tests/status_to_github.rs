@@ -1,14 +1,22 @@
 //! `status` against moto's server for the AWS reads and an HTTP stand-in for
 //! GitHub: state changes become commit statuses, decided from the current state.
+//! Where moto falls short of CodePipeline (`ListActionExecutions`, an execution
+//! in progress), a second stand-in answers those operations alone.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_sdk_codepipeline::types::{
+    ActionCategory, ActionDeclaration, ActionOwner, ActionTypeId, ArtifactStore, ArtifactStoreType,
+    InputArtifact, OutputArtifact, PipelineDeclaration, PipelineType, StageDeclaration,
+};
 use gantry_core::github::{GitHubClient, RetryPolicy};
 use gantry_core::secret::CachedSecret;
 use gantry_status::config::StatusConfig;
 use gantry_status::reader::Reader;
 use gantry_status::{Outcome, StatusHandler};
 use gantry_tests::moto::Moto;
-use gantry_tests::scenario::{self, LocalAws, PIPELINE, PROJECT, REPOSITORY};
+use gantry_tests::recorder::RequestRecorder;
+use gantry_tests::route::RouteOperations;
+use gantry_tests::scenario::{self, LocalAws, ARTIFACT_BUCKET, PIPELINE, PROJECT, REPOSITORY};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -36,6 +44,15 @@ async fn world() -> World {
 
 impl World {
     fn handler(&self, config: &str) -> StatusHandler {
+        self.handler_reading(config, aws_sdk_codepipeline::Client::new(&self.aws.sdk))
+    }
+
+    /// A handler whose CodePipeline reads go through `pipelines`.
+    fn handler_reading(
+        &self,
+        config: &str,
+        pipelines: aws_sdk_codepipeline::Client,
+    ) -> StatusHandler {
         let retry = RetryPolicy {
             max_attempts: 3,
             first_delay: Duration::from_millis(20),
@@ -43,10 +60,7 @@ impl World {
         };
         StatusHandler::new(
             StatusConfig::parse(config).unwrap(),
-            Reader::new(
-                aws_sdk_codebuild::Client::new(&self.aws.sdk),
-                aws_sdk_codepipeline::Client::new(&self.aws.sdk),
-            ),
+            Reader::new(aws_sdk_codebuild::Client::new(&self.aws.sdk), pipelines),
             GitHubClient::new(&self.github.uri(), CachedSecret::plain(TOKEN), retry).unwrap(),
         )
     }
@@ -300,4 +314,256 @@ async fn events_gantry_does_not_post_for_are_ignored_without_a_github_call() {
         Outcome::Ignored { .. }
     ));
     assert!(world.statuses().await.is_empty());
+}
+
+const TWO_STEP_PIPELINE: &str = "two-step-pipeline";
+const EXECUTION: &str = "0a1b2c3d-1234-5678-abcd-12345678abcd";
+
+/// In moto: a pipeline whose `Release` stage runs `Deploy` (run order 1), then
+/// `Verify` (run order 2).
+async fn create_two_step_pipeline(aws: &LocalAws) {
+    let role_arn = aws_sdk_iam::Client::new(&aws.sdk)
+        .get_role()
+        .role_name("gantry-example-pipeline")
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn;
+    let type_id = |category, provider: &str| {
+        ActionTypeId::builder()
+            .category(category)
+            .owner(ActionOwner::Aws)
+            .provider(provider)
+            .version("1")
+            .build()
+            .unwrap()
+    };
+    let source = ActionDeclaration::builder()
+        .name("Source")
+        .action_type_id(type_id(ActionCategory::Source, "CodeStarSourceConnection"))
+        .configuration("FullRepositoryId", REPOSITORY)
+        .output_artifacts(
+            OutputArtifact::builder()
+                .name("SourceOutput")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let build = |name: &str, category, run_order| {
+        ActionDeclaration::builder()
+            .name(name)
+            .action_type_id(type_id(category, "CodeBuild"))
+            .run_order(run_order)
+            .configuration("ProjectName", PROJECT)
+            .input_artifacts(
+                InputArtifact::builder()
+                    .name("SourceOutput")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    let pipeline = PipelineDeclaration::builder()
+        .name(TWO_STEP_PIPELINE)
+        .role_arn(role_arn)
+        .pipeline_type(PipelineType::V2)
+        .artifact_store(
+            ArtifactStore::builder()
+                .r#type(ArtifactStoreType::S3)
+                .location(ARTIFACT_BUCKET)
+                .build()
+                .unwrap(),
+        )
+        .stages(
+            StageDeclaration::builder()
+                .name("Source")
+                .actions(source)
+                .build()
+                .unwrap(),
+        )
+        .stages(
+            StageDeclaration::builder()
+                .name("Release")
+                .actions(build("Deploy", ActionCategory::Build, 1))
+                .actions(build("Verify", ActionCategory::Test, 2))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    aws_sdk_codepipeline::Client::new(&aws.sdk)
+        .create_pipeline()
+        .pipeline(pipeline)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// One `ActionExecutionDetail` of the execution, in `ListActionExecutions`'s documented shape.
+fn action_execution(stage: &str, action: &str, started: f64) -> Value {
+    serde_json::json!({
+        "pipelineExecutionId": EXECUTION,
+        "actionExecutionId": format!("{EXECUTION}-{action}"),
+        "pipelineVersion": 1,
+        "stageName": stage,
+        "actionName": action,
+        "startTime": started,
+        "lastUpdateTime": started + 30.0,
+        "status": "Succeeded",
+        "input": {"actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"}},
+        "output": {"executionResult": {"externalExecutionSummary": format!("{action} done")}}
+    })
+}
+
+/// The stand-in's answers: the execution in progress at pipeline version 1
+/// (`GetPipelineExecution`'s documented shape), and its started actions, all
+/// succeeded (`ListActionExecutions`'s).
+async fn stand_in_answers(stand_in: &MockServer, started: &[(&str, &str)]) {
+    stand_in.reset().await;
+    Mock::given(method("POST"))
+        .and(header(
+            "x-amz-target",
+            "CodePipeline_20150709.GetPipelineExecution",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "pipelineExecution": {
+                "pipelineName": TWO_STEP_PIPELINE,
+                "pipelineVersion": 1,
+                "pipelineExecutionId": EXECUTION,
+                "status": "InProgress",
+                "artifactRevisions": [],
+                "variables": [
+                    {"name": "GANTRY_REPOSITORY", "resolvedValue": REPOSITORY},
+                    {"name": "GANTRY_COMMIT", "resolvedValue": COMMIT}
+                ],
+                "executionMode": "QUEUED",
+                "executionType": "STANDARD"
+            }
+        })))
+        .mount(stand_in)
+        .await;
+    let details: Vec<Value> = started
+        .iter()
+        .enumerate()
+        .map(|(i, (stage, action))| {
+            action_execution(stage, action, 1_700_000_000.0 + 60.0 * i as f64)
+        })
+        .collect();
+    Mock::given(method("POST"))
+        .and(header(
+            "x-amz-target",
+            "CodePipeline_20150709.ListActionExecutions",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"actionExecutionDetails": details})),
+        )
+        .mount(stand_in)
+        .await;
+}
+
+/// A stage's status is success only once every action it declares has
+/// succeeded: between two run orders, a late `STARTED` event finds the first
+/// action succeeded and the second not yet listed, and posts pending.
+///
+/// Where the answers come from: `GetPipeline` from moto (the stage's two
+/// declared actions, as created; moto ignores `version`, so the request is
+/// checked for it). `GetPipelineExecution` from an HTTP stand-in, as moto's
+/// executions have succeeded as soon as they start and one in progress cannot
+/// be read from it; `ListActionExecutions` from the stand-in too, as moto does
+/// not implement it (HTTP 500). The stand-in answers in AWS's documented shapes.
+#[tokio::test]
+async fn a_stage_is_success_only_once_every_declared_action_has_succeeded() {
+    let world = world().await;
+    create_two_step_pipeline(&world.aws).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/repos/{REPOSITORY}/statuses/{COMMIT}")))
+        .respond_with(created())
+        .mount(&world.github)
+        .await;
+    let stand_in = MockServer::start().await;
+    let recorder = RequestRecorder::default();
+    let pipelines = aws_sdk_codepipeline::Client::from_conf(
+        aws_sdk_codepipeline::config::Builder::from(&world.aws.sdk)
+            .interceptor(RouteOperations::new(
+                &stand_in.uri(),
+                &["GetPipelineExecution", "ListActionExecutions"],
+            ))
+            .interceptor(recorder.clone())
+            .build(),
+    );
+    let handler = world.handler_reading(
+        r#"{"pipelines": {
+            "two-step-pipeline": {"context": "ci/two-step", "per_stage": true},
+            "gone-pipeline": {"context": "ci/gone", "per_stage": true}
+        }}"#,
+        pipelines,
+    );
+    let started = |pipeline: &str| {
+        scenario::state_change(
+            "codepipeline.derived.stage-started.json",
+            serde_json::json!({"pipeline": pipeline, "execution-id": EXECUTION, "stage": "Release"}),
+        )
+    };
+
+    // Deploy has succeeded, Verify has not started: the stage still runs.
+    stand_in_answers(&stand_in, &[("Source", "Source"), ("Release", "Deploy")]).await;
+    let outcome = handle(&handler, started(TWO_STEP_PIPELINE)).await.unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Posted { state, .. } if state == "pending"),
+        "{outcome:?}"
+    );
+
+    // Both have succeeded: the same late event now finds the stage done.
+    stand_in_answers(
+        &stand_in,
+        &[
+            ("Source", "Source"),
+            ("Release", "Deploy"),
+            ("Release", "Verify"),
+        ],
+    )
+    .await;
+    let outcome = handle(&handler, started(TWO_STEP_PIPELINE)).await.unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Posted { state, .. } if state == "success"),
+        "{outcome:?}"
+    );
+
+    // A pipeline moto does not know: GetPipeline fails, so actions that all
+    // succeeded are not enough, and nothing is posted for the stage.
+    let outcome = handle(&handler, started("gone-pipeline")).await.unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Ignored { reason } if reason.contains("declared actions could not be read")),
+        "{outcome:?}"
+    );
+
+    assert_eq!(
+        world.statuses().await,
+        [
+            (
+                "ci/two-step/Release".into(),
+                "pending".into(),
+                "Stage Release running".into()
+            ),
+            (
+                "ci/two-step/Release".into(),
+                "success".into(),
+                "Stage Release succeeded".into()
+            ),
+        ]
+    );
+    // The declaration is read at the execution's pipeline version.
+    assert_eq!(
+        recorder.bodies("GetPipeline"),
+        [
+            serde_json::json!({"name": TWO_STEP_PIPELINE, "version": 1}),
+            serde_json::json!({"name": TWO_STEP_PIPELINE, "version": 1}),
+            serde_json::json!({"name": "gone-pipeline", "version": 1}),
+        ]
+    );
 }

@@ -142,6 +142,7 @@ SDK_CALLS = {
     "start_pipeline_execution": ["codepipeline:StartPipelineExecution"],
     "start_build": ["codebuild:StartBuild"],
     "get_pipeline_execution": ["codepipeline:GetPipelineExecution"],
+    "get_pipeline": ["codepipeline:GetPipeline"],
     "list_action_executions": ["codepipeline:ListActionExecutions"],
     "list_pipeline_executions": ["codepipeline:ListPipelineExecutions"],
     "list_pipelines": ["codepipeline:ListPipelines"],
@@ -1071,6 +1072,7 @@ class Run:
                 "secretsmanager:GetSecretValue": {token_secret},
                 "codepipeline:GetPipelineExecution": pipelines,
                 "codepipeline:ListActionExecutions": pipelines,
+                "codepipeline:GetPipeline": pipelines,
                 "codebuild:BatchGetBuilds": self.project_arns(self.all_projects()),
             },
             "PrunerRole": {

@@ -1,10 +1,12 @@
 //! What the end-to-end tests and the local run share: moto's server as AWS, a
 //! local Lambda Runtime API for the functions' binaries, the local world they
-//! run in, and a recorder for the requests Gantry sends.
+//! run in, a recorder for the requests Gantry sends, and a router that sends
+//! chosen operations to a stand-in.
 
 pub mod local_run;
 pub mod moto;
 pub mod recorder;
+pub mod route;
 pub mod runtime;
 pub mod scenario;
 

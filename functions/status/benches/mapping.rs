@@ -2,6 +2,7 @@
 //! to a commit status.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_sdk_codebuild::types::StatusType;
 use criterion::{criterion_group, criterion_main, Criterion};
 use status::event::{parse, StateChange};
 use status::mapping::{for_build, BuildSnapshot, PhaseSnapshot};
@@ -17,7 +18,7 @@ fn mapping(c: &mut Criterion) {
     let snapshot = BuildSnapshot {
         id: "my-sample-project:8745a7a9-c340-456a-9166-edf953571bEX".into(),
         project: "my-sample-project".into(),
-        status: "FAILED".into(),
+        status: StatusType::Failed,
         source_type: Some("GITHUB".into()),
         source_location: Some("https://github.com/octo-org/app.git".into()),
         resolved_source_version: Some("f2194c1757bbdcb0f8f229254a4b3c8b27d43e0b".into()),
@@ -31,11 +32,18 @@ fn mapping(c: &mut Criterion) {
         .iter()
         .map(|p| PhaseSnapshot {
             phase: (*p).into(),
-            status: Some(if *p == "BUILD" { "FAILED" } else { "SUCCEEDED" }.into()),
+            status: Some(if *p == "BUILD" {
+                StatusType::Failed
+            } else {
+                StatusType::Succeeded
+            }),
         })
         .collect(),
+        current_phase: None,
+        source_version: None,
+        environment: Vec::new(),
         duration: Some(Duration::from_secs(117)),
-        ..BuildSnapshot::default()
+        logs_link: None,
     };
     c.bench_function("status: parse event + map build", |b| {
         b.iter(|| {

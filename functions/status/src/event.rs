@@ -3,6 +3,7 @@
 //! out (a build without artifacts has no `artifact`) never makes an event unreadable.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_sdk_codepipeline::types::{PipelineExecutionStatus, StageExecutionStatus};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -106,6 +107,36 @@ struct ActionDetail {
     pipeline: String,
     stage: String,
     action: String,
+}
+
+/// An execution event's `state` in `GetPipelineExecution`'s words: the event
+/// says `STARTED`, `RESUMED`, `CANCELED` where the API says `InProgress`,
+/// `Cancelled`. Any other state is taken as the API's word for it, so one the
+/// event documentation does not list reads as unknown.
+pub fn execution_status(state: &str) -> PipelineExecutionStatus {
+    match state {
+        "STARTED" | "RESUMED" => PipelineExecutionStatus::InProgress,
+        "STOPPING" => PipelineExecutionStatus::Stopping,
+        "SUCCEEDED" => PipelineExecutionStatus::Succeeded,
+        "FAILED" => PipelineExecutionStatus::Failed,
+        "STOPPED" => PipelineExecutionStatus::Stopped,
+        "SUPERSEDED" => PipelineExecutionStatus::Superseded,
+        "CANCELED" => PipelineExecutionStatus::Cancelled,
+        other => PipelineExecutionStatus::from(other),
+    }
+}
+
+/// A stage event's `state` in the API's words (`StageExecutionStatus`), as for executions.
+pub fn stage_status(state: &str) -> StageExecutionStatus {
+    match state {
+        "STARTED" | "RESUMED" => StageExecutionStatus::InProgress,
+        "STOPPING" => StageExecutionStatus::Stopping,
+        "SUCCEEDED" => StageExecutionStatus::Succeeded,
+        "FAILED" => StageExecutionStatus::Failed,
+        "STOPPED" => StageExecutionStatus::Stopped,
+        "CANCELED" => StageExecutionStatus::Cancelled,
+        other => StageExecutionStatus::from(other),
+    }
 }
 
 /// `Ok(None)` for an event `status` does not handle (another source or type).

@@ -7,6 +7,7 @@ use crate::event::{self, EventError, Origin, StateChange};
 use crate::mapping::{self, Decision, Post};
 use crate::reader::{ReadError, Reader};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_sdk_codepipeline::types::PipelineExecutionStatus;
 use gantry_core::github::{GitHubClient, GitHubError};
 use gantry_core::logging::error_chain;
 use gantry_core::metrics::{self, Metric};
@@ -85,6 +86,8 @@ impl StatusHandler {
         };
         let span = info_span!(
             "event",
+            project = project_of(&change),
+            build = build_of(&change),
             pipeline = pipeline_of(&change),
             execution = execution_of(&change),
             repository = tracing::field::Empty,
@@ -157,8 +160,11 @@ impl StatusHandler {
                     return Ok(Decision::Ignore(format!("{} posts one status per pipeline", change.pipeline)));
                 }
                 let execution = self.reader.execution(&change.pipeline, &change.execution_id).await?;
-                let actions = self.best_effort_actions(&change.pipeline, &change.execution_id).await;
-                Ok(mapping::for_stage(change, &execution, actions.as_deref(), context, origin))
+                let (actions, declared) = tokio::join!(
+                    self.best_effort_actions(&change.pipeline, &change.execution_id),
+                    self.best_effort_declaration(&change.pipeline, execution.pipeline_version),
+                );
+                Ok(mapping::for_stage(change, &execution, actions.as_deref(), declared.as_deref(), context, origin))
             }
             StateChange::BuildPhase { project, phase } => Ok(Decision::Ignore(format!(
                 "phase change ({phase} of {project}): the build's state change carries the result"
@@ -173,11 +179,14 @@ impl StatusHandler {
     /// execution needs no extra call.
     async fn actions_if_useful(
         &self,
-        status: &str,
+        status: &PipelineExecutionStatus,
         pipeline: &str,
         execution: &str,
     ) -> Option<Vec<mapping::ActionSnapshot>> {
-        if matches!(status, "Failed" | "InProgress") {
+        if matches!(
+            status,
+            PipelineExecutionStatus::Failed | PipelineExecutionStatus::InProgress
+        ) {
             self.best_effort_actions(pipeline, execution).await
         } else {
             None
@@ -194,6 +203,27 @@ impl StatusHandler {
             Ok(actions) => Some(actions),
             Err(err) => {
                 warn!(error = %error_chain(&err), "ListActionExecutions failed; describing without action details");
+                None
+            }
+        }
+    }
+
+    /// The stages' declared actions: without them, a stage whose started actions
+    /// all succeeded is not posted as succeeded (another may be still to start),
+    /// so a failed read leaves that to the stage's own finishing event.
+    async fn best_effort_declaration(
+        &self,
+        pipeline: &str,
+        version: Option<i32>,
+    ) -> Option<Vec<mapping::DeclaredStage>> {
+        let Some(version) = version else {
+            warn!("GetPipelineExecution named no pipeline version; a stage is not posted as succeeded from its started actions alone");
+            return None;
+        };
+        match self.reader.declared_stages(pipeline, version).await {
+            Ok(stages) => Some(stages),
+            Err(err) => {
+                warn!(error = %error_chain(&err), "GetPipeline failed; a stage is not posted as succeeded from its started actions alone");
                 None
             }
         }
@@ -250,22 +280,38 @@ fn not_configured(kind: &str, name: &str) -> Decision {
     ))
 }
 
-fn pipeline_of(change: &StateChange) -> &str {
+/// The build project a CodeBuild event is about (`None`: a CodePipeline event).
+fn project_of(change: &StateChange) -> Option<&str> {
     match change {
-        StateChange::Build(build) => &build.project_name,
-        StateChange::BuildPhase { project, .. } => project,
-        StateChange::Pipeline(p) => &p.pipeline,
-        StateChange::Stage(s) => &s.pipeline,
-        StateChange::Action { pipeline, .. } => pipeline,
+        StateChange::Build(build) => Some(&build.project_name),
+        StateChange::BuildPhase { project, .. } => Some(project),
+        StateChange::Pipeline(_) | StateChange::Stage(_) | StateChange::Action { .. } => None,
     }
 }
 
-/// The build or execution the event is about.
-fn execution_of(change: &StateChange) -> &str {
+/// The build (its ARN) a build state change is about.
+fn build_of(change: &StateChange) -> Option<&str> {
     match change {
-        StateChange::Build(build) => &build.build_id,
-        StateChange::Pipeline(p) => &p.execution_id,
-        StateChange::Stage(s) => &s.execution_id,
-        StateChange::BuildPhase { .. } | StateChange::Action { .. } => "-",
+        StateChange::Build(build) => Some(&build.build_id),
+        _ => None,
+    }
+}
+
+/// The pipeline a CodePipeline event is about (`None`: a CodeBuild event).
+fn pipeline_of(change: &StateChange) -> Option<&str> {
+    match change {
+        StateChange::Pipeline(p) => Some(&p.pipeline),
+        StateChange::Stage(s) => Some(&s.pipeline),
+        StateChange::Action { pipeline, .. } => Some(pipeline),
+        StateChange::Build(_) | StateChange::BuildPhase { .. } => None,
+    }
+}
+
+/// The pipeline execution an execution or stage event is about.
+fn execution_of(change: &StateChange) -> Option<&str> {
+    match change {
+        StateChange::Pipeline(p) => Some(&p.execution_id),
+        StateChange::Stage(s) => Some(&s.execution_id),
+        _ => None,
     }
 }

@@ -2,10 +2,14 @@
 //! the SDK's answer into the plain snapshots the mapping decides on.
 
 use crate::mapping::{
-    self, ActionSnapshot, BuildSnapshot, ExecutionSnapshot, PhaseSnapshot, RevisionSnapshot,
+    self, ActionSnapshot, BuildSnapshot, DeclaredStage, ExecutionSnapshot, PhaseSnapshot,
+    RevisionSnapshot,
 };
 use aws_sdk_codebuild::primitives::DateTime;
-use aws_sdk_codepipeline::types::ActionExecutionFilter;
+use aws_sdk_codebuild::types::StatusType;
+use aws_sdk_codepipeline::types::{
+    ActionExecutionFilter, ActionExecutionStatus, PipelineExecutionStatus,
+};
 use gantry_core::aws::is_transient;
 use std::time::Duration;
 
@@ -26,14 +30,22 @@ pub enum ReadError {
         #[source]
         source: Box<aws_sdk_codepipeline::Error>,
     },
+    #[error("GetPipeline for {pipeline} at version {version} failed")]
+    Declaration {
+        pipeline: String,
+        version: i32,
+        transient: bool,
+        #[source]
+        source: Box<aws_sdk_codepipeline::Error>,
+    },
 }
 
 impl ReadError {
     pub fn is_transient(&self) -> bool {
         match self {
-            ReadError::Build { transient, .. } | ReadError::Pipeline { transient, .. } => {
-                *transient
-            }
+            ReadError::Build { transient, .. }
+            | ReadError::Pipeline { transient, .. }
+            | ReadError::Declaration { transient, .. } => *transient,
         }
     }
 }
@@ -81,10 +93,8 @@ impl Reader {
                 BuildSnapshot {
                     id: build.id.unwrap_or_else(|| id.to_owned()),
                     project: build.project_name.unwrap_or_default(),
-                    status: build
-                        .build_status
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_default(),
+                    // A status AWS leaves out reads as an unknown one.
+                    status: build.build_status.unwrap_or_else(|| StatusType::from("")),
                     source_type: build
                         .source
                         .as_ref()
@@ -111,7 +121,7 @@ impl Reader {
                                 .phase_type
                                 .map(|t| t.as_str().to_owned())
                                 .unwrap_or_default(),
-                            status: phase.phase_status.map(|s| s.as_str().to_owned()),
+                            status: phase.phase_status,
                         })
                         .collect(),
                     current_phase: build.current_phase,
@@ -142,8 +152,8 @@ impl Reader {
             execution_id: execution_id.to_owned(),
             status: execution
                 .status
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default(),
+                .unwrap_or_else(|| PipelineExecutionStatus::from("")),
+            pipeline_version: execution.pipeline_version,
             variables: execution
                 .variables
                 .unwrap_or_default()
@@ -160,6 +170,41 @@ impl Reader {
                 })
                 .collect(),
         })
+    }
+
+    /// The actions each stage declares in `version` of the pipeline (an
+    /// execution runs the version it started with, even after an update).
+    pub async fn declared_stages(
+        &self,
+        pipeline: &str,
+        version: i32,
+    ) -> Result<Vec<DeclaredStage>, ReadError> {
+        let output = self
+            .pipelines
+            .get_pipeline()
+            .name(pipeline)
+            .version(version)
+            .send()
+            .await
+            .map_err(|err| ReadError::Declaration {
+                pipeline: pipeline.to_owned(),
+                version,
+                transient: is_transient(&err),
+                source: Box::new(err.into()),
+            })?;
+        Ok(output
+            .pipeline
+            .map(|declaration| {
+                declaration
+                    .stages
+                    .into_iter()
+                    .map(|stage| DeclaredStage {
+                        stage: stage.name,
+                        actions: stage.actions.into_iter().map(|a| a.name).collect(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// The execution's actions, for the failing stage and action.
@@ -193,8 +238,7 @@ impl Reader {
                     action: detail.action_name.unwrap_or_default(),
                     status: detail
                         .status
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_default(),
+                        .unwrap_or_else(|| ActionExecutionStatus::from("")),
                     summary: detail
                         .output
                         .and_then(|o| o.execution_result)

@@ -1,0 +1,83 @@
+//! What the mapping decides on (the state AWS reports now, in the reader's plain
+//! shape) and what it decides.
+
+use aws_sdk_codebuild::types::StatusType;
+use aws_sdk_codepipeline::types::{ActionExecutionStatus, PipelineExecutionStatus};
+use gantry_core::github::CommitStatus;
+use gantry_core::ids::{CommitSha, RepoName};
+use std::time::Duration;
+
+/// A build as `BatchGetBuilds` reports it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSnapshot {
+    pub id: String,
+    pub project: String,
+    pub status: StatusType,
+    pub source_type: Option<String>,
+    pub source_location: Option<String>,
+    pub resolved_source_version: Option<String>,
+    pub source_version: Option<String>,
+    pub environment: Vec<(String, String)>,
+    pub phases: Vec<PhaseSnapshot>,
+    pub current_phase: Option<String>,
+    pub duration: Option<Duration>,
+    pub logs_link: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhaseSnapshot {
+    pub phase: String,
+    pub status: Option<StatusType>,
+}
+
+/// A pipeline execution as `GetPipelineExecution` reports it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionSnapshot {
+    pub pipeline: String,
+    pub execution_id: String,
+    pub status: PipelineExecutionStatus,
+    /// The pipeline's declaration the execution runs (`None`: not reported).
+    pub pipeline_version: Option<i32>,
+    pub variables: Vec<(String, String)>,
+    pub revisions: Vec<RevisionSnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionSnapshot {
+    pub revision_id: Option<String>,
+    pub revision_url: Option<String>,
+}
+
+/// A stage as the pipeline declares it (`GetPipeline` at the execution's
+/// pipeline version): every action it runs, started yet or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredStage {
+    pub stage: String,
+    pub actions: Vec<String>,
+}
+
+/// One action of the execution, as `ListActionExecutions` reports it (only
+/// actions that have started are listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionSnapshot {
+    pub stage: String,
+    pub action: String,
+    pub status: ActionExecutionStatus,
+    pub summary: Option<String>,
+    pub duration: Option<Duration>,
+    /// When this attempt started (epoch seconds): a retried stage lists every attempt.
+    pub started_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Post(Post),
+    Ignore(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Post {
+    pub repository: RepoName,
+    pub commit: CommitSha,
+    pub status: CommitStatus,
+}
