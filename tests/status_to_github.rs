@@ -567,3 +567,114 @@ async fn a_stage_is_success_only_once_every_declared_action_has_succeeded() {
         ]
     );
 }
+
+/// `BatchGetBuilds`' answer for `build_id` in `status`, in the documented shape
+/// (`events/status/codebuild.batch-get-builds.aws-cli-example.json`).
+fn batch_get_builds(build_id: &str, status: &str) -> Value {
+    let mut answer = gantry_tests::sample("status/codebuild.batch-get-builds.aws-cli-example.json");
+    let build = &mut answer["builds"][0];
+    build["id"] = build_id.into();
+    build["arn"] = format!("arn:aws:codebuild:us-east-1:123456789012:build/{build_id}").into();
+    build["projectName"] = PROJECT.into();
+    build["buildStatus"] = status.into();
+    build["buildComplete"] = (status != "IN_PROGRESS").into();
+    build["source"] = serde_json::json!({"type": "GITHUB", "location": format!("https://github.com/{REPOSITORY}.git")});
+    build["sourceVersion"] = COMMIT.into();
+    build["resolvedSourceVersion"] = COMMIT.into();
+    answer
+}
+
+#[tokio::test]
+async fn a_pending_that_github_did_not_take_is_dropped_once_the_build_has_finished() {
+    let world = world().await;
+    const BUILD: &str = "hello-world-build:5f6b2c1a-0000-4000-8000-000000000002";
+    // CodeBuild, played by a stand-in (moto's builds succeed on their first read):
+    // in progress when the first event is decided, succeeded from then on.
+    let codebuild = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(batch_get_builds(BUILD, "IN_PROGRESS")),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&codebuild)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(batch_get_builds(BUILD, "SUCCEEDED")),
+        )
+        .with_priority(2)
+        .mount(&codebuild)
+        .await;
+    // GitHub fails the first status and asks for a second's wait; then takes all.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(502).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&world.github)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(created())
+        .with_priority(2)
+        .mount(&world.github)
+        .await;
+    let builds = aws_sdk_codebuild::Client::from_conf(
+        aws_sdk_codebuild::config::Builder::from(&world.aws.sdk)
+            .interceptor(RouteOperations::new(&codebuild.uri(), &["BatchGetBuilds"]))
+            .build(),
+    );
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        first_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(100),
+    };
+    let handler = StatusHandler::new(
+        StatusConfig::parse("{}").unwrap(),
+        Reader::new(builds, aws_sdk_codepipeline::Client::new(&world.aws.sdk)),
+        GitHubClient::new(&world.github.uri(), CachedSecret::plain(TOKEN), retry).unwrap(),
+    );
+
+    // Invocation A: the build's IN_PROGRESS event; its pending is refused and
+    // waits to be retried. Invocation B, meanwhile: the SUCCEEDED event.
+    let in_progress = handle(
+        &handler,
+        scenario::build_state_change(BUILD, "IN_PROGRESS", COMMIT),
+    );
+    let succeeded = async {
+        while world
+            .github
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        handle(
+            &handler,
+            scenario::build_state_change(BUILD, "SUCCEEDED", COMMIT),
+        )
+        .await
+    };
+    let (first, second) = tokio::join!(in_progress, succeeded);
+
+    assert!(
+        matches!(&second, Ok(Outcome::Posted { state, .. }) if state == "success"),
+        "{second:?}"
+    );
+    assert!(
+        matches!(&first, Ok(Outcome::Ignored { reason }) if reason.contains("pending not retried")),
+        "{first:?}"
+    );
+    let states: Vec<String> = world
+        .statuses()
+        .await
+        .into_iter()
+        .map(|(_, state, _)| state)
+        .collect();
+    assert_eq!(
+        states,
+        ["pending", "success"],
+        "no pending after the success"
+    );
+}

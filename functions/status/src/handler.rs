@@ -8,10 +8,12 @@ use crate::mapping::{self, Decision, Post};
 use crate::reader::{ReadError, Reader};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_sdk_codepipeline::types::PipelineExecutionStatus;
-use gantry_core::github::{GitHubClient, GitHubError};
+use gantry_core::github::{GitHubClient, GitHubError, Recheck, Sent, StatusState};
 use gantry_core::logging::error_chain;
 use gantry_core::metrics::{self, Metric};
 use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
 use tokio::time::Instant;
 use tracing::{error, info, info_span, warn, Instrument};
 
@@ -124,7 +126,14 @@ impl StatusHandler {
                 span.record("repository", post.repository.as_str());
                 span.record("commit", post.commit.as_str());
                 span.record("context", post.status.context.as_str());
-                self.post(post, deadline).await
+                let recheck = PendingRecheck {
+                    handler: self,
+                    change: &change,
+                    origin: &origin,
+                };
+                let recheck: Option<&dyn Recheck> =
+                    (post.status.state == StatusState::Pending).then_some(&recheck);
+                self.post(post, deadline, recheck).await
             }
         }
     }
@@ -229,13 +238,25 @@ impl StatusHandler {
         }
     }
 
-    async fn post(&self, post: Post, deadline: Instant) -> Result<Outcome, StatusError> {
+    async fn post(
+        &self,
+        post: Post,
+        deadline: Instant,
+        recheck: Option<&dyn Recheck>,
+    ) -> Result<Outcome, StatusError> {
         match self
             .github
-            .create_status(&post.repository, &post.commit, &post.status, deadline)
+            .create_status_rechecked(
+                &post.repository,
+                &post.commit,
+                &post.status,
+                deadline,
+                recheck,
+            )
             .await
         {
-            Ok(()) => {
+            Ok(Sent::Dropped { reason }) => Ok(ignored(reason)),
+            Ok(Sent::Accepted) => {
                 info!(state = post.status.state.as_str(), description = %post.status.description, "status posted");
                 Ok(Outcome::Posted {
                     repository: post.repository.to_string(),
@@ -266,6 +287,39 @@ impl StatusHandler {
                 Err(err.into())
             }
         }
+    }
+}
+
+/// A pending status that GitHub did not take at once is decided again, from
+/// the state read now, before each retry: if the build or execution has
+/// settled meanwhile, its final status is (or will be) posted by its own event,
+/// and a pending landing after it would regress the commit.
+struct PendingRecheck<'a> {
+    handler: &'a StatusHandler,
+    change: &'a StateChange,
+    origin: &'a Origin,
+}
+
+impl Recheck for PendingRecheck<'_> {
+    fn before_retry(&self) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>> {
+        Box::pin(async move {
+            match self.handler.decide(self.change, self.origin).await {
+                Ok(Decision::Post(post)) if post.status.state == StatusState::Pending => None,
+                Ok(Decision::Post(post)) => Some(format!(
+                    "pending not retried: the state is now {}, which its own event posts",
+                    post.status.state.as_str()
+                )),
+                Ok(Decision::Ignore(reason)) => Some(format!(
+                    "pending not retried: the event is now ignored ({reason})"
+                )),
+                // Cannot tell: a pending that might land after the final status
+                // is worse than none; the next event decides again.
+                Err(err) => {
+                    warn!(error = %error_chain(&err), "state not re-read; pending not retried");
+                    Some("pending not retried: the state could not be read again".to_owned())
+                }
+            }
+        })
     }
 }
 
