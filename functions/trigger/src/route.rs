@@ -295,7 +295,13 @@ mod tests {
         let opted_in = r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "pr-build", "fork_pull_requests": "build"}]}"#;
         let fork = |head| pull_request_from("main", "opened", head, false);
         let stranger = RepoName::parse("stranger/Hello-World").unwrap();
-        let cases: &[(GitEvent, &str, (&[&str], Vec<HoldReason>))] = &[
+        // (event, routes, (targets started, reasons held back))
+        type Case = (
+            GitEvent,
+            &'static str,
+            (&'static [&'static str], Vec<HoldReason>),
+        );
+        let cases: &[Case] = &[
             // The same repository, in another case: not a fork.
             (
                 fork(Some("codertocat/hello-world")),
@@ -351,7 +357,15 @@ mod tests {
         let builds_drafts = r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "pr-build"}]}"#;
         let no_drafts = r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "pr-build", "drafts": false}]}"#;
         let own = Some("Codertocat/Hello-World");
-        let cases: &[(&str, bool, &str, &[&str], Option<HoldReason>)] = &[
+        // (action, draft, routes, targets started, reason held back)
+        type Case = (
+            &'static str,
+            bool,
+            &'static str,
+            &'static [&'static str],
+            Option<HoldReason>,
+        );
+        let cases: &[Case] = &[
             // Drafts built (the default): opened and pushed drafts build, and
             // ready_for_review does not build the same head again.
             ("opened", true, builds_drafts, &["pr-build"], None),
