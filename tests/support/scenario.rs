@@ -61,8 +61,61 @@ pub struct LocalAws {
     pub queue_url: String,
 }
 
-/// Creates the bus, rule, queue, role, pipeline and build project.
+/// The ledger table, keyed as `infra/template.yaml` declares it.
+pub const LEDGER_TABLE: &str = "gantry-ledger";
+
+pub async fn create_ledger_table(sdk: &SdkConfig) -> Result<(), BoxError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+        Projection, ProjectionType, ScalarAttributeType,
+    };
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
+    let index =
+        |name: &str, partition: &str, sort: &str| -> Result<GlobalSecondaryIndex, BoxError> {
+            Ok(GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(partition, KeyType::Hash)?)
+                .key_schema(key(sort, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()?)
+        };
+    let mut create = aws_sdk_dynamodb::Client::new(sdk)
+        .create_table()
+        .table_name(LEDGER_TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .global_secondary_indexes(index(
+            gantry_core::ledger::BY_COMMIT,
+            "commit_pk",
+            "commit_sk",
+        )?)
+        .global_secondary_indexes(index(gantry_core::ledger::BY_REF, "ref_pk", "ref_sk")?);
+    for name in ["pk", "sk", "commit_pk", "commit_sk", "ref_pk", "ref_sk"] {
+        create = create.attribute_definitions(attribute(name)?);
+    }
+    create.send().await?;
+    Ok(())
+}
+
+/// Creates the bus, rule, queue, role, pipeline, build project and ledger table.
 pub async fn provision(sdk: &SdkConfig) -> Result<LocalAws, BoxError> {
+    create_ledger_table(sdk).await?;
     let events = aws_sdk_eventbridge::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let iam = aws_sdk_iam::Client::new(sdk);

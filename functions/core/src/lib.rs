@@ -8,6 +8,7 @@ pub mod contract;
 pub mod deadline;
 pub mod github;
 pub mod ids;
+pub mod ledger;
 pub mod logging;
 pub mod metrics;
 pub mod secret;
