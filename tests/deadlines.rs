@@ -11,8 +11,10 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::Router;
+use gantry_core::ledger::Clock;
 use gantry_core::secret::{CachedSecret, SecretSource, DEFAULT_TTL};
-use gantry_tests::scenario::LOCAL_SECRET;
+use gantry_tests::moto::Moto;
+use gantry_tests::scenario::{self, LOCAL_SECRET};
 use gantry_tests::{sample, webhook_delivery};
 use gantry_trigger::config::Routes;
 use gantry_trigger::start::{Started, Starter};
@@ -74,15 +76,21 @@ async fn stand_in(answer: bool) -> aws_config::SdkConfig {
         .await
 }
 
-async fn trigger(answer: bool) -> Trigger {
+/// A trigger whose starts go to the stand-in; its ledger is in moto.
+async fn trigger(answer: bool) -> (Moto, Trigger) {
     let sdk = stand_in(answer).await;
-    Trigger::new(
+    let moto = Moto::start().await.unwrap();
+    let moto_sdk = moto.sdk_config().await;
+    scenario::create_ledger_table(&moto_sdk).await.unwrap();
+    let trigger = Trigger::new(
         Routes::parse(ROUTES).unwrap(),
         Starter::new(
             aws_sdk_codepipeline::Client::new(&sdk),
             aws_sdk_codebuild::Client::new(&sdk),
         ),
-    )
+        scenario::ledger(&moto_sdk, Clock::system()),
+    );
+    (moto, trigger)
 }
 
 fn push() -> EventBridgeEvent<serde_json::Value> {
@@ -91,7 +99,7 @@ fn push() -> EventBridgeEvent<serde_json::Value> {
 
 #[tokio::test]
 async fn both_starts_of_one_delivery_are_in_flight_together() {
-    let trigger = trigger(true).await;
+    let (_moto, trigger) = trigger(true).await;
     // One start at a time would wait at the stand-in for a second request that
     // is never sent, until the deadline.
     let summary = trigger
@@ -116,7 +124,7 @@ async fn both_starts_of_one_delivery_are_in_flight_together() {
 
 #[tokio::test]
 async fn starts_that_get_no_answer_give_up_at_the_deadline_as_a_retryable_failure() {
-    let trigger = trigger(false).await;
+    let (_moto, trigger) = trigger(false).await;
     let began = Instant::now();
     let err = trigger
         .handle(push(), Instant::now() + Duration::from_millis(500))

@@ -140,6 +140,14 @@ async fn misconfiguration_fails_the_cold_start_naming_the_setting() {
         ),
         ("trigger", vec![], "missing required setting GANTRY_ROUTES"),
         (
+            "trigger",
+            vec![(
+                "GANTRY_ROUTES",
+                r#"{"routes": [{"repository": "a/b", "pipeline": "p"}]}"#,
+            )],
+            "missing required setting GANTRY_LEDGER_TABLE",
+        ),
+        (
             "webhook",
             vec![("GANTRY_WEBHOOK_SECRET", "s")],
             "missing required setting GANTRY_EVENT_BUS",
@@ -183,6 +191,9 @@ async fn misconfiguration_fails_the_cold_start_naming_the_setting() {
 #[tokio::test]
 async fn a_failed_invocation_names_its_failure_in_error_type() {
     let moto = Moto::start().await.unwrap();
+    scenario::create_ledger_table(&moto.sdk_config().await)
+        .await
+        .unwrap();
     let log_dir = workspace_root().join("target/test-logs/error-types");
     let routes =
         r#"{"routes": [{"repository": "Codertocat/Hello-World", "pipeline": "no-such-pipeline"}]}"#;
@@ -191,13 +202,19 @@ async fn a_failed_invocation_names_its_failure_in_error_type() {
     let cases = [
         (
             "trigger",
-            vec![("GANTRY_ROUTES", routes)],
+            vec![
+                ("GANTRY_ROUTES", routes),
+                ("GANTRY_LEDGER_TABLE", scenario::LEDGER_TABLE),
+            ],
             sample("trigger/push.json"),
             "UnknownPipeline",
         ),
         (
             "trigger",
-            vec![("GANTRY_ROUTES", routes)],
+            vec![
+                ("GANTRY_ROUTES", routes),
+                ("GANTRY_LEDGER_TABLE", scenario::LEDGER_TABLE),
+            ],
             not_a_gantry_event,
             "InvalidEvent",
         ),

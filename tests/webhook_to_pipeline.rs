@@ -3,6 +3,7 @@
 //! the routed pipeline execution or build at the delivered commit.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use gantry_core::ledger::Clock;
 use gantry_core::secret::DEFAULT_TTL;
 use gantry_core::secret::{CachedSecret, SecretSource};
 use gantry_tests::moto::Moto;
@@ -27,9 +28,15 @@ struct World {
     webhook: Webhook,
     trigger: Trigger,
     recorder: RequestRecorder,
+    /// The ledger's clock.
+    clock: Clock,
 }
 
 async fn world() -> Result<World, BoxError> {
+    world_routed(&scenario::routes_json()).await
+}
+
+async fn world_routed(routes: &str) -> Result<World, BoxError> {
     let moto = Moto::start().await?;
     let sdk = moto.sdk_config().await;
     let aws = scenario::provision(&sdk).await?;
@@ -44,6 +51,7 @@ async fn world() -> Result<World, BoxError> {
             scenario::BUS.to_owned(),
         ),
     );
+    let clock = Clock::manual(1_800_000_000);
     let recorder = RequestRecorder::default();
     let pipelines = aws_sdk_codepipeline::config::Builder::from(&sdk)
         .interceptor(recorder.clone())
@@ -52,13 +60,15 @@ async fn world() -> Result<World, BoxError> {
         .interceptor(recorder.clone())
         .build();
     let trigger = Trigger::new(
-        Routes::parse(&scenario::routes_json())?,
+        Routes::parse(routes)?,
         Starter::new(
             aws_sdk_codepipeline::Client::from_conf(pipelines),
             aws_sdk_codebuild::Client::from_conf(builds),
         ),
+        scenario::ledger(&sdk, clock.clone()),
     );
     Ok(World {
+        clock,
         _moto: moto,
         aws,
         webhook,
@@ -156,9 +166,9 @@ async fn signed_push_starts_the_pipeline_at_the_pushed_commit_once_per_delivery(
         serde_json::json!([{"actionName": "Source", "revisionType": "COMMIT_ID", "revisionValue": PUSH_COMMIT}])
     );
 
-    // GitHub redelivers the same delivery (same X-GitHub-Delivery): the request
-    // trigger sends is the very same, token included, so CodePipeline answers
-    // with the execution it already started instead of starting another.
+    // GitHub redelivers the same delivery (same X-GitHub-Delivery): the ledger
+    // knows it started, so nothing is sent again and the answer names the
+    // execution already started (the token would make a repeat idempotent too).
     let reply = world.webhook.handle(&headers, &body, soon()).await;
     assert_eq!(reply.status, 202);
     let events = world
@@ -166,12 +176,16 @@ async fn signed_push_starts_the_pipeline_at_the_pushed_commit_once_per_delivery(
         .take_events(1, Duration::from_secs(10))
         .await
         .unwrap();
-    run_trigger(&world, events).await;
-    let sent = world.recorder.bodies("StartPipelineExecution");
-    assert_eq!(sent.len(), 2);
+    let again = run_trigger(&world, events).await;
+    let Summary::Started { started: again } = &again[0] else {
+        panic!("expected the earlier start, got {again:?}")
+    };
+    assert!(again[0].already_started);
+    assert_eq!(again[0].started, started[0].started);
     assert_eq!(
-        sent[1], sent[0],
-        "a redelivery must send an identical, idempotent request"
+        world.recorder.bodies("StartPipelineExecution").len(),
+        1,
+        "a redelivery starts nothing"
     );
 }
 
@@ -373,6 +387,7 @@ async fn an_unknown_pipeline_is_a_permanent_failure_not_a_silent_success() {
             aws_sdk_codepipeline::Client::new(&world.aws.sdk),
             aws_sdk_codebuild::Client::new(&world.aws.sdk),
         ),
+        scenario::ledger(&world.aws.sdk, Clock::system()),
     );
     let event: EventBridgeEvent<serde_json::Value> =
         serde_json::from_value(sample("trigger/push.json")).unwrap();
@@ -457,4 +472,149 @@ async fn a_pull_request_from_a_fork_starts_nothing_by_default() {
     }
     assert!(world.recorder.bodies("StartBuild").is_empty());
     assert!(world.recorder.bodies("StartPipelineExecution").is_empty());
+}
+
+#[tokio::test]
+async fn each_target_of_a_delivery_starts_exactly_once_across_a_retry_and_a_late_redelivery() {
+    // One push, two targets: the pipeline starts, the build project does not
+    // exist yet, so its start is refused and the invocation fails.
+    let routes = serde_json::json!({"routes": [
+        {"name": "pipeline", "repository": scenario::REPOSITORY, "events": ["push"], "pipeline": PIPELINE},
+        {"name": "late", "repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": "late-build"}
+    ]})
+    .to_string();
+    let world = world_routed(&routes).await.unwrap();
+    let event = || -> EventBridgeEvent<serde_json::Value> {
+        serde_json::from_value(sample("trigger/push.json")).unwrap()
+    };
+    let err = world.trigger.handle(event(), soon()).await.unwrap_err();
+    assert_eq!(err.error_type(), "UnknownBuildProject", "{err}");
+
+    // The operator creates the project; the retry (Lambda's, or a redrive)
+    // starts only the build.
+    let role = aws_sdk_iam::Client::new(&world.aws.sdk)
+        .get_role()
+        .role_name("gantry-example-pipeline")
+        .send()
+        .await
+        .unwrap()
+        .role
+        .unwrap()
+        .arn;
+    scenario::create_build_project(&world.aws.sdk, "late-build", &role)
+        .await
+        .unwrap();
+    let Summary::Started { started } = world.trigger.handle(event(), soon()).await.unwrap() else {
+        panic!("the retry must start what is left")
+    };
+    let by_target: std::collections::HashMap<_, _> = started
+        .iter()
+        .map(|s| (s.target.as_str(), s.already_started))
+        .collect();
+    assert!(by_target[PIPELINE], "started by the first invocation");
+    assert!(!by_target["late-build"], "started by the retry");
+    assert_eq!(world.recorder.bodies("StartPipelineExecution").len(), 1);
+    // The refused request and the one that started the build.
+    assert_eq!(world.recorder.bodies("StartBuild").len(), 2);
+
+    // Redelivered from GitHub's page an hour later, past CodeBuild's 5-minute
+    // idempotency window: nothing is sent again.
+    world.clock.advance(Duration::from_secs(3_600));
+    let Summary::Started { started } = world.trigger.handle(event(), soon()).await.unwrap() else {
+        panic!("a redelivery answers with what started")
+    };
+    assert!(started.iter().all(|s| s.already_started), "{started:?}");
+    assert_eq!(world.recorder.bodies("StartPipelineExecution").len(), 1);
+    assert_eq!(world.recorder.bodies("StartBuild").len(), 2);
+}
+
+#[tokio::test]
+async fn a_retry_after_a_crash_between_start_and_record_finds_the_build_instead_of_starting_another(
+) {
+    let world = world().await.unwrap();
+    const BUILD: &str = "hello-world-build:5f6b2c1a-0000-4000-8000-000000000002";
+    // moto drops environment overrides, so builds carrying a delivery id come
+    // from a stand-in answering ListBuildsForProject and BatchGetBuilds in
+    // their documented shapes.
+    let codebuild = wiremock::MockServer::start().await;
+    let mut listed = sample("status/codebuild.batch-get-builds.aws-cli-example.json");
+    listed["builds"][0]["id"] = BUILD.into();
+    listed["builds"][0]["startTime"] = 1_800_000_000.into();
+    listed["builds"][0]["environment"]["environmentVariables"] = serde_json::json!([{"name": "GANTRY_DELIVERY_ID", "value": PUSH_DELIVERY, "type": "PLAINTEXT"}]);
+    wiremock::Mock::given(wiremock::matchers::header(
+        "x-amz-target",
+        "CodeBuild_20161006.ListBuildsForProject",
+    ))
+    .respond_with(
+        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({"ids": [BUILD]})),
+    )
+    .mount(&codebuild)
+    .await;
+    wiremock::Mock::given(wiremock::matchers::header(
+        "x-amz-target",
+        "CodeBuild_20161006.BatchGetBuilds",
+    ))
+    .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(listed))
+    .mount(&codebuild)
+    .await;
+    let builds = aws_sdk_codebuild::Client::from_conf(
+        aws_sdk_codebuild::config::Builder::from(&world.aws.sdk)
+            .interceptor(gantry_tests::route::RouteOperations::new(
+                &codebuild.uri(),
+                &["ListBuildsForProject", "BatchGetBuilds"],
+            ))
+            .interceptor(world.recorder.clone())
+            .build(),
+    );
+    let clock = Clock::manual(1_800_000_000);
+    let routes = serde_json::json!({"routes": [
+        {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT}
+    ]})
+    .to_string();
+    let trigger = Trigger::new(
+        Routes::parse(&routes).unwrap(),
+        Starter::new(aws_sdk_codepipeline::Client::new(&world.aws.sdk), builds),
+        scenario::ledger(&world.aws.sdk, clock.clone()),
+    );
+
+    // An invocation claimed the start, started the build and died before it
+    // recorded it: its claim is in the ledger, without an id.
+    let ledger = scenario::ledger(&world.aws.sdk, clock.clone());
+    let delivery = gantry_core::ids::DeliveryId::parse(PUSH_DELIVERY).unwrap();
+    let repository = gantry_core::ids::RepoName::parse(scenario::REPOSITORY).unwrap();
+    let commit = gantry_core::ids::CommitSha::parse(PUSH_COMMIT).unwrap();
+    let claim = gantry_core::ledger::StartClaim {
+        delivery: &delivery,
+        target: &format!("project/{PROJECT}"),
+        route: "routes[0]",
+        repository: &repository,
+        commit: &commit,
+        git_ref: Some("master"),
+        lease: Duration::from_secs(40),
+    };
+    ledger.claim_start(&claim, soon()).await.unwrap();
+    let event = || -> EventBridgeEvent<serde_json::Value> {
+        serde_json::from_value(sample("trigger/push.json")).unwrap()
+    };
+
+    // Lambda's retry comes while the claim's lease still holds: it waits.
+    let err = trigger.handle(event(), soon()).await.unwrap_err();
+    assert_eq!(err.error_type(), "StartInProgress", "{err}");
+
+    // After the lease: the build carrying the delivery id is found and recorded.
+    clock.advance(Duration::from_secs(41));
+    let Summary::Started { started } = trigger.handle(event(), soon()).await.unwrap() else {
+        panic!("the found build is the answer")
+    };
+    assert_eq!(started[0].started, Started::Build(BUILD.into()));
+    assert!(started[0].already_started);
+    assert!(
+        world.recorder.bodies("StartBuild").is_empty(),
+        "not started again"
+    );
+    // And from then on the ledger answers without looking.
+    let looked = world.recorder.bodies("ListBuildsForProject").len();
+    trigger.handle(event(), soon()).await.unwrap();
+    assert_eq!(world.recorder.bodies("ListBuildsForProject").len(), looked);
+    assert!(world.recorder.bodies("StartBuild").is_empty());
 }

@@ -43,6 +43,7 @@ impl LocalRun {
         .await?;
         let mut trigger_env = moto.env();
         trigger_env.push(("GANTRY_ROUTES".into(), scenario::routes_json()));
+        trigger_env.push(("GANTRY_LEDGER_TABLE".into(), scenario::LEDGER_TABLE.into()));
         let trigger = LocalFunction::start(
             "trigger",
             &workspace_binary("trigger"),

@@ -113,6 +113,48 @@ pub async fn create_ledger_table(sdk: &SdkConfig) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// A CodeBuild project building the local repository, run by `role_arn`.
+pub async fn create_build_project(
+    sdk: &SdkConfig,
+    name: &str,
+    role_arn: &str,
+) -> Result<(), BoxError> {
+    aws_sdk_codebuild::Client::new(sdk)
+        .create_project()
+        .name(name)
+        .source(
+            ProjectSource::builder()
+                .r#type(SourceType::Github)
+                .location(format!("https://github.com/{REPOSITORY}.git"))
+                .build()?,
+        )
+        .artifacts(
+            ProjectArtifacts::builder()
+                .r#type(ArtifactsType::NoArtifacts)
+                .build()?,
+        )
+        .environment(
+            ProjectEnvironment::builder()
+                .r#type(EnvironmentType::ArmContainer)
+                .image("aws/codebuild/amazonlinux-aarch64-standard:3.0")
+                .compute_type(ComputeType::BuildGeneral1Small)
+                .build()?,
+        )
+        .service_role(role_arn)
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// The ledger in the local world's table, on `clock`.
+pub fn ledger(sdk: &SdkConfig, clock: gantry_core::ledger::Clock) -> gantry_core::ledger::Ledger {
+    gantry_core::ledger::Ledger::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        LEDGER_TABLE.to_owned(),
+        clock,
+    )
+}
+
 /// Creates the bus, rule, queue, role, pipeline, build project and ledger table.
 pub async fn provision(sdk: &SdkConfig) -> Result<LocalAws, BoxError> {
     create_ledger_table(sdk).await?;
@@ -173,30 +215,7 @@ pub async fn provision(sdk: &SdkConfig) -> Result<LocalAws, BoxError> {
 
     create_pipeline(sdk, &role_arn).await?;
     put_artifacts(sdk, 12).await?;
-    aws_sdk_codebuild::Client::new(sdk)
-        .create_project()
-        .name(PROJECT)
-        .source(
-            ProjectSource::builder()
-                .r#type(SourceType::Github)
-                .location(format!("https://github.com/{REPOSITORY}.git"))
-                .build()?,
-        )
-        .artifacts(
-            ProjectArtifacts::builder()
-                .r#type(ArtifactsType::NoArtifacts)
-                .build()?,
-        )
-        .environment(
-            ProjectEnvironment::builder()
-                .r#type(EnvironmentType::ArmContainer)
-                .image("aws/codebuild/amazonlinux-aarch64-standard:3.0")
-                .compute_type(ComputeType::BuildGeneral1Small)
-                .build()?,
-        )
-        .service_role(&role_arn)
-        .send()
-        .await?;
+    create_build_project(sdk, PROJECT, &role_arn).await?;
     Ok(LocalAws {
         sdk: sdk.clone(),
         queue_url,

@@ -27,6 +27,8 @@ use tokio::time::Instant;
 pub const LEDGER_TABLE: &str = "GANTRY_LEDGER_TABLE";
 /// How long an item lives after its last write.
 pub const RETENTION: Duration = Duration::from_secs(15 * 24 * 60 * 60);
+/// `lease_until` of a claim given up because its start was refused.
+const RELEASED: i64 = 0;
 /// The indexes, as the template declares them.
 pub const BY_COMMIT: &str = "by-commit";
 pub const BY_REF: &str = "by-ref";
@@ -246,6 +248,8 @@ impl Ledger {
             .expression_attribute_values(":expires", n(self.expiry(now)))
             .expression_attribute_values(":held", n(held_until));
         match deadline::aws_call(deadline, take_over.send()).await {
+            // Released: its start was refused, so nothing can have started.
+            Ok(_) if held_until == RELEASED => Ok(Claim::New),
             Ok(_) => Ok(Claim::Recovered {
                 claimed_at: number(&item, "claimed_at").unwrap_or(held_until),
             }),
@@ -300,9 +304,9 @@ impl Ledger {
             .table_name(&self.table)
             .key("pk", s(&pk))
             .key("sk", s(&sk))
-            .update_expression("SET lease_until = :zero")
+            .update_expression("SET lease_until = :released")
             .condition_expression("attribute_not_exists(started_id)")
-            .expression_attribute_values(":zero", n(0));
+            .expression_attribute_values(":released", n(RELEASED));
         match deadline::aws_call(deadline, release.send()).await {
             Ok(_) => Ok(()),
             Err(err) if is_condition_failure(&err) => Ok(()),

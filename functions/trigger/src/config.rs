@@ -70,6 +70,14 @@ impl Target {
         }
     }
 
+    /// The target as the ledger names it: `pipeline/<name>` or `project/<name>`.
+    pub fn ledger_key(&self) -> String {
+        match self {
+            Target::Pipeline { name, .. } => format!("pipeline/{name}"),
+            Target::BuildProject { name } => format!("project/{name}"),
+        }
+    }
+
     /// For log fields that say what they hold.
     pub fn pipeline_name(&self) -> Option<&str> {
         match self {

@@ -3,11 +3,13 @@
 //! dead-letter queue keeps the event; nothing is dropped with a success.
 
 use crate::config::Routes;
+use crate::once::{self, OnceError, Outcome};
 use crate::route::{self, Plan};
-use crate::start::{StartError, Started, Starter};
+use crate::start::{Started, Starter};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use futures_util::future::join_all;
 use gantry_core::contract::{GitEvent, SOURCE};
+use gantry_core::ledger::{DecisionRecord, Ledger, LedgerError};
 use gantry_core::logging::error_chain;
 use serde::Serialize;
 use tokio::time::Instant;
@@ -17,6 +19,8 @@ use tracing::{error, info, info_span, warn, Instrument};
 pub enum TriggerError {
     #[error("event detail is not a Gantry event at {path}: {message}")]
     Detail { path: String, message: String },
+    #[error("what was decided could not be recorded")]
+    Ledger(#[from] LedgerError),
     #[error("{failed} of {planned} starts failed ({kind}); first: {first}")]
     Start {
         failed: usize,
@@ -32,6 +36,8 @@ impl TriggerError {
     pub fn error_type(&self) -> &'static str {
         match self {
             TriggerError::Detail { .. } => "InvalidEvent",
+            TriggerError::Ledger(err) if err.is_transient() => "LedgerUnavailable",
+            TriggerError::Ledger(_) => "LedgerRefused",
             TriggerError::Start { error_type, .. } => error_type,
         }
     }
@@ -52,16 +58,24 @@ pub struct StartedTarget {
     pub target: String,
     #[serde(flatten)]
     pub started: Started,
+    /// Started by an earlier invocation for the same delivery, not by this one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_started: bool,
 }
 
 pub struct Trigger {
     routes: Routes,
     starter: Starter,
+    ledger: Ledger,
 }
 
 impl Trigger {
-    pub fn new(routes: Routes, starter: Starter) -> Self {
-        Trigger { routes, starter }
+    pub fn new(routes: Routes, starter: Starter, ledger: Ledger) -> Self {
+        Trigger {
+            routes,
+            starter,
+            ledger,
+        }
     }
 
     /// `deadline`: when the invocation must answer; every start gives up by then.
@@ -75,6 +89,8 @@ impl Trigger {
             info!(%reason, detail_type = %event.detail_type, "event ignored");
             return Ok(Summary::Ignored { reason });
         }
+        // Kept in the ledger as it came, for re-runs.
+        let original = event.detail.clone();
         let detail: GitEvent = serde_path_to_error::deserialize(event.detail).map_err(|err| {
             let err = TriggerError::Detail {
                 path: err.path().to_string(),
@@ -89,22 +105,47 @@ impl Trigger {
             repository = %detail.repository,
             commit = %detail.commit,
         );
-        self.start_all(&detail, deadline).instrument(span).await
+        self.start_all(&detail, original, deadline)
+            .instrument(span)
+            .await
     }
 
     async fn start_all(
         &self,
         event: &GitEvent,
+        original: serde_json::Value,
         deadline: Instant,
     ) -> Result<Summary, TriggerError> {
+        let mut decision = DecisionRecord {
+            delivery: event.delivery_id.clone(),
+            repository: event.repository.clone(),
+            commit: event.commit.clone(),
+            outcome: "started".into(),
+            reason: None,
+            routes: Vec::new(),
+            event: original,
+            decided_at: self.ledger.now(),
+        };
         let (starts, held_back) = match route::plan(event, &self.routes) {
             Plan::SkipRequested => {
                 let reason = "head commit message asks to skip CI".to_owned();
                 info!(%reason, "nothing started");
+                decision.outcome = "skipped".into();
+                decision.reason = Some(reason.clone());
+                self.ledger.record_decision(&decision, deadline).await?;
                 return Ok(Summary::Skipped { reason });
             }
             Plan::Start { starts, held_back } => (starts, held_back),
         };
+        decision.routes = starts
+            .iter()
+            .map(|start| format!("{}: starts {}", start.route, start.target.ledger_key()))
+            .chain(
+                held_back
+                    .iter()
+                    .map(|held| format!("{}: held back: {}", held.route, held.reason)),
+            )
+            .collect();
         for held in &held_back {
             info!(route = %held.route, reason = %held.reason, "route matched; not started");
         }
@@ -119,8 +160,13 @@ impl Trigger {
                 ),
             };
             info!(%reason, "nothing started");
+            decision.outcome = "skipped".into();
+            decision.reason = Some(reason.clone());
+            self.ledger.record_decision(&decision, deadline).await?;
             return Ok(Summary::Skipped { reason });
         }
+        // Before any start: the original event is what a re-run starts from.
+        self.ledger.record_decision(&decision, deadline).await?;
 
         // Concurrently: each start is bounded by the same deadline, so one slow
         // service cannot use up the time the others need.
@@ -135,7 +181,8 @@ impl Trigger {
                 route = %start.route,
             );
             async move {
-                let result = self.starter.start(start, deadline).await;
+                let result =
+                    once::start_once(&self.ledger, &self.starter, event, start, deadline).await;
                 log_start(event, &result);
                 result
             }
@@ -144,16 +191,22 @@ impl Trigger {
         .await;
 
         let mut started = Vec::new();
-        let mut failures: Vec<StartError> = Vec::new();
+        let mut failures: Vec<OnceError> = Vec::new();
         for (start, result) in starts.iter().zip(results) {
-            match result {
-                Ok(id) => started.push(StartedTarget {
-                    route: start.route.clone(),
-                    target: start.target.name().to_owned(),
-                    started: id,
-                }),
-                Err(err) => failures.push(err),
-            }
+            let (id, already_started) = match result {
+                Ok(Outcome::Started(id)) => (id, false),
+                Ok(Outcome::AlreadyStarted(id)) => (id, true),
+                Err(err) => {
+                    failures.push(err);
+                    continue;
+                }
+            };
+            started.push(StartedTarget {
+                route: start.route.clone(),
+                target: start.target.name().to_owned(),
+                started: id,
+                already_started,
+            });
         }
         let worst = failures
             .iter()
@@ -163,7 +216,7 @@ impl Trigger {
             (Some(first), Some(worst)) => Err(TriggerError::Start {
                 failed: failures.len(),
                 planned: starts.len(),
-                kind: if failures.iter().any(StartError::is_transient) {
+                kind: if failures.iter().any(OnceError::is_transient) {
                     "transient"
                 } else {
                     "permanent"
@@ -177,10 +230,13 @@ impl Trigger {
 }
 
 /// One line per start, inside its span.
-fn log_start(event: &GitEvent, result: &Result<Started, StartError>) {
+fn log_start(event: &GitEvent, result: &Result<Outcome, OnceError>) {
     match result {
-        Ok(Started::PipelineExecution(execution)) => info!(execution = %execution, "started"),
-        Ok(Started::Build(build)) => info!(build = %build, "started"),
+        Ok(Outcome::Started(Started::PipelineExecution(execution))) => {
+            info!(execution = %execution, "started")
+        }
+        Ok(Outcome::Started(Started::Build(build))) => info!(build = %build, "started"),
+        Ok(Outcome::AlreadyStarted(_)) => {}
         Err(err) if err.is_transient() => {
             warn!(error = %error_chain(err), transient = true, "start failed; will be retried")
         }

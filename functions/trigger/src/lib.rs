@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod handler;
+pub mod once;
 pub mod route;
 pub mod start;
 

@@ -29,6 +29,13 @@ pub enum StartError {
         #[source]
         source: Box<aws_sdk_codebuild::Error>,
     },
+    #[error("looking for an earlier start of {target} failed")]
+    Lookup {
+        target: String,
+        transient: bool,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("request to start {target} could not be built")]
     Request {
         target: String,
@@ -45,6 +52,7 @@ impl StartError {
             StartError::Pipeline { transient, .. } | StartError::Build { transient, .. } => {
                 *transient
             }
+            StartError::Lookup { transient, .. } => *transient,
             StartError::Request { .. } => false,
         }
     }
@@ -70,6 +78,10 @@ impl StartError {
                 aws_sdk_codebuild::Error::InvalidInputException(_) => "InvalidStartRequest",
                 _ => "StartRefused",
             },
+            StartError::Lookup {
+                transient: true, ..
+            } => "AwsUnavailable",
+            StartError::Lookup { .. } => "LookupRefused",
             StartError::Request { .. } => "InvalidStartRequest",
         }
     }
@@ -180,6 +192,151 @@ impl Starter {
                 .and_then(|build| build.id)
                 .unwrap_or_default(),
         ))
+    }
+}
+
+impl Starter {
+    /// After a crash between a start and its record: the execution or build
+    /// this start's delivery began since `since` (epoch seconds), found by its
+    /// `GANTRY_DELIVERY_ID`. Looks at the latest page only (25 executions, 100
+    /// builds): the window the README states.
+    pub async fn find_started(
+        &self,
+        start: &Start,
+        since: i64,
+        deadline: Instant,
+    ) -> Result<Option<Started>, StartError> {
+        // Clocks differ a little between the ledger's writer and AWS.
+        let since = since - 60;
+        match &start.target {
+            Target::Pipeline {
+                name, variables, ..
+            } => {
+                if !variables {
+                    // Nothing carries the delivery id; clientRequestToken still
+                    // makes CodePipeline answer a repeat with the same execution.
+                    return Ok(None);
+                }
+                self.find_execution(start, name, since, deadline).await
+            }
+            Target::BuildProject { name } => self.find_build(start, name, since, deadline).await,
+        }
+    }
+
+    async fn find_execution(
+        &self,
+        start: &Start,
+        pipeline: &str,
+        since: i64,
+        deadline: Instant,
+    ) -> Result<Option<Started>, StartError> {
+        let listed = deadline::aws_call(
+            deadline,
+            self.pipelines
+                .list_pipeline_executions()
+                .pipeline_name(pipeline)
+                .max_results(25)
+                .send(),
+        )
+        .await
+        .map_err(|err| lookup(pipeline, is_transient(&err), err))?;
+        for summary in listed.pipeline_execution_summaries() {
+            let recent = summary.start_time().is_none_or(|t| t.secs() >= since);
+            let Some(id) = summary.pipeline_execution_id().filter(|_| recent) else {
+                continue;
+            };
+            let execution = deadline::aws_call(
+                deadline,
+                self.pipelines
+                    .get_pipeline_execution()
+                    .pipeline_name(pipeline)
+                    .pipeline_execution_id(id)
+                    .send(),
+            )
+            .await
+            .map_err(|err| lookup(pipeline, is_transient(&err), err))?;
+            let carries_delivery = execution
+                .pipeline_execution()
+                .map(|e| e.variables())
+                .unwrap_or_default()
+                .iter()
+                .any(|v| {
+                    v.name() == Some(DELIVERY_VARIABLE)
+                        && v.resolved_value() == Some(delivery_of(start))
+                });
+            if carries_delivery {
+                return Ok(Some(Started::PipelineExecution(id.to_owned())));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn find_build(
+        &self,
+        start: &Start,
+        project: &str,
+        since: i64,
+        deadline: Instant,
+    ) -> Result<Option<Started>, StartError> {
+        let listed = deadline::aws_call(
+            deadline,
+            self.builds
+                .list_builds_for_project()
+                .project_name(project)
+                .sort_order(aws_sdk_codebuild::types::SortOrderType::Descending)
+                .send(),
+        )
+        .await
+        .map_err(|err| lookup(project, is_transient(&err), err))?;
+        let ids = listed.ids();
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        let builds = deadline::aws_call(
+            deadline,
+            self.builds
+                .batch_get_builds()
+                .set_ids(Some(ids.iter().take(100).cloned().collect()))
+                .send(),
+        )
+        .await
+        .map_err(|err| lookup(project, is_transient(&err), err))?;
+        Ok(builds
+            .builds()
+            .iter()
+            .filter(|build| build.start_time().is_none_or(|t| t.secs() >= since))
+            .find(|build| {
+                build
+                    .environment()
+                    .map(|e| e.environment_variables())
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|v| v.name() == DELIVERY_VARIABLE && v.value() == delivery_of(start))
+            })
+            .and_then(|build| build.id().map(|id| Started::Build(id.to_owned()))))
+    }
+}
+
+/// The variable that carries the delivery id into every start.
+const DELIVERY_VARIABLE: &str = "GANTRY_DELIVERY_ID";
+
+fn delivery_of(start: &Start) -> &str {
+    start
+        .variables
+        .iter()
+        .find(|(name, _)| *name == DELIVERY_VARIABLE)
+        .map(|(_, value)| value.as_str())
+        .unwrap_or_default()
+}
+
+fn lookup<E>(target: &str, transient: bool, err: E) -> StartError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    StartError::Lookup {
+        target: target.to_owned(),
+        transient,
+        source: Box::new(err),
     }
 }
 
