@@ -74,7 +74,7 @@ async fn run() -> Result<(), BoxError> {
     println!("   webhook answered  {}", response["statusCode"]);
     for (_, answer) in local.pump(1).await? {
         println!("   trigger answered  {answer}");
-        println!("   the request carried the same clientRequestToken, so CodePipeline returns the execution it already started (the local endpoint does not model this)");
+        println!("   the ledger (DynamoDB table {}) records that this delivery started it, so nothing is started again", gantry_tests::scenario::LEDGER_TABLE);
     }
 
     println!(
