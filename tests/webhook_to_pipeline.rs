@@ -271,13 +271,42 @@ async fn rejected_and_ignored_deliveries_publish_nothing() {
         400
     );
 
-    let mut form = signed.clone();
-    form.insert(
-        "content-type",
-        HeaderValue::from_static("application/x-www-form-urlencoded"),
-    );
+    // Form deliveries (GitHub's default content type): no payload field, and a
+    // payload that is not the expected JSON, are malformed; another content
+    // type is refused.
+    let signed_as = |content_type: &'static str, body: &[u8]| {
+        let mut headers = headers.clone();
+        headers.insert("content-type", HeaderValue::from_static(content_type));
+        headers.insert(
+            "x-hub-signature-256",
+            HeaderValue::from_str(&sign(LOCAL_SECRET.as_bytes(), body)).unwrap(),
+        );
+        headers
+    };
+    let form = "application/x-www-form-urlencoded";
+    for body in [
+        &b"other=1"[..],
+        b"payload=%7B%22ref%22%3A42%7D",
+        b"payload=not%20json",
+    ] {
+        assert_eq!(
+            world
+                .webhook
+                .handle(&signed_as(form, body), body, soon())
+                .await
+                .status,
+            400,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    let text = b"ref=main";
     assert_eq!(
-        world.webhook.handle(&form, &garbage, soon()).await.status,
+        world
+            .webhook
+            .handle(&signed_as("text/plain", text), text, soon())
+            .await
+            .status,
         415
     );
 
@@ -617,4 +646,46 @@ async fn a_retry_after_a_crash_between_start_and_record_finds_the_build_instead_
     trigger.handle(event(), soon()).await.unwrap();
     assert_eq!(world.recorder.bodies("ListBuildsForProject").len(), looked);
     assert!(world.recorder.bodies("StartBuild").is_empty());
+}
+
+#[tokio::test]
+async fn a_form_delivery_is_verified_over_its_raw_body_and_published_from_its_payload() {
+    let world = world().await.unwrap();
+    let (mut headers, json) = webhook_delivery("push", LOCAL_SECRET);
+    // As GitHub sends it with content type "form": the JSON in a payload field.
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", std::str::from_utf8(&json).unwrap())
+        .finish();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    // Signed over the JSON instead of the raw form body: refused.
+    assert_eq!(
+        world
+            .webhook
+            .handle(&headers, body.as_bytes(), soon())
+            .await
+            .status,
+        401
+    );
+    headers.insert(
+        "x-hub-signature-256",
+        HeaderValue::from_str(&sign(LOCAL_SECRET.as_bytes(), body.as_bytes())).unwrap(),
+    );
+    assert_eq!(
+        world
+            .webhook
+            .handle(&headers, body.as_bytes(), soon())
+            .await
+            .status,
+        202
+    );
+    let events = world
+        .aws
+        .take_events(1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(events[0]["detail"]["commit"], PUSH_COMMIT);
+    assert_eq!(events[0]["detail"]["delivery_id"], PUSH_DELIVERY);
 }

@@ -9,6 +9,7 @@ use gantry_core::logging::error_chain;
 use gantry_core::secret::{CachedSecret, Reread, SecretError};
 use http::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
+use std::borrow::Cow;
 use tokio::time::Instant;
 use tracing::{error, field, info, info_span, warn, Instrument};
 
@@ -28,8 +29,12 @@ enum Rejection {
     TooLarge(usize),
     #[error(transparent)]
     Signature(#[from] SignatureError),
-    #[error("content type {0:?} is not application/json; set the webhook's content type to application/json")]
+    #[error(
+        "content type {0:?} is neither application/json nor application/x-www-form-urlencoded"
+    )]
     ContentType(String),
+    #[error("form delivery has no payload field")]
+    FormWithoutPayload,
     #[error("header {0} is missing")]
     MissingHeader(&'static str),
     #[error(transparent)]
@@ -47,10 +52,11 @@ impl Rejection {
         let (status, body) = match self {
             Rejection::TooLarge(_) => (413, "payload too large"),
             Rejection::Signature(_) => (401, "invalid signature"),
-            Rejection::ContentType(_) => (415, "content type must be application/json"),
-            Rejection::MissingHeader(_) | Rejection::Delivery(_) | Rejection::Payload(_) => {
-                (400, "malformed delivery")
-            }
+            Rejection::ContentType(_) => (415, "unsupported content type"),
+            Rejection::MissingHeader(_)
+            | Rejection::Delivery(_)
+            | Rejection::Payload(_)
+            | Rejection::FormWithoutPayload => (400, "malformed delivery"),
             Rejection::Secret(_) => (500, "webhook secret unavailable"),
             // A 5xx marks the delivery failed in GitHub, so it can be redelivered.
             Rejection::Publish(_) => (502, "event not published"),
@@ -127,11 +133,8 @@ impl Webhook {
             verified?;
         }
 
-        if let Some(content_type) = header(headers, "content-type") {
-            if !content_type.starts_with("application/json") {
-                return Err(Rejection::ContentType(content_type.to_owned()));
-            }
-        }
+        let body = json_body(header(headers, "content-type"), body)?;
+        let body = body.as_ref();
         let event = EventName::parse(
             header(headers, "x-github-event").ok_or(Rejection::MissingHeader("X-GitHub-Event"))?,
         );
@@ -176,6 +179,34 @@ impl Webhook {
                 })
             }
         }
+    }
+}
+
+/// The delivery's JSON. GitHub sends it as the body (`application/json`), or,
+/// with its default content type for a new webhook, as the `payload` field of a
+/// form; the signature covers the raw body either way, so this runs after it.
+fn json_body<'a>(content_type: Option<&str>, body: &'a [u8]) -> Result<Cow<'a, [u8]>, Rejection> {
+    let media_type = content_type.map(|value| {
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    });
+    match media_type.as_deref() {
+        None | Some("application/json") => Ok(Cow::Borrowed(body)),
+        Some("application/x-www-form-urlencoded") => form_urlencoded::parse(body)
+            .find(|(name, _)| name == "payload")
+            .map(|(_, payload)| Cow::Owned(payload.into_owned().into_bytes()))
+            .ok_or(Rejection::FormWithoutPayload),
+        Some(_) => Err(Rejection::ContentType(
+            content_type
+                .unwrap_or_default()
+                .chars()
+                .take(LOGGED_HEADER_CHARS)
+                .collect(),
+        )),
     }
 }
 
