@@ -148,6 +148,15 @@ async fn misconfiguration_fails_the_cold_start_naming_the_setting() {
             "missing required setting GANTRY_LEDGER_TABLE",
         ),
         (
+            "pruner",
+            vec![
+                ("GANTRY_ARTIFACT_BUCKET", "gantry-artifacts"),
+                ("GANTRY_PIPELINES", "app-pipeline"),
+                ("GANTRY_PRUNE_ALLOWED_PREFIXES", "nightly-builds/"),
+            ],
+            "setting GANTRY_PRUNE_ALLOWED_PREFIXES is invalid: rules[0] (app-pipeline): s3://gantry-artifacts/app-pipeline/ is outside",
+        ),
+        (
             "webhook",
             vec![("GANTRY_WEBHOOK_SECRET", "s")],
             "missing required setting GANTRY_EVENT_BUS",

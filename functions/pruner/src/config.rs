@@ -8,6 +8,9 @@ pub const BUCKET: &str = "GANTRY_ARTIFACT_BUCKET";
 pub const PIPELINES: &str = "GANTRY_PIPELINES";
 pub const POLICY: &str = "GANTRY_PRUNE_POLICY";
 pub const DRY_RUN: &str = "GANTRY_DRY_RUN";
+/// The prefixes the function's role may delete under (the template builds the
+/// role's resources from the same list).
+pub const ALLOWED_PREFIXES: &str = "GANTRY_PRUNE_ALLOWED_PREFIXES";
 
 pub const DEFAULT_KEEP_NEWEST: usize = 10;
 pub const DEFAULT_KEEP_DAYS: u32 = 14;
@@ -57,7 +60,38 @@ impl PrunerConfig {
         let policy = config::optional(POLICY)?;
         let mut parsed = PrunerConfig::parse(&bucket, pipelines.as_deref(), policy.as_deref())?;
         parsed.dry_run = config::flag(DRY_RUN)?;
+        if let Some(allowed) = config::optional(ALLOWED_PREFIXES)? {
+            parsed.check_allowed(&bucket, &allowed)?;
+        }
         Ok(parsed)
+    }
+
+    /// Every rule must prune within `allowed` (comma-separated prefixes of
+    /// `bucket`): a rule outside it would have each deletion refused by the
+    /// role, so it fails the cold start instead, naming the rule.
+    pub fn check_allowed(&self, bucket: &str, allowed: &str) -> Result<(), ConfigError> {
+        let allowed: Vec<&str> = allowed
+            .split(',')
+            .map(str::trim)
+            .filter(|prefix| !prefix.is_empty())
+            .collect();
+        for rule in &self.rules {
+            let inside = rule.bucket == bucket
+                && allowed.iter().any(|prefix| rule.prefix.starts_with(prefix));
+            if !inside {
+                return Err(ConfigError::Invalid {
+                    name: ALLOWED_PREFIXES,
+                    reason: format!(
+                        "{}: s3://{}/{} is outside the prefixes the pruner may delete under ({}); add it to the stack's PrunePrefixes",
+                        rule.label,
+                        rule.bucket,
+                        rule.prefix,
+                        allowed.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// `pipelines`: comma-separated names, each a rule with the policy's defaults,
@@ -168,6 +202,35 @@ pub fn pipeline_prefix(pipeline: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_rule_must_lie_within_the_allowed_prefixes() {
+        let config = PrunerConfig::parse(
+            "artifacts",
+            None,
+            Some(r#"{"rules": [{"pipeline": "app-pipeline"}, {"prefix": "nightly-builds/web/"}]}"#),
+        )
+        .unwrap();
+        assert!(config
+            .check_allowed("artifacts", "app-pipeline/, nightly-builds/")
+            .is_ok());
+        let err = config
+            .check_allowed("artifacts", "app-pipeline/")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("GANTRY_PRUNE_ALLOWED_PREFIXES")
+                && err.contains("rules[1]")
+                && err.contains("nightly-builds/web/"),
+            "{err}"
+        );
+        // Another bucket is outside the role's bucket, whatever its prefix.
+        assert!(config
+            .check_allowed("other-bucket", "app-pipeline/,nightly-builds/")
+            .is_err());
+        // An empty list allows nothing.
+        assert!(config.check_allowed("artifacts", " , ").is_err());
+    }
 
     fn error(pipelines: Option<&str>, policy: &str) -> String {
         PrunerConfig::parse("bucket", pipelines, Some(policy))
