@@ -188,3 +188,40 @@ async fn a_webhook_whose_aws_calls_hang_answers_before_its_deadline() {
         );
     }
 }
+
+#[tokio::test]
+async fn status_reads_that_hang_give_up_at_the_deadline_as_a_retryable_failure() {
+    let sdk = stand_in(false).await;
+    let handler = gantry_status::StatusHandler::new(
+        gantry_status::config::StatusConfig::parse("{}").unwrap(),
+        gantry_status::reader::Reader::new(
+            aws_sdk_codebuild::Client::new(&sdk),
+            aws_sdk_codepipeline::Client::new(&sdk),
+        ),
+        gantry_core::github::GitHubClient::new(
+            "http://127.0.0.1:9",
+            CachedSecret::plain("t"),
+            gantry_core::github::RetryPolicy::default(),
+        )
+        .unwrap(),
+    );
+    let event = serde_json::from_value(scenario::build_state_change(
+        "hello-world-build:5f6b2c1a-0000-4000-8000-000000000002",
+        "SUCCEEDED",
+        "6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+    ))
+    .unwrap();
+    let began = Instant::now();
+    let err = handler
+        .handle(event, Instant::now() + Duration::from_millis(500))
+        .await
+        .unwrap_err();
+    // The SDK's own limit for one attempt is 4 s: the deadline came first.
+    assert!(
+        began.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(err.error_type(), "AwsUnavailable", "{err}");
+    assert!(err.to_string().contains("time ran out"), "{err}");
+}

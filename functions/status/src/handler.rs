@@ -107,7 +107,7 @@ impl StatusHandler {
         origin: Origin,
         deadline: Instant,
     ) -> Result<Outcome, StatusError> {
-        let decision = match self.decide(&change, &origin).await {
+        let decision = match self.decide_by(&change, &origin, deadline).await {
             Ok(decision) => decision,
             Err(err) => {
                 if err.is_transient() {
@@ -130,12 +130,25 @@ impl StatusHandler {
                     handler: self,
                     change: &change,
                     origin: &origin,
+                    deadline,
                 };
                 let recheck: Option<&dyn Recheck> =
                     (post.status.state == StatusState::Pending).then_some(&recheck);
                 self.post(post, deadline, recheck).await
             }
         }
+    }
+
+    /// Every AWS read of a decision ends by `deadline`.
+    async fn decide_by(
+        &self,
+        change: &StateChange,
+        origin: &Origin,
+        deadline: Instant,
+    ) -> Result<Decision, ReadError> {
+        tokio::time::timeout_at(deadline, self.decide(change, origin))
+            .await
+            .unwrap_or(Err(ReadError::Deadline))
     }
 
     async fn decide(&self, change: &StateChange, origin: &Origin) -> Result<Decision, ReadError> {
@@ -298,12 +311,17 @@ struct PendingRecheck<'a> {
     handler: &'a StatusHandler,
     change: &'a StateChange,
     origin: &'a Origin,
+    deadline: Instant,
 }
 
 impl Recheck for PendingRecheck<'_> {
     fn before_retry(&self) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>> {
         Box::pin(async move {
-            match self.handler.decide(self.change, self.origin).await {
+            match self
+                .handler
+                .decide_by(self.change, self.origin, self.deadline)
+                .await
+            {
                 Ok(Decision::Post(post)) if post.status.state == StatusState::Pending => None,
                 Ok(Decision::Post(post)) => Some(format!(
                     "pending not retried: the state is now {}, which its own event posts",

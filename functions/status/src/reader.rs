@@ -38,6 +38,8 @@ pub enum ReadError {
         #[source]
         source: Box<aws_sdk_codepipeline::Error>,
     },
+    #[error("AWS reads not finished: the invocation's time ran out")]
+    Deadline,
 }
 
 impl ReadError {
@@ -46,6 +48,7 @@ impl ReadError {
             ReadError::Build { transient, .. }
             | ReadError::Pipeline { transient, .. }
             | ReadError::Declaration { transient, .. } => *transient,
+            ReadError::Deadline => true,
         }
     }
 }
