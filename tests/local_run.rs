@@ -177,20 +177,7 @@ async fn misconfiguration_fails_the_cold_start_naming_the_setting() {
         ),
     ];
     for (index, (function, settings, expected)) in cases.into_iter().enumerate() {
-        let mut env = moto.env();
-        env.extend(
-            settings
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        );
-        let process = LocalFunction::start(
-            function,
-            &workspace_binary(function),
-            &env,
-            log_dir.join(format!("{index}-{function}.log")),
-        )
-        .await
-        .unwrap();
+        let process = start_with(&moto, function, &settings, &log_dir, index).await;
         let err = process.invoke(&serde_json::json!({})).await.unwrap_err();
         assert!(matches!(err, InvokeError::Exited(_)), "{err}");
         assert!(err.to_string().contains(expected), "case {index}: {err}");
@@ -238,20 +225,7 @@ async fn a_failed_invocation_names_its_failure_in_error_type() {
         ),
     ];
     for (index, (function, settings, payload, error_type)) in cases.into_iter().enumerate() {
-        let mut env = moto.env();
-        env.extend(
-            settings
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        );
-        let process = LocalFunction::start(
-            function,
-            &workspace_binary(function),
-            &env,
-            log_dir.join(format!("{index}-{function}.log")),
-        )
-        .await
-        .unwrap();
+        let process = start_with(&moto, function, &settings, &log_dir, index).await;
         let Err(InvokeError::Function(record)) = process.invoke(&payload).await else {
             panic!("case {index}: the invocation must fail");
         };
@@ -322,4 +296,28 @@ async fn a_status_github_refuses_for_good_is_counted_in_a_metric_line() {
     assert_eq!(line["GitHubRejected"], 1);
     assert_eq!(line["status"], 404);
     assert_eq!(line["commit"], COMMIT);
+}
+
+/// `function`'s binary against `moto`, with `settings` added to its environment.
+async fn start_with(
+    moto: &Moto,
+    function: &str,
+    settings: &[(&str, &str)],
+    log_dir: &std::path::Path,
+    index: usize,
+) -> LocalFunction {
+    let mut env = moto.env();
+    env.extend(
+        settings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    LocalFunction::start(
+        function,
+        &workspace_binary(function),
+        &env,
+        log_dir.join(format!("{index}-{function}.log")),
+    )
+    .await
+    .unwrap()
 }

@@ -322,15 +322,7 @@ const EXECUTION: &str = "0a1b2c3d-1234-5678-abcd-12345678abcd";
 /// In moto: a pipeline whose `Release` stage runs `Deploy` (run order 1), then
 /// `Verify` (run order 2).
 async fn create_two_step_pipeline(aws: &LocalAws) {
-    let role_arn = aws_sdk_iam::Client::new(&aws.sdk)
-        .get_role()
-        .role_name("gantry-example-pipeline")
-        .send()
-        .await
-        .unwrap()
-        .role
-        .unwrap()
-        .arn;
+    let role_arn = aws.role_arn.clone();
     let type_id = |category, provider: &str| {
         ActionTypeId::builder()
             .category(category)

@@ -521,15 +521,7 @@ async fn each_target_of_a_delivery_starts_exactly_once_across_a_retry_and_a_late
 
     // The operator creates the project; the retry (Lambda's, or a redrive)
     // starts only the build.
-    let role = aws_sdk_iam::Client::new(&world.aws.sdk)
-        .get_role()
-        .role_name("gantry-example-pipeline")
-        .send()
-        .await
-        .unwrap()
-        .role
-        .unwrap()
-        .arn;
+    let role = world.aws.role_arn.clone();
     scenario::create_build_project(&world.aws.sdk, "late-build", &role)
         .await
         .unwrap();

@@ -59,6 +59,8 @@ pub fn routes_json() -> String {
 pub struct LocalAws {
     pub sdk: SdkConfig,
     pub queue_url: String,
+    /// The role the example pipeline and build project run as.
+    pub role_arn: String,
 }
 
 /// The ledger table, keyed as `infra/template.yaml` declares it.
@@ -219,6 +221,7 @@ pub async fn provision(sdk: &SdkConfig) -> Result<LocalAws, BoxError> {
     Ok(LocalAws {
         sdk: sdk.clone(),
         queue_url,
+        role_arn,
     })
 }
 
