@@ -14,15 +14,18 @@ For each scenario (a set of template parameters):
    or ${...} to one of them is replaced by the value AWS would give it where that
    is known (a name built from the resource's own Name property, the ARN built from
    that name) or an explicit placeholder (PLACEHOLDER_RULES); a DependsOn on one of
-   them is dropped. One property is rewritten (REWRITTEN_PROPERTIES): a KMS key's
-   policy, resolved and passed as a JSON string, as CloudFormation also accepts it,
-   because moto stores an object and then fails every call on the key. Nothing
-   else changes.
+   them is dropped. Two properties are rewritten (REWRITTEN_PROPERTIES): a KMS
+   key's policy, resolved and passed as a JSON string, as CloudFormation also
+   accepts it, because moto stores an object and then fails every call on the key;
+   and a role's Policies, where a policy given by Fn::If is replaced by the branch
+   its condition chooses (dropped for AWS::NoValue), as CloudFormation does, because
+   moto keeps the null and fails. Nothing else changes.
 3. The stack is created in moto and must reach CREATE_COMPLETE with every
    remaining resource created.
 4. The wiring is read back through the real APIs (boto3 against moto): bus, rules,
    patterns, targets, retry policies, dead-letter queues, functions and their
-   settings, roles and their policies, queues, log groups, bucket, permissions.
+   settings, roles and their policies, queues, log groups, bucket, ledger table,
+   permissions.
    Rule patterns are proven by delivery: the deployed rule's Lambda target is swapped
    for an SQS queue (moto cannot deliver to Lambda), matching and non-matching
    events are put on the bus, and only the matching ones must arrive.
@@ -30,8 +33,12 @@ For each scenario (a set of template parameters):
    are checked in the translated template instead, resolved against the deployed
    resources (so a queue policy must name the rule that really uses that queue).
 
-Checks of the template itself that no scenario changes (parameters, rules, the
-default routes' fork policy) run once, after the scenarios.
+Checks of the template itself that no scenario changes run once, after the
+scenarios: parameters and their descriptions; every Rules assertion evaluated with
+the default parameter values plus only the answers a first deploy needs (and the
+combinations the rules must refuse); the default routes' fork policy; and an update
+from the previous template (UPGRADE_BASE): no resource holding data is removed or
+replaced.
 
 Every check prints one line (PASS or FAIL); indented "note:" lines point at
 things worth a look that are not failures. The last line is "N passed, M failed";
@@ -47,6 +54,7 @@ import json
 import logging
 import os
 import re
+import subprocess
 import sys
 import traceback
 import urllib.request
@@ -70,6 +78,7 @@ EVENTS = ROOT / "events"
 # checked in the translated template, resolved against the deployed resources.
 NOT_DEPLOYED = {
     "AWS::SecretsManager::Secret": "moto's CloudFormation does not create Secrets Manager secrets",
+    "AWS::SecretsManager::ResourcePolicy": "moto's CloudFormation does not create Secrets Manager resource policies",
     "AWS::Lambda::Url": "moto's CloudFormation does not create Lambda Function URLs",
     "AWS::Lambda::EventInvokeConfig": "moto's CloudFormation does not create Lambda event invoke configs (on-failure destinations)",
     "AWS::SQS::QueuePolicy": "moto's CloudFormation does not create SQS queue policies",
@@ -93,6 +102,12 @@ IGNORED_PROPERTIES = {
         "LifecycleConfiguration",
     ],
     "AWS::Events::EventBus": ["Description"],
+    # moto creates the table with its keys, indexes and billing mode, but DescribeTable
+    # shows no SSEDescription, DescribeTimeToLive says DISABLED and
+    # DescribeContinuousBackups shows point-in-time recovery DISABLED. Each is read
+    # through the API first and checked in the translated template only when moto
+    # does not report it.
+    "AWS::DynamoDB::Table": ["SSESpecification", "TimeToLiveSpecification", "PointInTimeRecoverySpecification"],
 }
 
 FUNCTIONS = {
@@ -107,9 +122,58 @@ FUNCTIONS = {
 # exactly these.
 FUNCTION_ENV = {
     "Webhook": ["GANTRY_EVENT_BUS", "GANTRY_WEBHOOK_SECRET_ARN"],
-    "Trigger": ["GANTRY_ROUTES"],
-    "Status": ["GANTRY_GITHUB_TOKEN_ARN", "GANTRY_GITHUB_API_URL", "GANTRY_STATUS_CONFIG"],
-    "Pruner": ["GANTRY_ARTIFACT_BUCKET", "GANTRY_PIPELINES", "GANTRY_PRUNE_POLICY", "GANTRY_DRY_RUN"],
+    "Trigger": ["GANTRY_ROUTES", "GANTRY_LEDGER_TABLE"],
+    "Status": ["GANTRY_GITHUB_TOKEN_ARN", "GANTRY_GITHUB_API_URL", "GANTRY_STATUS_CONFIG", "GANTRY_LEDGER_TABLE"],
+    "Pruner": [
+        "GANTRY_ARTIFACT_BUCKET",
+        "GANTRY_PIPELINES",
+        "GANTRY_PRUNE_POLICY",
+        "GANTRY_DRY_RUN",
+        "GANTRY_PRUNE_ALLOWED_PREFIXES",
+    ],
+}
+# Variables the template sets ahead of the code that will read them: while no
+# source names one, check_code_reads_env prints a note instead of failing.
+ENV_AHEAD_OF_CODE = {("Status", "GANTRY_LEDGER_TABLE")}
+
+# CodePipeline names a pipeline's artifact folder after the first 20 characters of
+# its name (the pruner's PIPELINE_PREFIX_CHARS).
+PIPELINE_FOLDER_CHARS = 20
+
+# The ledger table (README "Ledger table").
+LEDGER_KEYS = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
+LEDGER_INDEXES = {
+    "by-commit": [{"AttributeName": "commit_pk", "KeyType": "HASH"}, {"AttributeName": "commit_sk", "KeyType": "RANGE"}],
+    "by-ref": [{"AttributeName": "ref_pk", "KeyType": "HASH"}, {"AttributeName": "ref_sk", "KeyType": "RANGE"}],
+}
+LEDGER_TTL_ATTRIBUTE = "expires_at"
+
+# Lambda keeps at least this much of an account's concurrency unreserved.
+LAMBDA_MIN_UNRESERVED = 100
+# IAM's limit on the total size of a role's inline policies (whitespace not counted).
+IAM_ROLE_INLINE_POLICY_CHARS = 10240
+
+# The commit of the template before the ledger, KMS, secret policies and prune
+# prefixes; an update from it must not remove or replace a resource holding data.
+UPGRADE_BASE = "d28c083"
+# Types that hold data, and their properties whose change makes CloudFormation
+# replace the resource (CloudFormation resource reference, "Update requires:
+# Replacement").
+DATA_RESOURCES = {
+    "AWS::SQS::Queue": ["QueueName", "FifoQueue"],
+    "AWS::S3::Bucket": ["BucketName"],
+    "AWS::SecretsManager::Secret": ["Name"],
+    "AWS::DynamoDB::Table": ["TableName", "KeySchema", "AttributeDefinitions"],
+    "AWS::Logs::LogGroup": ["LogGroupName"],
+}
+
+# Condition keys the secrets' resource policies use, with where AWS documents them
+# for Secrets Manager: aws:PrincipalArn is a global condition key (IAM User Guide,
+# "AWS global condition context keys"; Secrets Manager's permissions reference
+# accepts global keys), present in every signed request, the role's ARN for a role
+# session and arn:aws:iam::ACCOUNT:root for the root user.
+SECRET_POLICY_CONDITION_KEYS = {
+    "aws:PrincipalArn": "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn",
 }
 
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
@@ -147,6 +211,11 @@ SDK_CALLS = {
     "list_pipeline_executions": ["codepipeline:ListPipelineExecutions"],
     "list_pipelines": ["codepipeline:ListPipelines"],
     "batch_get_builds": ["codebuild:BatchGetBuilds"],
+    "list_builds_for_project": ["codebuild:ListBuildsForProject"],
+    "get_item": ["dynamodb:GetItem"],
+    "put_item": ["dynamodb:PutItem"],
+    "update_item": ["dynamodb:UpdateItem"],
+    "query": ["dynamodb:Query"],
     "list_objects_v2": ["s3:ListBucket"],
     "list_object_versions": ["s3:ListBucketVersions"],
     "delete_objects": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
@@ -154,14 +223,20 @@ SDK_CALLS = {
     "send_message": ["sqs:SendMessage"],
 }
 # Granted actions that no call in the function's own folder needs, by design:
-# secrets are read by gantry-core's secret module on the function's behalf, and
-# Lambda itself sends failed asynchronous invocations to the failure queue.
+# secrets are read by gantry-core's secret module and the ledger by gantry-core's
+# ledger module on the function's behalf, Lambda itself sends failed asynchronous
+# invocations to the failure queue, and KMS is called by Secrets Manager and S3.
+LEDGER_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
 UNCALLED_BY_DESIGN = {
-    "Webhook": {"secretsmanager:GetSecretValue"},
-    "Trigger": {"sqs:SendMessage"},
-    "Status": {"secretsmanager:GetSecretValue", "sqs:SendMessage"},
-    "Pruner": {"sqs:SendMessage"},
+    "Webhook": {"secretsmanager:GetSecretValue", "kms:Decrypt"},
+    "Trigger": {"sqs:SendMessage"} | LEDGER_ACTIONS,
+    "Status": {"secretsmanager:GetSecretValue", "sqs:SendMessage", "kms:Decrypt"} | LEDGER_ACTIONS,
+    "Pruner": {"sqs:SendMessage", "kms:Decrypt"},
 }
+
+
+# Every action some scenario's roles grant, for the README's role table.
+GRANTED_ACTIONS: set[str] = set()
 
 
 def same_service(action: str, arn: str) -> bool:
@@ -189,6 +264,10 @@ class Scenario:
     reserved: bool = True
     alarm_topic: str | None = None  # AlarmTopicArn; None: the stack creates its own topic
     alarm_email: str | None = None
+    prune_prefixes: list[str] | None = None  # PrunePrefixes; None: derived from the pipelines
+    secrets_key: str | None = None  # SecretsKmsKeyArn
+    artifact_key: str | None = None  # ArtifactBucketKmsKeyArn
+    secret_admins: list[str] = field(default_factory=list)  # SecretAdminRoleArns
     # Filled in while running.
     secret_arns: dict[str, str] = field(default_factory=dict)
 
@@ -204,30 +283,75 @@ def scenarios(account: str, region: str) -> list[Scenario]:
             {"name": "main", "repository": "octo-org/app", "events": ["push"], "branches": ["main"], "pipeline": "app-pipeline"}
         ]
     }
+    connection = f"arn:aws:codeconnections:{region}:{account}:connection/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+    secrets_key = f"arn:aws:kms:{region}:{account}:key/11111111-2222-3333-4444-555555555555"
+    artifact_key = f"arn:aws:kms:{region}:{account}:key/66666666-7777-8888-9999-000000000000"
+    admins = [
+        f"arn:aws:iam::{account}:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_AdministratorAccess_*",
+        f"arn:aws:iam::{account}:role/ops-breakglass",
+    ]
     return [
         Scenario(
             tag="example",
-            title="defaults: example pipeline, named pipelines and projects, stack-created bucket, secrets and alarm topic (with an e-mail subscription)",
+            title="example pipeline, named pipelines and projects, stack-created bucket, secrets (own KMS key, admin roles) and alarm topic (with an e-mail subscription), reserved concurrency",
             stack="gantry-local",
             params={
                 "CreateExamplePipeline": "true",
-                "ConnectionArn": f"arn:aws:codeconnections:{region}:{account}:connection/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d",
+                "ConnectionArn": connection,
                 "FullRepositoryId": "octo-org/app",
                 "PipelineNames": "app-pipeline,release-pipeline",
                 "ProjectNames": "pr-build",
                 "StatusConfigJson": json.dumps(status_config, separators=(",", ":")),
                 "PrunePolicyJson": json.dumps({"keep_newest": 10, "keep_days": 14}, separators=(",", ":")),
                 "AlarmEmail": "ops@octo-org.example",
+                "ReservedConcurrency": "true",
+                "SecretsKmsKeyArn": secrets_key,
+                "SecretAdminRoleArns": ",".join(admins),
             },
             example=True,
             pipelines=["app-pipeline", "release-pipeline"],
             projects=["pr-build"],
             routes=None,
             alarm_email="ops@octo-org.example",
+            secrets_key=secrets_key,
+            secret_admins=admins,
+        ),
+        Scenario(
+            tag="first-deploy",
+            title="a first deploy: every default, plus only the example pipeline's three answers (samconfig.toml's stack name)",
+            stack="gantry",
+            params={"CreateExamplePipeline": "true", "ConnectionArn": connection, "FullRepositoryId": "octo-org/app"},
+            example=True,
+            pipelines=[],
+            projects=[],
+            routes=None,
+            reserved=False,
+        ),
+        Scenario(
+            tag="example-kms-bucket",
+            title="example pipeline in an existing bucket under a customer managed key, one named pipeline, explicit prune prefixes",
+            stack="gantry-kms",
+            params={
+                "CreateExamplePipeline": "true",
+                "ConnectionArn": connection,
+                "FullRepositoryId": "octo-org/app",
+                "PipelineNames": "app-pipeline",
+                "ExistingArtifactBucket": "octo-org-kms-artifacts",
+                "ArtifactBucketKmsKeyArn": artifact_key,
+                "PrunePrefixes": "gantry-kms-example/,app-pipeline/,nightly-builds/",
+            },
+            example=True,
+            pipelines=["app-pipeline"],
+            projects=[],
+            routes=None,
+            existing_bucket="octo-org-kms-artifacts",
+            reserved=False,
+            prune_prefixes=["gantry-kms-example/", "app-pipeline/", "nightly-builds/"],
+            artifact_key=artifact_key,
         ),
         Scenario(
             tag="existing",
-            title="no example pipeline, own routes, existing bucket and secrets, no reserved concurrency, alarm topic",
+            title="no example pipeline, own routes, existing bucket (customer managed key) and secrets, explicit prune prefixes, alarm topic",
             stack="gantry-existing",
             params={
                 "CreateExamplePipeline": "false",
@@ -241,6 +365,8 @@ def scenarios(account: str, region: str) -> list[Scenario]:
                 "GitHubApiUrl": "https://github.example.com/api/v3",
                 "AlarmTopicArn": f"arn:aws:sns:{region}:{account}:gantry-alarms",
                 "WebhookInvocationAlarmThreshold": "250",
+                "PrunePrefixes": "app-pipeline/,nightly-builds/",
+                "ArtifactBucketKmsKeyArn": artifact_key,
             },
             example=False,
             pipelines=["app-pipeline"],
@@ -250,6 +376,8 @@ def scenarios(account: str, region: str) -> list[Scenario]:
             existing_secrets=True,
             reserved=False,
             alarm_topic=f"arn:aws:sns:{region}:{account}:gantry-alarms",
+            prune_prefixes=["app-pipeline/", "nightly-builds/"],
+            artifact_key=artifact_key,
         ),
     ]
 
@@ -444,6 +572,12 @@ REWRITTEN_PROPERTIES = {
         "resolved (it references only pseudo parameters) and passed as a JSON string: from an "
         "object, moto's CloudFormation stores a key whose every KMS call answers 500",
     ),
+    "AWS::IAM::Role": (
+        "Policies",
+        "a policy given by Fn::If [condition, policy, AWS::NoValue] is replaced by the branch the condition "
+        "chooses, and dropped for AWS::NoValue, as CloudFormation does: moto's CloudFormation keeps the null "
+        "in the list and fails creating the role",
+    ),
 }
 
 PLACEHOLDER_RULES = [
@@ -514,8 +648,17 @@ def adapt(translated: dict, params: dict[str, str], pseudo: dict) -> Adaptation:
         if resource["Type"] in REWRITTEN_PROPERTIES:
             name = REWRITTEN_PROPERTIES[resource["Type"]][0]
             props = resource.get("Properties", {})
-            if isinstance(props.get(name), dict):
+            if resource["Type"] == "AWS::KMS::Key" and isinstance(props.get(name), dict):
                 props[name] = json.dumps(names.value(props[name]), separators=(",", ":"))
+            if resource["Type"] == "AWS::IAM::Role" and isinstance(props.get(name), list):
+                chosen = []
+                for policy in props[name]:
+                    if isinstance(policy, dict) and list(policy) == ["Fn::If"]:
+                        condition, yes, no = policy["Fn::If"]
+                        policy = yes if names.condition(condition) else no
+                    if policy != {"Ref": "AWS::NoValue"}:
+                        chosen.append(policy)
+                props[name] = chosen
         depends = resource.get("DependsOn")
         if depends:
             kept = [d for d in ([depends] if isinstance(depends, str) else depends) if d not in removed]
@@ -542,7 +685,7 @@ class Aws:
         self.endpoint = os.environ["AWS_ENDPOINT_URL"].rstrip("/")
         self.region = os.environ.get("AWS_REGION") or os.environ["AWS_DEFAULT_REGION"]
         session = boto3.session.Session(region_name=self.region)
-        for name in ["cloudformation", "events", "iam", "kms", "lambda", "logs", "s3", "secretsmanager", "sns", "sqs", "sts"]:
+        for name in ["cloudformation", "dynamodb", "events", "iam", "kms", "lambda", "logs", "s3", "secretsmanager", "sns", "sqs", "sts"]:
             setattr(self, name.replace("lambda", "lambda_"), session.client(name, config=config))
 
     def reset(self) -> None:
@@ -569,6 +712,50 @@ def log_group_arn(arn: str) -> str:
 
 def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
+
+
+def wildcard(pattern: str, value: str) -> bool:
+    """IAM's wildcards: * any run of characters, ? one character."""
+    return re.fullmatch("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), value, re.S) is not None
+
+
+def arn_like(pattern: str, value: str) -> bool:
+    """ArnLike: each of the six colon-separated parts matched on its own."""
+    a, b = pattern.split(":", 5), value.split(":", 5)
+    return len(a) == len(b) == 6 and all(wildcard(x, y) for x, y in zip(a, b))
+
+
+def condition_holds(condition: dict, context: dict[str, str | None]) -> bool:
+    """The condition operators the stack's resource policies use. A missing key makes
+    a positive operator false and a negated one true, as IAM evaluates them."""
+    for operator, keys in condition.items():
+        for key, expected in keys.items():
+            value = context.get(key)
+            values = as_list(expected)
+            if operator in ("ArnLike", "ArnEquals"):
+                ok = value is not None and any(arn_like(v, value) for v in values)
+            elif operator in ("ArnNotLike", "ArnNotEquals"):
+                ok = value is None or not any(arn_like(v, value) for v in values)
+            elif operator == "StringEquals":
+                ok = value is not None and value in values
+            else:
+                raise Unresolved(f"condition operator {operator}")
+            if not ok:
+                return False
+    return True
+
+
+def policy_denies(statements: list[dict], principal_arn: str | None, action: str) -> bool:
+    """Whether a resource policy's Deny statements refuse the action to the principal."""
+    context = {"aws:PrincipalArn": principal_arn}
+    for statement in statements:
+        if statement.get("Effect") != "Deny" or statement.get("Principal") not in ("*", {"AWS": "*"}):
+            continue
+        if not any(wildcard(a, action) for a in as_list(statement.get("Action", []))):
+            continue
+        if condition_holds(statement.get("Condition", {}), context):
+            return True
+    return False
 
 
 # ---------------------------------------------------------------------------
@@ -606,6 +793,16 @@ class Run:
     def all_projects(self) -> list[str]:
         return ([self.example_name] if self.s.example else []) + self.s.projects
 
+    def allowed_prefixes(self) -> list[str]:
+        """Where the pruner may delete: PrunePrefixes, or NAME/ for each pipeline."""
+        if self.s.prune_prefixes is not None:
+            return self.s.prune_prefixes
+        return [f"{name}/" for name in self.all_pipelines()]
+
+    @property
+    def bucket(self) -> str:
+        return self.s.existing_bucket or self.phys["ArtifactBucket"]
+
     # -- 0: what the stack expects to exist, and the parameters ---------------
     def prepare(self) -> None:
         aws = self.aws
@@ -625,8 +822,6 @@ class Run:
 
     def check_parameters(self, template: dict) -> None:
         declared = template["Parameters"]
-        values = {key: str(spec.get("Default", "")) for key, spec in declared.items()}
-        values.update(self.s.params)
         bad = []
         for key, value in self.s.params.items():
             spec = declared.get(key)
@@ -640,14 +835,7 @@ class Run:
         self.r.check("parameters satisfy the template's AllowedValues and AllowedPatterns", not bad, "; ".join(bad))
         # moto ignores the Rules section; evaluate it here so the parameter set is one
         # CloudFormation would accept.
-        resolver = Resolver(template, values, self.pseudo, {})
-        failed = []
-        for rule_name, rule in template.get("Rules", {}).items():
-            if "RuleCondition" in rule and not resolver.truth(rule["RuleCondition"]):
-                continue
-            for assertion in rule["Assertions"]:
-                if not resolver.truth(assertion["Assert"]):
-                    failed.append(f"{rule_name}: {assertion.get('AssertDescription')}")
+        failed = [f"{rule}: {text}" for rule, text in RulesEvaluator(template, self.s.params).refusals()]
         self.r.check("parameters pass the template's Rules (moto does not evaluate them)", not failed, "; ".join(failed))
 
     # -- 1..3: translate, adapt, deploy ---------------------------------------
@@ -742,6 +930,10 @@ class Run:
                 attrs[(lid, None)] = key["KeyId"]
                 attrs[(lid, "KeyId")] = key["KeyId"]
                 attrs[(lid, "Arn")] = key["Arn"]
+            elif kind == "AWS::DynamoDB::Table":
+                table = aws.dynamodb.describe_table(TableName=phys)["Table"]
+                attrs[(lid, None)] = table["TableName"]
+                attrs[(lid, "Arn")] = table["TableArn"]
             elif kind == "AWS::Events::Rule":
                 attrs[(lid, None)] = phys
                 # The template puts rules either on the default bus or on its own bus.
@@ -765,6 +957,7 @@ class Run:
         }
         for key, value in expected_secrets.items():
             self.r.equal(f"output {key} is the secret the functions read", self.outputs.get(key), value)
+        self.r.equal("output LedgerTableName is the deployed ledger table", self.outputs.get("LedgerTableName"), self.phys.get("LedgerTable"))
         if s.example:
             self.r.equal("output ExamplePipelineName", self.outputs.get("ExamplePipelineName"), self.example_name)
         else:
@@ -808,18 +1001,20 @@ class Run:
                 }
             else:
                 routes = s.routes
-            return {"GANTRY_ROUTES": routes}  # compared as JSON
+            return {"GANTRY_ROUTES": routes, "GANTRY_LEDGER_TABLE": self.phys["LedgerTable"]}  # routes compared as JSON
         if key == "Status":
             return {
                 "GANTRY_GITHUB_TOKEN_ARN": token_secret,
                 "GANTRY_GITHUB_API_URL": self.values["GitHubApiUrl"],
                 "GANTRY_STATUS_CONFIG": self.values["StatusConfigJson"],
+                "GANTRY_LEDGER_TABLE": self.phys["LedgerTable"],
             }
         return {
-            "GANTRY_ARTIFACT_BUCKET": s.existing_bucket or self.phys["ArtifactBucket"],
+            "GANTRY_ARTIFACT_BUCKET": self.bucket,
             "GANTRY_PIPELINES": ",".join(self.all_pipelines()),
             "GANTRY_PRUNE_POLICY": self.values["PrunePolicyJson"],
             "GANTRY_DRY_RUN": self.values["DryRun"],
+            "GANTRY_PRUNE_ALLOWED_PREFIXES": ",".join(self.allowed_prefixes()),
         }
 
     def check_functions(self) -> None:
@@ -938,7 +1133,7 @@ class Run:
                 "bus": "default",
                 "pattern": {
                     "source": ["aws.codebuild"],
-                    "detail-type": ["CodeBuild Build State Change", "CodeBuild Build Phase Change"],
+                    "detail-type": ["CodeBuild Build State Change"],
                     "detail": {"project-name": self.all_projects()},
                 },
                 "function": "Status",
@@ -952,7 +1147,6 @@ class Run:
                     "detail-type": [
                         "CodePipeline Pipeline Execution State Change",
                         "CodePipeline Stage Execution State Change",
-                        "CodePipeline Action Execution State Change",
                     ],
                     "detail": {"pipeline": self.all_pipelines()},
                 },
@@ -1054,6 +1248,7 @@ class Run:
         webhook_secret = s.secret_arns.get("ExistingWebhookSecretArn") or a[("WebhookSecret", None)]
         token_secret = s.secret_arns.get("ExistingGitHubTokenSecretArn") or a[("GitHubTokenSecret", None)]
         pipelines = self.pipeline_arns(self.all_pipelines())
+        table = a[("LedgerTable", "Arn")]
         common = lambda fn: {**{x: log(f"{fn}LogGroup") for x in LOG_ACTIONS}, **{x: {"*"} for x in XRAY_ACTIONS}}  # noqa: E731
         roles: dict[str, dict[str, set[str]]] = {
             "WebhookRole": {
@@ -1065,11 +1260,20 @@ class Run:
                 **common("Trigger"),
                 "sqs:SendMessage": {a[("TriggerFailureQueue", "Arn")]},
                 "codepipeline:StartPipelineExecution": pipelines,
+                "codepipeline:ListPipelineExecutions": pipelines,
+                "codepipeline:GetPipelineExecution": pipelines,
+                "dynamodb:GetItem": {table},
+                "dynamodb:PutItem": {table},
+                "dynamodb:UpdateItem": {table},
+                "dynamodb:Query": {table, f"{table}/index/*"},
             },
             "StatusRole": {
                 **common("Status"),
                 "sqs:SendMessage": {a[("StatusFailureQueue", "Arn")]},
                 "secretsmanager:GetSecretValue": {token_secret},
+                "dynamodb:GetItem": {table},
+                "dynamodb:PutItem": {table},
+                "dynamodb:UpdateItem": {table},
                 "codepipeline:GetPipelineExecution": pipelines,
                 "codepipeline:ListActionExecutions": pipelines,
                 "codepipeline:GetPipeline": pipelines,
@@ -1079,8 +1283,8 @@ class Run:
                 **common("Pruner"),
                 "sqs:SendMessage": {a[("PrunerFailureQueue", "Arn")]},
                 "s3:ListBucketVersions": {bucket_arn},
-                "s3:DeleteObject": {f"{bucket_arn}/*"},
-                "s3:DeleteObjectVersion": {f"{bucket_arn}/*"},
+                "s3:DeleteObject": {f"{bucket_arn}/{prefix}*" for prefix in self.allowed_prefixes()},
+                "s3:DeleteObjectVersion": {f"{bucket_arn}/{prefix}*" for prefix in self.allowed_prefixes()},
                 "codepipeline:ListPipelineExecutions": pipelines,
                 "codepipeline:ListActionExecutions": pipelines,
                 "codepipeline:ListPipelines": {"*"},
@@ -1088,7 +1292,13 @@ class Run:
         }
         # The example project's source is the pipeline: only the pipeline starts it.
         if s.projects:
-            roles["TriggerRole"]["codebuild:StartBuild"] = self.project_arns(s.projects)
+            for action in ["codebuild:StartBuild", "codebuild:ListBuildsForProject", "codebuild:BatchGetBuilds"]:
+                roles["TriggerRole"][action] = self.project_arns(s.projects)
+        if s.secrets_key:
+            roles["WebhookRole"]["kms:Decrypt"] = {s.secrets_key}
+            roles["StatusRole"]["kms:Decrypt"] = {s.secrets_key}
+        if s.artifact_key:
+            roles["PrunerRole"]["kms:Decrypt"] = {s.artifact_key}
         for role in roles.values():
             for action in [k for k, v in role.items() if not v]:
                 del role[action]
@@ -1096,8 +1306,9 @@ class Run:
             project = self.arn("codebuild", f"project/{self.example_name}")
             roles["ExampleBuildRole"] = {
                 **{x: log("ExampleBuildLogGroup") for x in LOG_ACTIONS},
-                "s3:GetObject": {f"{bucket_arn}/*"},
-                "s3:GetObjectVersion": {f"{bucket_arn}/*"},
+                # Only the example pipeline's own artifact folder.
+                "s3:GetObject": {f"{bucket_arn}/{self.example_name}/*"},
+                "s3:GetObjectVersion": {f"{bucket_arn}/{self.example_name}/*"},
                 "s3:GetBucketAcl": {bucket_arn},
                 "s3:GetBucketLocation": {bucket_arn},
             }
@@ -1114,11 +1325,28 @@ class Run:
                 "codebuild:BatchGetBuilds": {project},
                 "codebuild:StopBuild": {project},
             }
+            if s.artifact_key:
+                for lid in ["ExampleBuildRole", "ExamplePipelineRole"]:
+                    roles[lid]["kms:Decrypt"] = {s.artifact_key}
+                    roles[lid]["kms:GenerateDataKey"] = {s.artifact_key}
         return roles
+
+    def expected_conditions(self) -> dict[str, dict[str, dict]]:
+        """Role logical id -> action -> the Condition its statement must carry. Every
+        KMS permission is usable only through the service that holds the data."""
+        via = lambda service: {"StringEquals": {"kms:ViaService": f"{service}.{self.aws.region}.amazonaws.com"}}  # noqa: E731
+        wanted: dict[str, dict[str, dict]] = {}
+        for lid, actions in self.expected_permissions().items():
+            service = "secretsmanager" if lid in ("WebhookRole", "StatusRole") else "s3"
+            for action in actions:
+                if action.startswith("kms:"):
+                    wanted.setdefault(lid, {})[action] = via(service)
+        return wanted
 
     def check_iam(self) -> None:
         iam = self.aws.iam
         expected = self.expected_permissions()
+        conditions = self.expected_conditions()
         stack_roles = sorted(lid for lid, res in self.adapted.template["Resources"].items() if res["Type"] == "AWS::IAM::Role" and lid in self.phys)
         self.r.equal("roles deployed", stack_roles, sorted(expected))
         principals = {"ExampleBuildRole": "codebuild.amazonaws.com", "ExamplePipelineRole": "codepipeline.amazonaws.com"}
@@ -1140,9 +1368,12 @@ class Run:
                 )
             self.r.equal(f"role {lid}: no managed policies", iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"], [])
             granted: dict[str, set[str]] = {}
+            granted_conditions: dict[str, dict] = {}
             problems = []
+            size = 0
             for policy_name in iam.list_role_policies(RoleName=name)["PolicyNames"]:
                 document = policy_document(iam.get_role_policy(RoleName=name, PolicyName=policy_name)["PolicyDocument"])
+                size += len(re.sub(r"\s", "", json.dumps(document)))
                 for statement in as_list(document["Statement"]):
                     if statement is None:
                         # Moto keeps an Fn::If that gives AWS::NoValue as null in a list;
@@ -1157,10 +1388,16 @@ class Run:
                     for action in actions:
                         if "*" in action or "?" in action:
                             problems.append(f"{statement.get('Sid')}: wildcard action {action}")
+                    if "Condition" in statement:
+                        for action in actions:
+                            granted_conditions[action] = statement["Condition"]
                     for resource in resources:
-                        # Only an object suffix (bucket/*) or a log group's streams (:*) may
-                        # end in a wildcard; an empty last part means an empty parameter slot.
+                        # Only an object suffix (bucket/*, bucket/prefix*) or a log group's
+                        # streams (:*) may end in a wildcard; an empty last part means an
+                        # empty parameter slot; BUCKET~* is an unused prefix slot.
                         named = resource.removesuffix("/*").removesuffix(":*")
+                        if resource.startswith("arn:aws:s3:::") and resource.endswith("~*") and "/" not in resource:
+                            continue
                         if resource == "*":
                             if not set(actions) <= UNSCOPABLE_ACTIONS:
                                 problems.append(f"{statement.get('Sid')}: resource * for {actions}")
@@ -1168,8 +1405,9 @@ class Run:
                             problems.append(f"{statement.get('Sid')}: unscoped resource {resource}")
                     for action in actions:
                         for resource in resources:
-                            # An unused name slot (`~`) names a resource that cannot exist.
-                            if resource.endswith((":~", "/~")):
+                            # An unused name slot (`~`) names a resource that cannot exist;
+                            # an unused prefix slot gives BUCKET~*, which names no object.
+                            if resource.endswith((":~", "/~")) or (resource.startswith("arn:aws:s3:::") and resource.endswith("~*") and "/" not in resource):
                                 continue
                             if resource != "*" and not same_service(action, resource):
                                 # IAM matches an action only against its own service's ARNs.
@@ -1181,6 +1419,7 @@ class Run:
                 not problems,
                 "; ".join(problems),
             )
+            GRANTED_ACTIONS.update(granted)
             want = expected.get(lid, {})
             diff = []
             for action in sorted(set(granted) | set(want)):
@@ -1191,6 +1430,15 @@ class Run:
                 if lacking:
                     diff.append(f"{action} missing {sorted(lacking)}")
             self.r.check(f"role {lid}: exactly the actions README and template describe, on exactly its resources", not diff, "; ".join(diff))
+            self.r.equal(
+                f"role {lid}: conditions exactly as described (every KMS action only through the service holding the data: kms:ViaService)",
+                granted_conditions,
+                conditions.get(lid, {}),
+            )
+            self.r.check(
+                f"role {lid}: inline policies within IAM's {IAM_ROLE_INLINE_POLICY_CHARS} characters per role ({size})",
+                size <= IAM_ROLE_INLINE_POLICY_CHARS,
+            )
             function = lid.removesuffix("Role")
             # With no pipeline or project of some kind, a role rightly lacks its actions.
             if function in FUNCTIONS and self.s.projects and self.s.pipelines and self.s.example:
@@ -1262,10 +1510,84 @@ class Run:
             ),
             json.dumps(rules),
         )
+        raw = self.translated["Resources"]["ArtifactBucket"]
         self.r.equal(
-            "artifact bucket: kept when the stack is deleted [template]",
-            self.translated["Resources"]["ArtifactBucket"].get("DeletionPolicy"),
-            "Retain",
+            "artifact bucket: kept when the stack is deleted or the bucket replaced (Retain) [template]",
+            (raw.get("DeletionPolicy"), raw.get("UpdateReplacePolicy")),
+            ("Retain", "Retain"),
+        )
+
+    # -- 11b: ledger table ----------------------------------------------------
+    def check_ledger_table(self) -> None:
+        ddb = self.aws.dynamodb
+        if not self.r.check("ledger table LedgerTable created", "LedgerTable" in self.phys):
+            return
+        name = self.phys["LedgerTable"]
+        table = ddb.describe_table(TableName=name)["Table"]
+        raw = self.translated["Resources"]["LedgerTable"]
+        props = raw["Properties"]
+        self.r.equal("ledger table: key schema pk (HASH), sk (RANGE)", table.get("KeySchema"), LEDGER_KEYS)
+        self.r.equal(
+            "ledger table: every key attribute a string",
+            sorted((d["AttributeName"], d["AttributeType"]) for d in table.get("AttributeDefinitions", [])),
+            sorted((k["AttributeName"], "S") for k in LEDGER_KEYS + [k for ks in LEDGER_INDEXES.values() for k in ks]),
+        )
+        self.r.equal(
+            "ledger table: global secondary indexes by-commit (commit_pk, commit_sk) and by-ref (ref_pk, ref_sk), projection ALL",
+            {i["IndexName"]: (i["KeySchema"], i["Projection"]) for i in table.get("GlobalSecondaryIndexes", [])},
+            {index: (keys, {"ProjectionType": "ALL"}) for index, keys in LEDGER_INDEXES.items()},
+        )
+        self.r.check("ledger table: no local secondary index", not table.get("LocalSecondaryIndexes"), str(table.get("LocalSecondaryIndexes")))
+        self.r.equal("ledger table: on demand (PAY_PER_REQUEST)", table.get("BillingModeSummary", {}).get("BillingMode"), "PAY_PER_REQUEST")
+        # moto's CloudFormation does not apply these three (IGNORED_PROPERTIES): read
+        # through the API first, the translated template when moto does not report them.
+        sse = table.get("SSEDescription")
+        if sse:
+            self.r.equal("ledger table: encrypted at rest (KMS)", sse.get("Status"), "ENABLED")
+        else:
+            self.r.equal("ledger table: encrypted at rest, SSEEnabled (KMS, aws/dynamodb) [template]", props.get("SSESpecification"), {"SSEEnabled": True})
+        ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if ttl.get("TimeToLiveStatus") == "ENABLED":
+            self.r.equal(f"ledger table: TTL on {LEDGER_TTL_ATTRIBUTE} (DescribeTimeToLive)", ttl.get("AttributeName"), LEDGER_TTL_ATTRIBUTE)
+        else:
+            print(f"     note: DescribeTimeToLive says {ttl.get('TimeToLiveStatus')}: moto's CloudFormation does not apply TimeToLiveSpecification")
+            self.r.equal(
+                f"ledger table: TTL on {LEDGER_TTL_ATTRIBUTE} [template]",
+                props.get("TimeToLiveSpecification"),
+                {"AttributeName": LEDGER_TTL_ATTRIBUTE, "Enabled": True},
+            )
+        backups = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+        pitr = backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus")
+        if pitr == "ENABLED":
+            self.r.check("ledger table: point-in-time recovery on (DescribeContinuousBackups)", True)
+        else:
+            print(f"     note: DescribeContinuousBackups says point-in-time recovery {pitr}: moto's CloudFormation does not apply PointInTimeRecoverySpecification")
+            self.r.equal(
+                "ledger table: point-in-time recovery on [template]",
+                props.get("PointInTimeRecoverySpecification"),
+                {"PointInTimeRecoveryEnabled": True},
+            )
+        self.r.equal(
+            "ledger table: kept when the stack is deleted or the table replaced (Retain) [template]",
+            (raw.get("DeletionPolicy"), raw.get("UpdateReplacePolicy")),
+            ("Retain", "Retain"),
+        )
+        self.r.check("ledger table: no fixed TableName (a replacement would not collide) [template]", "TableName" not in props)
+
+    # -- 11c: where the pruner may delete ------------------------------------
+    def check_prune_prefixes(self) -> None:
+        prefixes = self.allowed_prefixes()
+        if self.s.prune_prefixes is None:
+            folders = [name[:PIPELINE_FOLDER_CHARS] + "/" for name in self.all_pipelines()]
+            self.r.equal(
+                f"PrunePrefixes empty: the pruner may delete under exactly CodePipeline's folders of the example and PipelineNames ({', '.join(folders) or 'none'})",
+                prefixes,
+                folders,
+            )
+        self.r.check(
+            "allowed prune prefixes each end in / (a folder, never the whole bucket)",
+            all(p.endswith("/") and p != "/" for p in prefixes),
+            str(prefixes),
         )
 
     # -- 12: what moto did not deploy, resolved against what it did -----------
@@ -1351,6 +1673,12 @@ class Run:
             if present(lid):
                 props = resources[lid]["Properties"]
                 self.r.check(f"{lid}: value generated, not passed in [template]", "GenerateSecretString" in props and "SecretString" not in props)
+                self.r.equal(
+                    f"{lid}: KMS key is SecretsKmsKeyArn when set, else aws/secretsmanager (no KmsKeyId) [template]",
+                    res.value(props).get("KmsKeyId"),
+                    s.secrets_key,
+                )
+        self.check_secret_policies(present)
 
         # Alarms: one on every queue, one on every function's errors, the webhook's
         # URL and invocations, GitHub's refusals; every one notifies the alarm topic.
@@ -1410,10 +1738,14 @@ class Run:
         pipeline = res.value(resources["ExamplePipeline"]["Properties"])
         self.r.equal("ExamplePipeline: named as the routes and rules expect [template]", pipeline.get("Name"), self.example_name)
         self.r.equal("ExamplePipeline: runs as the deployed ExamplePipelineRole [template]", pipeline.get("RoleArn"), a[("ExamplePipelineRole", "Arn")])
+        store = {"Type": "S3", "Location": self.bucket}
+        if s.artifact_key:
+            store["EncryptionKey"] = {"Id": s.artifact_key, "Type": "KMS"}
         self.r.equal(
-            "ExamplePipeline: artifacts in the deployed bucket [template]",
+            f"ExamplePipeline: artifacts in the {'existing' if s.existing_bucket else 'deployed'} bucket"
+            f"{', under ArtifactBucketKmsKeyArn' if s.artifact_key else ' (aws/s3)'} [template]",
             pipeline.get("ArtifactStore"),
-            {"Type": "S3", "Location": self.phys["ArtifactBucket"]},
+            store,
         )
         self.r.equal("ExamplePipeline: V2, parallel executions [template]", (pipeline.get("PipelineType"), pipeline.get("ExecutionMode")), ("V2", "PARALLEL"))
         # Only Gantry starts the example, so only the routes decide whether a fork's
@@ -1451,6 +1783,57 @@ class Run:
             all(passed.get(name) == f"#{{variables.{name}}}" for name in PIPELINE_VARIABLES),
             json.dumps(passed),
         )
+
+    def check_secret_policies(self, present: Callable[[str], bool]) -> None:
+        """The resource policies of the secrets the stack creates (moto skips them),
+        evaluated for the principals that matter."""
+        s, a, resources = self.s, self.attrs, self.translated["Resources"]
+        root = f"arn:aws:iam::{self.account}:root"
+        readers = {"WebhookSecret": "WebhookRole", "GitHubTokenSecret": "StatusRole"}
+        for secret, role in readers.items():
+            lid = f"{secret}Policy"
+            if s.existing_secrets:
+                self.r.check(f"no {lid} on a secret the stack did not create [template]", not present(lid))
+                continue
+            if not self.r.check(f"{lid} exists [template]", present(lid)):
+                continue
+            props = self.res.value(resources[lid]["Properties"])
+            self.r.equal(f"{lid}: on the stack's {secret}, BlockPublicPolicy [template]", (props.get("SecretId"), props.get("BlockPublicPolicy")), (a[(secret, None)], True))
+            statements = as_list(props["ResourcePolicy"]["Statement"])
+            self.r.check(
+                f"{lid}: only Deny statements, only for secretsmanager:GetSecretValue [template]",
+                all(st.get("Effect") == "Deny" and as_list(st.get("Action")) == ["secretsmanager:GetSecretValue"] for st in statements),
+                json.dumps(statements),
+            )
+            keys = sorted({key for st in statements for operator in st.get("Condition", {}).values() for key in operator})
+            self.r.check(
+                f"{lid}: condition keys {keys} all documented for Secrets Manager policies (SECRET_POLICY_CONDITION_KEYS) [template]",
+                bool(keys) and set(keys) <= set(SECRET_POLICY_CONDITION_KEYS),
+                str(keys),
+            )
+            own = a[(role, "Arn")]
+            other = a[(readers["GitHubTokenSecret" if secret == "WebhookSecret" else "WebhookSecret"], "Arn")]
+            cases = [
+                (f"the deployed {role} (aws:PrincipalArn of its Lambda sessions)", own, "secretsmanager:GetSecretValue", False),
+                ("the account root user", root, "secretsmanager:GetSecretValue", False),
+                ("the other function's deployed role", other, "secretsmanager:GetSecretValue", True),
+                ("another role of the account", f"arn:aws:iam::{self.account}:role/developer", "secretsmanager:GetSecretValue", True),
+                ("another account's root user", "arn:aws:iam::210987654321:root", "secretsmanager:GetSecretValue", True),
+                ("a request without a principal ARN", None, "secretsmanager:GetSecretValue", True),
+                ("another role of the account writing a value", f"arn:aws:iam::{self.account}:role/developer", "secretsmanager:PutSecretValue", False),
+                ("another role of the account removing this policy", f"arn:aws:iam::{self.account}:role/developer", "secretsmanager:DeleteResourcePolicy", False),
+            ]
+            if s.secret_admins:
+                cases += [
+                    ("an IAM Identity Center administrator (SecretAdminRoleArns, by wildcard)", f"arn:aws:iam::{self.account}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_0123456789abcdef", "secretsmanager:GetSecretValue", False),
+                    ("a role named in SecretAdminRoleArns", f"arn:aws:iam::{self.account}:role/ops-breakglass", "secretsmanager:GetSecretValue", False),
+                    ("an IAM Identity Center read-only role (not in SecretAdminRoleArns)", f"arn:aws:iam::{self.account}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_ReadOnlyAccess_0123456789abcdef", "secretsmanager:GetSecretValue", True),
+                ]
+            else:
+                cases.append(("a role that SecretAdminRoleArns would name (empty here)", f"arn:aws:iam::{self.account}:role/ops-breakglass", "secretsmanager:GetSecretValue", True))
+            for label, principal, action, deny in cases:
+                verb = "denies" if deny else "does not deny"
+                self.r.equal(f"{lid}: {verb} {action.split(':')[1]} to {label} [template]", policy_denies(statements, principal, action), deny)
 
     def check_webhook_and_status_alarms(self, alarms: dict[str, dict]) -> None:
         """The alarms on the webhook's URL 5xx and invocations and on GitHubRejected."""
@@ -1664,14 +2047,16 @@ class Run:
         for project in projects:
             cases.append((f"CodeBuild build state change of {project}", entry(build_state, "default", **{"project-name": project}), "StatusBuildRule"))
         if projects:
-            cases.append((f"CodeBuild build phase change of {projects[0]}", entry(build_phase, "default", **{"project-name": projects[0]}), "StatusBuildRule"))
+            # status acts on no phase change: the rule no longer sends them.
+            cases.append((f"CodeBuild build phase change of {projects[0]} (not wanted)", entry(build_phase, "default", **{"project-name": projects[0]}), None))
         cases.append(("CodeBuild build state change of an unlisted project", entry(build_state, "default"), None))
         pipelines = self.all_pipelines()
         for pipeline in pipelines:
             cases.append((f"CodePipeline execution change of {pipeline}", entry(pipe_started, "default", pipeline=pipeline), "StatusPipelineRule"))
         if pipelines:
             cases.append((f"CodePipeline stage change of {pipelines[0]}", entry(stage_stopped, "default", pipeline=pipelines[0]), "StatusPipelineRule"))
-            cases.append((f"CodePipeline action change of {pipelines[0]}", entry(action_failed, "default", pipeline=pipelines[0]), "StatusPipelineRule"))
+            # Nor on action changes (until manual approvals are reported).
+            cases.append((f"CodePipeline action change of {pipelines[0]} (not wanted)", entry(action_failed, "default", pipeline=pipelines[0]), None))
         cases.append(("CodePipeline execution change of an unlisted pipeline", entry(pipe_started, "default"), None))
         cases.append(("CodePipeline event on the Gantry bus", entry(pipe_started, s.stack, pipeline=pipelines[0] if pipelines else "x"), None))
 
@@ -1723,6 +2108,8 @@ class Run:
             ("Lambda permissions", self.check_permissions),
             ("IAM", self.check_iam),
             ("artifact bucket", self.check_bucket),
+            ("ledger table", self.check_ledger_table),
+            ("prune prefixes", self.check_prune_prefixes),
             ("alarm topic", self.check_alarm_topic),
             ("resources moto does not deploy", self.check_not_deployed),
             ("delivery", self.check_delivery),
@@ -1763,18 +2150,341 @@ class Run:
 
 
 def check_code_reads_env(report: Report) -> None:
-    """The variables the template sets are the ones the code reads (by name)."""
+    """The variables the template sets are the ones the code reads (by name): in the
+    function's own source, or through a gantry-core constant holding the name that
+    the function's source uses."""
+    core = "".join(path.read_text() for path in sorted((ROOT / "functions" / "core" / "src").rglob("*.rs")))
     for key, names in FUNCTION_ENV.items():
         folder = FUNCTIONS[key][0]
         source = "".join(path.read_text() for path in sorted((ROOT / "functions" / folder / "src").rglob("*.rs")))
         for name in names:
-            report.check(f"functions/{folder} source names {name}", f'"{name}"' in source, "the template sets a variable the code does not read")
+            constants = re.findall(r"pub const (\w+): &str = \"" + re.escape(name) + r"\";", core)
+            via_core = [c for c in constants if re.search(r"\b" + c + r"\b", source)]
+            found = f'"{name}"' in source or bool(via_core)
+            label = f"functions/{folder} source names {name}" + (f" (gantry-core's {via_core[0]})" if via_core and f'"{name}"' not in source else "")
+            if not found and (key, name) in ENV_AHEAD_OF_CODE:
+                print(f"     note: functions/{folder} does not read {name} yet (set ahead of the code, ENV_AHEAD_OF_CODE)")
+                continue
+            report.check(label, found, "the template sets a variable the code does not read")
+    # The table's keys, indexes and TTL attribute are the ones the ledger module uses.
+    ledger = (ROOT / "functions" / "core" / "src" / "ledger.rs").read_text()
+    names = [k["AttributeName"] for k in LEDGER_KEYS] + [k["AttributeName"] for ks in LEDGER_INDEXES.values() for k in ks]
+    names += list(LEDGER_INDEXES) + [LEDGER_TTL_ATTRIBUTE]
+    missing = [name for name in names if f'"{name}"' not in ledger]
+    report.check("functions/core/src/ledger.rs names the table's key attributes, indexes and TTL attribute", not missing, f"missing {missing}")
+
+
+class RulesEvaluator:
+    """Evaluates a template's Rules as CloudFormation does before it creates or
+    updates a stack (moto ignores them): with the functions Rules use here
+    (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Ref to a parameter, Condition) and no
+    other; anything else is an error, not a guess."""
+
+    def __init__(self, template: dict, answers: dict[str, str]) -> None:
+        self.template = template
+        declared = template["Parameters"]
+        unknown = sorted(set(answers) - set(declared))
+        if unknown:
+            raise Unresolved(f"not parameters: {unknown}")
+        self.values = {key: str(spec.get("Default", "")) for key, spec in declared.items()}
+        self.values.update(answers)
+
+    def value(self, node: Any) -> str:
+        if isinstance(node, (str, int, float, bool)):
+            return str(node).lower() if isinstance(node, bool) else str(node)
+        if isinstance(node, dict) and list(node) == ["Ref"]:
+            if node["Ref"] not in self.values:
+                raise Unresolved(f"Ref {node['Ref']} is not a parameter")
+            return self.values[node["Ref"]]
+        raise Unresolved(f"value {node!r}")
+
+    def truth(self, node: Any) -> bool:
+        if not isinstance(node, dict) or len(node) != 1:
+            raise Unresolved(f"assertion {node!r}")
+        (key, arg), = node.items()
+        if key == "Fn::Equals":
+            return self.value(arg[0]) == self.value(arg[1])
+        if key == "Fn::Not":
+            return not self.truth(arg[0])
+        if key == "Fn::And":
+            return all(self.truth(item) for item in arg)
+        if key == "Fn::Or":
+            return any(self.truth(item) for item in arg)
+        if key == "Condition":
+            return self.truth(self.template["Conditions"][arg])
+        raise Unresolved(f"function {key}")
+
+    def refusals(self) -> list[tuple[str, str]]:
+        """(rule, AssertDescription) of every assertion that fails."""
+        failed = []
+        for name, rule in self.template.get("Rules", {}).items():
+            if "RuleCondition" in rule and not self.truth(rule["RuleCondition"]):
+                continue
+            for assertion in rule["Assertions"]:
+                if not self.truth(assertion["Assert"]):
+                    failed.append((name, " ".join(str(assertion.get("AssertDescription", "")).split())))
+        return failed
+
+
+def first_deploy_answers(account: str, region: str) -> dict[str, dict[str, str]]:
+    """The answers a first deploy needs besides the defaults (README "First deploy")."""
+    connection = f"arn:aws:codeconnections:{region}:{account}:connection/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+    routes = '{"routes":[{"name":"main","repository":"octo-org/app","branches":["main"],"pipeline":"app-pipeline"}]}'
+    return {
+        "the example pipeline": {"CreateExamplePipeline": "true", "ConnectionArn": connection, "FullRepositoryId": "octo-org/app"},
+        "your own pipelines": {"RoutesJson": routes, "PipelineNames": "app-pipeline"},
+        "your own projects": {"RoutesJson": routes.replace('"pipeline":"app-pipeline"', '"project":"pr-build"'), "ProjectNames": "pr-build"},
+    }
+
+
+def check_first_deploy(report: Report, template: dict, account: str, region: str) -> None:
+    """`sam deploy --guided` with the defaults and only the answers a first deploy
+    needs passes every rule; the combinations the rules exist for are refused."""
+    params = template["Parameters"]
+    # The defaults themselves must be values CloudFormation accepts.
+    bad = []
+    for key, spec in params.items():
+        default = str(spec.get("Default", ""))
+        if "AllowedValues" in spec and default not in [str(v) for v in spec["AllowedValues"]]:
+            bad.append(f"{key}={default!r} not in AllowedValues")
+        if "AllowedPattern" in spec and not re.fullmatch(spec["AllowedPattern"], default):
+            bad.append(f"{key}={default!r} does not match AllowedPattern")
+    report.check("every parameter's default satisfies its own AllowedValues/AllowedPattern", not bad, "; ".join(bad))
+    report.equal("CreateExamplePipeline: off by default (it needs a connection)", params["CreateExamplePipeline"].get("Default"), "false")
+    for label, answers in first_deploy_answers(account, region).items():
+        refused = RulesEvaluator(template, answers).refusals()
+        report.check(f"rules: every default plus only {', '.join(sorted(answers))} ({label}) passes every rule", not refused, str(refused))
+    connection = first_deploy_answers(account, region)["the example pipeline"]["ConnectionArn"]
+    refusals = [
+        ("the previous defaults: the example pipeline on, no ConnectionArn", {"CreateExamplePipeline": "true", "FullRepositoryId": "octo-org/app"}, "ExampleSource", "ConnectionArn"),
+        ("the example pipeline without FullRepositoryId", {"CreateExamplePipeline": "true", "ConnectionArn": connection}, "ExampleSource", "FullRepositoryId"),
+        ("every default alone (nothing to start)", {}, "RoutesOrExample", "RoutesJson"),
+        ("routes but no pipeline or project named", {"RoutesJson": '{"routes":[]}'}, "SomethingToRunAndReport", "pipeline or project"),
+        (
+            "an update relying on the previous default CreateExamplePipeline=true (only ConnectionArn and FullRepositoryId given)",
+            {"ConnectionArn": connection, "FullRepositoryId": "octo-org/app"},
+            "RoutesOrExample",
+            "example pipeline",
+        ),
+        (
+            "ArtifactBucketKmsKeyArn with the stack's own bucket",
+            {**first_deploy_answers(account, region)["the example pipeline"], "ArtifactBucketKmsKeyArn": f"arn:aws:kms:{region}:{account}:key/66666666-7777-8888-9999-000000000000"},
+            "ArtifactKeyNeedsExistingBucket",
+            "ExistingArtifactBucket",
+        ),
+    ]
+    for label, answers, rule, says in refusals:
+        refused = RulesEvaluator(template, answers).refusals()
+        report.check(
+            f"rules: refuse {label} (rule {rule}, saying what is missing: {says!r})",
+            any(name == rule and says in text for name, text in refused),
+            str(refused),
+        )
+
+
+def reserved_total(template: dict) -> int:
+    """The concurrency ReservedConcurrency=true reserves, read from the functions."""
+    total = 0
+    for resource in template["Resources"].values():
+        value = resource.get("Properties", {}).get("ReservedConcurrentExecutions")
+        if isinstance(value, dict) and list(value) == ["Fn::If"] and value["Fn::If"][0] == "UseReservedConcurrency":
+            total += int(value["Fn::If"][1])
+    return total
+
+
+def check_reserved_concurrency(report: Report, template: dict) -> None:
+    spec = template["Parameters"]["ReservedConcurrency"]
+    total = reserved_total(template)
+    needed = total + LAMBDA_MIN_UNRESERVED
+    report.equal("ReservedConcurrency: off by default (a new account's quota may be 10)", spec.get("Default"), "false")
+    report.equal("ReservedConcurrency=true reserves the functions' caps, 31 in all", (total, sum(f[3] for f in FUNCTIONS.values())), (31, 31))
+    text = " ".join(spec["Description"].split())
+    report.check(
+        f"ReservedConcurrency: the description says it reserves {total} and the account needs a quota of at least {needed} (Lambda keeps {LAMBDA_MIN_UNRESERVED} unreserved)",
+        f"reserves {total}" in text and f"at least {needed}" in text and f"at least {LAMBDA_MIN_UNRESERVED}" in text,
+        text,
+    )
+    readme = " ".join((ROOT / "infra" / "README.md").read_text().split())
+    report.check(
+        f"infra/README.md: ReservedConcurrency reserves {total} and needs a quota of at least {needed}",
+        f"reserves {total}" in readme and f"at least {needed}" in readme,
+    )
+
+
+def check_parameter_patterns(report: Report, template: dict, account: str) -> None:
+    params = template["Parameters"]
+    cases = [
+        ("PrunePrefixes", "app-pipeline/,nightly-builds/", True),
+        ("PrunePrefixes", "", True),
+        ("PrunePrefixes", "app-pipeline", False),  # not a folder
+        ("PrunePrefixes", "/", False),  # the whole bucket
+        ("PrunePrefixes", "*/", False),  # a wildcard in an IAM resource
+        ("PrunePrefixes", "app/,", False),
+        ("SecretAdminRoleArns", f"arn:aws:iam::{account}:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_AdministratorAccess_*", True),
+        ("SecretAdminRoleArns", f"arn:aws:iam::{account}:role/a,arn:aws:iam::{account}:role/b", True),
+        ("SecretAdminRoleArns", f"arn:aws:iam::{account}:user/alice", False),
+        ("SecretsKmsKeyArn", f"arn:aws:kms:us-east-1:{account}:key/11111111-2222-3333-4444-555555555555", True),
+        ("SecretsKmsKeyArn", f"arn:aws:kms:us-east-1:{account}:alias/gantry", False),
+        ("ArtifactBucketKmsKeyArn", f"arn:aws:kms:us-east-1:{account}:key/11111111-2222-3333-4444-555555555555", True),
+    ]
+    for name, value, ok in cases:
+        report.equal(
+            f"{name} {value or 'empty'!r} {'accepted' if ok else 'refused'} by its AllowedPattern",
+            bool(re.fullmatch(params[name]["AllowedPattern"], value)),
+            ok,
+        )
+    text = " ".join(params["PrunePrefixes"]["Description"].split())
+    report.check(
+        f"PrunePrefixes: the description says the derived default is CodePipeline's folder only for names of at most {PIPELINE_FOLDER_CHARS} characters",
+        f"at most {PIPELINE_FOLDER_CHARS} characters" in text,
+        text,
+    )
+
+
+def check_upgrade(report: Report, template: dict, account: str, region: str) -> None:
+    """An update from UPGRADE_BASE's template keeps every resource that holds data:
+    same logical id and type, no change to a property whose change replaces it,
+    same deletion policies, and (with the parameters the old stack had, as
+    `sam deploy --guided` saves them) the same condition outcome."""
+    try:
+        old_text = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{UPGRADE_BASE}:infra/template.yaml"], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        print(f"     note: upgrade check skipped: no git history with {UPGRADE_BASE} ({error})")
+        return
+    old = yaml_parse(old_text)
+    pseudo = {"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": "aws", "AWS::StackName": "gantry"}
+    connection = f"arn:aws:codeconnections:{region}:{account}:connection/0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"
+    # Parameter sets the old template was deployed with (its first deploy, and the
+    # test scenarios of that time).
+    old_sets = {
+        "its first deploy (the example by default)": {"ConnectionArn": connection, "FullRepositoryId": "octo-org/app"},
+        "own routes, existing bucket and secrets": {
+            "CreateExamplePipeline": "false",
+            "RoutesJson": '{"routes":[]}',
+            "PipelineNames": "app-pipeline",
+            "ExistingArtifactBucket": "octo-org-artifacts",
+            "ExistingWebhookSecretArn": f"arn:aws:secretsmanager:{region}:{account}:secret:octo-webhook-secret-AbCdEf",
+            "ExistingGitHubTokenSecretArn": f"arn:aws:secretsmanager:{region}:{account}:secret:octo-github-token-AbCdEf",
+        },
+    }
+    problems = []
+    for lid, resource in old["Resources"].items():
+        kind = resource["Type"]
+        if kind not in DATA_RESOURCES:
+            continue
+        new = template["Resources"].get(lid)
+        if new is None or new["Type"] != kind:
+            problems.append(f"{lid}: removed or of another type")
+            continue
+        for prop in DATA_RESOURCES[kind]:
+            if resource.get("Properties", {}).get(prop) != new.get("Properties", {}).get(prop):
+                problems.append(f"{lid}: {prop} changed (replacement)")
+        for policy in ["DeletionPolicy", "UpdateReplacePolicy"]:
+            if resource.get(policy) != new.get(policy):
+                problems.append(f"{lid}: {policy} {resource.get(policy)} -> {new.get(policy)}")
+        for label, answers in old_sets.items():
+            old_values = {k: str(v.get("Default", "")) for k, v in old["Parameters"].items()} | answers
+            # `sam deploy --guided` saved every answer, defaults included.
+            kept = Resolver(old, old_values, pseudo, {})
+            now = Resolver(template, {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()} | old_values, pseudo, {})
+            before = "Condition" not in resource or kept.condition(resource["Condition"])
+            after = "Condition" not in new or now.condition(new["Condition"])
+            if before and not after:
+                problems.append(f"{lid}: deleted by an update with the parameters of {label}")
+    # An old default stack (the example by default) given RoutesJson and PipelineNames
+    # but not CreateExamplePipeline: the rules pass, the example goes, and so does the
+    # build rule's queue, with no project left (README "Upgrading" says so).
+    answers = old_sets["its first deploy (the example by default)"] | {"RoutesJson": '{"routes":[]}', "PipelineNames": "app-pipeline"}
+    refused = RulesEvaluator(template, answers).refusals()
+    now = Resolver(template, {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()} | answers, pseudo, {})
+    gone = sorted(
+        lid
+        for lid in ["ExamplePipeline", "ExampleBuildProject", "ExampleBuildLogGroup", "StatusPipelineRuleDlq", "StatusBuildRuleDlq"]
+        if not now.condition(template["Resources"][lid]["Condition"])
+    )
+    report.check(
+        "upgrade: an old default stack updated with RoutesJson and PipelineNames but without CreateExamplePipeline=true passes the rules and loses the example and StatusBuildRuleDlq",
+        not refused and gone == sorted(["ExamplePipeline", "ExampleBuildProject", "ExampleBuildLogGroup", "StatusBuildRuleDlq"]),
+        f"refused {refused}, removed {gone}",
+    )
+    kept_ids = [lid for lid, r in old["Resources"].items() if r["Type"] in DATA_RESOURCES]
+    report.check(
+        f"upgrade from {UPGRADE_BASE}: none of the {len(kept_ids)} queues, buckets, secrets and log groups is removed or replaced",
+        not problems,
+        "; ".join(problems),
+    )
+    replaced = []
+    for lid, resource in old["Resources"].items():
+        new = template["Resources"].get(lid)
+        if new is None:
+            replaced.append(f"{lid} removed")
+        elif new["Type"] != resource["Type"]:
+            replaced.append(f"{lid} retyped")
+    report.check(f"upgrade from {UPGRADE_BASE}: every resource of the previous template still declared", not replaced, "; ".join(replaced))
+
+
+def readme_section(title: str) -> str:
+    """The text of one section of infra/README.md (up to the next heading of the same
+    or a higher level), whitespace folded."""
+    text = (ROOT / "infra" / "README.md").read_text()
+    match = re.search(r"^(#+) " + re.escape(title) + r"\s*$", text, re.M)
+    if not match:
+        return ""
+    level = len(match.group(1))
+    rest = text[match.end():]
+    end = re.search(r"^#{1,%d} " % level, rest, re.M)
+    return " ".join((rest[: end.start()] if end else rest).split())
+
+
+def check_readme(report: Report, template: dict, account: str, region: str) -> None:
+    """What infra/README.md says about deploying, roles and upgrades matches the
+    template and what the scenarios deployed."""
+    first = readme_section("First deploy: what to have ready")
+    for label, answers in first_deploy_answers(account, region).items():
+        missing = [name for name in answers if f"`{name}" not in first]
+        report.check(f"infra/README.md First deploy: names every answer {label} needs ({', '.join(sorted(answers))})", bool(first) and not missing, f"missing {missing}")
+    connection = readme_section("A CodeConnections connection to GitHub")
+    sample = re.search(r"arn:aws:codeconnections:[^`\s)]+", connection)
+    report.check(
+        "infra/README.md: the sample ARN create-connection prints is one ConnectionArn's AllowedPattern accepts",
+        sample is not None and re.fullmatch(template["Parameters"]["ConnectionArn"]["AllowedPattern"], sample.group(0)) is not None,
+        sample.group(0) if sample else "no sample ARN",
+    )
+    report.check(
+        "infra/README.md: the connection is created with aws codeconnections create-connection --provider-type GitHub, starts PENDING and is completed in the console",
+        "aws codeconnections create-connection --provider-type GitHub" in connection and "PENDING" in connection and "Update pending connection" in connection,
+    )
+    roles = readme_section("What each role may do")
+    missing = sorted(action for action in GRANTED_ACTIONS if f"`{action}`" not in roles and not action.startswith("logs:"))
+    report.check(f"infra/README.md role table: names every action the deployed roles grant ({len(GRANTED_ACTIONS)})", bool(GRANTED_ACTIONS) and not missing, f"missing {missing}")
+    try:
+        old_text = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{UPGRADE_BASE}:infra/template.yaml"], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return
+    old = yaml_parse(old_text)["Parameters"]
+    changed = sorted(
+        name for name, spec in template["Parameters"].items() if name in old and str(old[name].get("Default", "")) != str(spec.get("Default", ""))
+    )
+    upgrading = readme_section("Upgrading")
+    report.check(
+        f"infra/README.md Upgrading: names every parameter whose default changed since {UPGRADE_BASE} ({', '.join(changed) or 'none'}) with its new default",
+        all(f"`{name}` is now `{template['Parameters'][name]['Default']}`" in upgrading for name in changed),
+        upgrading[:200],
+    )
 
 
 def check_template(report: Report, account: str, region: str) -> None:
     """What the template says whatever the parameters: parameters, rules, routes."""
     template = yaml_parse(TEMPLATE.read_text())
     params = template["Parameters"]
+    check_first_deploy(report, template, account, region)
+    check_reserved_concurrency(report, template)
+    check_parameter_patterns(report, template, account)
+    check_upgrade(report, template, account, region)
     report.equal("LogLevel: exactly Lambda's application log levels", [str(v) for v in params["LogLevel"].get("AllowedValues", [])], LAMBDA_LOG_LEVELS)
     report.equal(
         "WebhookInvocationAlarmThreshold: a number, default 1000",
@@ -1839,8 +2549,10 @@ def main() -> int:
         if hasattr(run, "adapted"):
             summaries.extend(run.not_deployed())
             details = details or run.adaptations()
-    print("== template: parameters, rules and default routes")
+    print("== template: parameters, rules, default routes, upgrade")
     report.section("template", lambda: check_template(report, account, aws.region))
+    print("== infra/README.md: what it says against the template and the deployed roles")
+    report.section("README", lambda: check_readme(report, yaml_parse(TEMPLATE.read_text()), account, aws.region))
     print("== source: the variables the template sets are the ones the code reads")
     report.section("source", lambda: check_code_reads_env(report))
     print()
