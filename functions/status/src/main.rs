@@ -1,3 +1,8 @@
+// The release build computes the layout of the handler's future (reads, GitHub
+// retries and their rechecks, each inside tracing spans and deadlines) deeper
+// than the default limit of 128 allows.
+#![recursion_limit = "256"]
+
 use gantry_core::github::{GitHubClient, RetryPolicy};
 use gantry_core::secret::CachedSecret;
 use gantry_core::{aws, config, logging};
