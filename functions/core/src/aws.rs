@@ -116,3 +116,47 @@ pub fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) ->
         _ => true,
     }
 }
+
+/// An AWS SDK failure kept as its service's error type, with whether a retry
+/// may help: the one conversion every Gantry error wrapping an AWS call uses.
+/// It displays as the service's error and chains to its causes, so it adds no
+/// line of its own to an error chain.
+#[derive(Debug)]
+pub struct ServiceError<S> {
+    source: Box<S>,
+    transient: bool,
+}
+
+impl<S> ServiceError<S> {
+    pub fn from_sdk<E>(err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata,
+        S: From<SdkError<E, HttpResponse>>,
+    {
+        ServiceError {
+            transient: is_transient(&err),
+            source: Box::new(err.into()),
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+
+    /// The service's own error, to match on its variants.
+    pub fn service(&self) -> &S {
+        &self.source
+    }
+}
+
+impl<S: std::fmt::Display> std::fmt::Display for ServiceError<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+impl<S: std::error::Error> std::error::Error for ServiceError<S> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.source()
+    }
+}

@@ -12,6 +12,7 @@
 //! Every item carries `expires_at` (the table's TTL attribute), 15 days after
 //! its last write: GitHub keeps deliveries 3 days, SQS messages live up to 14.
 
+use crate::aws::ServiceError;
 use crate::deadline;
 use crate::ids::{CommitSha, DeliveryId, RepoName};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -39,9 +40,8 @@ pub enum LedgerError {
     Dynamo {
         operation: &'static str,
         table: String,
-        transient: bool,
         #[source]
-        source: Box<aws_sdk_dynamodb::Error>,
+        source: ServiceError<aws_sdk_dynamodb::Error>,
     },
     #[error("ledger item {pk} {sk} is not as Gantry writes it: {reason}")]
     Malformed {
@@ -54,7 +54,7 @@ pub enum LedgerError {
 impl LedgerError {
     pub fn is_transient(&self) -> bool {
         match self {
-            LedgerError::Dynamo { transient, .. } => *transient,
+            LedgerError::Dynamo { source, .. } => source.is_transient(),
             LedgerError::Malformed { .. } => false,
         }
     }
@@ -501,18 +501,13 @@ impl Ledger {
 
     fn dynamo<E>(&self, operation: &'static str, err: SdkError<E, HttpResponse>) -> LedgerError
     where
-        E: aws_smithy_types::error::metadata::ProvideErrorMetadata
-            + std::error::Error
-            + Send
-            + Sync
-            + 'static,
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
         aws_sdk_dynamodb::Error: From<SdkError<E, HttpResponse>>,
     {
         LedgerError::Dynamo {
             operation,
             table: self.table.clone(),
-            transient: crate::aws::is_transient(&err),
-            source: Box::new(err.into()),
+            source: ServiceError::from_sdk(err),
         }
     }
 }

@@ -193,7 +193,7 @@ impl Pruner {
             Err(err) => {
                 // Without knowing what is in use, nothing under this prefix may go.
                 result.error = Some(error_chain(&err));
-                result.complete = !err.transient;
+                result.complete = !err.source.is_transient();
                 warn!(error = %error_chain(&err), "rule skipped: cannot tell which artifacts are in use");
                 return result;
             }
@@ -206,7 +206,7 @@ impl Pruner {
             Ok(listing) => listing,
             Err(err) => {
                 result.error = Some(error_chain(&err));
-                result.complete = !err.transient;
+                result.complete = !err.source.is_transient();
                 return result;
             }
         };

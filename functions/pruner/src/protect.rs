@@ -6,7 +6,7 @@
 //! named alike share a folder.
 
 use crate::config::pipeline_prefix;
-use gantry_core::aws::is_transient;
+use gantry_core::aws::ServiceError;
 use std::collections::{BTreeSet, HashSet};
 
 const RUNNING: [&str; 2] = ["InProgress", "Stopping"];
@@ -16,9 +16,8 @@ const RUNNING: [&str; 2] = ["InProgress", "Stopping"];
 pub struct ProtectError {
     /// What could not be read: the account's pipelines, or one pipeline's executions.
     pub subject: String,
-    pub transient: bool,
     #[source]
-    pub source: Box<aws_sdk_codepipeline::Error>,
+    pub source: ServiceError<aws_sdk_codepipeline::Error>,
 }
 
 pub struct Protector {
@@ -130,22 +129,19 @@ impl Protector {
     }
 }
 
-type SdkError<E> =
-    aws_sdk_codepipeline::error::SdkError<E, aws_sdk_codepipeline::config::http::HttpResponse>;
-
-fn error<E>(subject: String, err: SdkError<E>) -> ProtectError
+fn error<E>(
+    subject: String,
+    err: aws_sdk_codepipeline::error::SdkError<E, aws_sdk_codepipeline::config::http::HttpResponse>,
+) -> ProtectError
 where
-    E: aws_sdk_codepipeline::error::ProvideErrorMetadata
-        + std::error::Error
-        + Send
-        + Sync
-        + 'static,
-    aws_sdk_codepipeline::Error: From<SdkError<E>>,
+    E: aws_sdk_codepipeline::error::ProvideErrorMetadata,
+    aws_sdk_codepipeline::Error: From<
+        aws_sdk_codepipeline::error::SdkError<E, aws_sdk_codepipeline::config::http::HttpResponse>,
+    >,
 {
     ProtectError {
         subject,
-        transient: is_transient(&err),
-        source: Box::new(err.into()),
+        source: ServiceError::from_sdk(err),
     }
 }
 

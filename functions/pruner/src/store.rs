@@ -6,7 +6,7 @@ use crate::budget::Budget;
 use crate::plan::{ObjectVersion, Tally};
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use futures_util::stream::{self, StreamExt};
-use gantry_core::aws::is_transient;
+use gantry_core::aws::{is_transient, ServiceError};
 
 /// S3's limit for one `DeleteObjects` call.
 pub const MAX_KEYS_PER_DELETE: usize = 1000;
@@ -20,9 +20,8 @@ const RETRYABLE: [&str; 3] = ["InternalError", "SlowDown", "ServiceUnavailable"]
 pub struct ListError {
     pub bucket: String,
     pub prefix: String,
-    pub transient: bool,
     #[source]
-    pub source: Box<aws_sdk_s3::Error>,
+    pub source: ServiceError<aws_sdk_s3::Error>,
 }
 
 /// A listing, or as much of it as the budget allowed.
@@ -84,8 +83,7 @@ impl Store {
                 .map_err(|err| ListError {
                     bucket: bucket.to_owned(),
                     prefix: prefix.to_owned(),
-                    transient: is_transient(&err),
-                    source: Box::new(err.into()),
+                    source: ServiceError::from_sdk(err),
                 })?;
             for version in page.versions.unwrap_or_default() {
                 versions.push(ObjectVersion {

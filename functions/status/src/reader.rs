@@ -10,7 +10,7 @@ use aws_sdk_codebuild::types::StatusType;
 use aws_sdk_codepipeline::types::{
     ActionExecutionFilter, ActionExecutionStatus, PipelineExecutionStatus,
 };
-use gantry_core::aws::is_transient;
+use gantry_core::aws::ServiceError;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,25 +18,22 @@ pub enum ReadError {
     #[error("BatchGetBuilds for {build} failed")]
     Build {
         build: String,
-        transient: bool,
         #[source]
-        source: Box<aws_sdk_codebuild::Error>,
+        source: ServiceError<aws_sdk_codebuild::Error>,
     },
     #[error("reading execution {execution} of pipeline {pipeline} failed")]
     Pipeline {
         pipeline: String,
         execution: String,
-        transient: bool,
         #[source]
-        source: Box<aws_sdk_codepipeline::Error>,
+        source: ServiceError<aws_sdk_codepipeline::Error>,
     },
     #[error("GetPipeline for {pipeline} at version {version} failed")]
     Declaration {
         pipeline: String,
         version: i32,
-        transient: bool,
         #[source]
-        source: Box<aws_sdk_codepipeline::Error>,
+        source: ServiceError<aws_sdk_codepipeline::Error>,
     },
     #[error("AWS reads not finished: the invocation's time ran out")]
     Deadline,
@@ -45,9 +42,10 @@ pub enum ReadError {
 impl ReadError {
     pub fn is_transient(&self) -> bool {
         match self {
-            ReadError::Build { transient, .. }
-            | ReadError::Pipeline { transient, .. }
-            | ReadError::Declaration { transient, .. } => *transient,
+            ReadError::Build { source, .. } => source.is_transient(),
+            ReadError::Pipeline { source, .. } | ReadError::Declaration { source, .. } => {
+                source.is_transient()
+            }
             ReadError::Deadline => true,
         }
     }
@@ -77,8 +75,7 @@ impl Reader {
             .await
             .map_err(|err| ReadError::Build {
                 build: id.to_owned(),
-                transient: is_transient(&err),
-                source: Box::new(err.into()),
+                source: ServiceError::from_sdk(err),
             })?;
         Ok(output
             .builds
@@ -146,7 +143,11 @@ impl Reader {
             .pipeline_execution_id(execution_id)
             .send()
             .await
-            .map_err(|err| self.pipeline_error(pipeline, execution_id, err))?;
+            .map_err(|err| ReadError::Pipeline {
+                pipeline: pipeline.to_owned(),
+                execution: execution_id.to_owned(),
+                source: ServiceError::from_sdk(err),
+            })?;
         let execution = output
             .pipeline_execution
             .unwrap_or_else(|| aws_sdk_codepipeline::types::PipelineExecution::builder().build());
@@ -192,8 +193,7 @@ impl Reader {
             .map_err(|err| ReadError::Declaration {
                 pipeline: pipeline.to_owned(),
                 version,
-                transient: is_transient(&err),
-                source: Box::new(err.into()),
+                source: ServiceError::from_sdk(err),
             })?;
         Ok(output
             .pipeline
@@ -229,7 +229,11 @@ impl Reader {
             .send();
         let mut actions = Vec::new();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|err| self.pipeline_error(pipeline, execution_id, err))?;
+            let page = page.map_err(|err| ReadError::Pipeline {
+                pipeline: pipeline.to_owned(),
+                execution: execution_id.to_owned(),
+                source: ServiceError::from_sdk(err),
+            })?;
             for detail in page.action_execution_details.unwrap_or_default() {
                 let duration = match (detail.start_time, detail.last_update_time) {
                     (Some(start), Some(end)) => seconds_between(&start, &end),
@@ -252,36 +256,6 @@ impl Reader {
             }
         }
         Ok(mapping::latest_attempts(actions))
-    }
-
-    fn pipeline_error<E>(
-        &self,
-        pipeline: &str,
-        execution: &str,
-        err: aws_sdk_codepipeline::error::SdkError<
-            E,
-            aws_sdk_codepipeline::config::http::HttpResponse,
-        >,
-    ) -> ReadError
-    where
-        E: aws_sdk_codepipeline::error::ProvideErrorMetadata
-            + std::error::Error
-            + Send
-            + Sync
-            + 'static,
-        aws_sdk_codepipeline::Error: From<
-            aws_sdk_codepipeline::error::SdkError<
-                E,
-                aws_sdk_codepipeline::config::http::HttpResponse,
-            >,
-        >,
-    {
-        ReadError::Pipeline {
-            pipeline: pipeline.to_owned(),
-            execution: execution.to_owned(),
-            transient: is_transient(&err),
-            source: Box::new(err.into()),
-        }
     }
 }
 

@@ -4,12 +4,9 @@
 use crate::config::Target;
 use crate::route::Start;
 use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType};
-use aws_sdk_codepipeline::error::ProvideErrorMetadata;
 use aws_sdk_codepipeline::types::{PipelineVariable, SourceRevisionOverride, SourceRevisionType};
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::operation::BuildError;
-use gantry_core::aws::is_transient;
+use gantry_core::aws::ServiceError;
 use gantry_core::deadline;
 use tokio::time::Instant;
 
@@ -18,23 +15,26 @@ pub enum StartError {
     #[error("StartPipelineExecution of {pipeline} failed")]
     Pipeline {
         pipeline: String,
-        transient: bool,
         #[source]
-        source: Box<aws_sdk_codepipeline::Error>,
+        source: ServiceError<aws_sdk_codepipeline::Error>,
     },
     #[error("StartBuild of project {project} failed")]
     Build {
         project: String,
-        transient: bool,
         #[source]
-        source: Box<aws_sdk_codebuild::Error>,
+        source: ServiceError<aws_sdk_codebuild::Error>,
     },
-    #[error("looking for an earlier start of {target} failed")]
-    Lookup {
-        target: String,
-        transient: bool,
+    #[error("looking for an earlier start of pipeline {pipeline} failed")]
+    LookupExecution {
+        pipeline: String,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: ServiceError<aws_sdk_codepipeline::Error>,
+    },
+    #[error("looking for an earlier start of project {project} failed")]
+    LookupBuild {
+        project: String,
+        #[source]
+        source: ServiceError<aws_sdk_codebuild::Error>,
     },
     #[error("request to start {target} could not be built")]
     Request {
@@ -49,10 +49,12 @@ impl StartError {
     /// Anything else (an unknown pipeline, a bad source action) needs an operator.
     pub fn is_transient(&self) -> bool {
         match self {
-            StartError::Pipeline { transient, .. } | StartError::Build { transient, .. } => {
-                *transient
+            StartError::Pipeline { source, .. } | StartError::LookupExecution { source, .. } => {
+                source.is_transient()
             }
-            StartError::Lookup { transient, .. } => *transient,
+            StartError::Build { source, .. } | StartError::LookupBuild { source, .. } => {
+                source.is_transient()
+            }
             StartError::Request { .. } => false,
         }
     }
@@ -61,27 +63,21 @@ impl StartError {
 impl StartError {
     /// The `errorType` of a failed invocation: what an operator has to look at.
     pub fn error_type(&self) -> &'static str {
+        if self.is_transient() {
+            return "AwsUnavailable";
+        }
         match self {
-            StartError::Pipeline {
-                transient: true, ..
-            }
-            | StartError::Build {
-                transient: true, ..
-            } => "AwsUnavailable",
-            StartError::Pipeline { source, .. } => match **source {
+            StartError::Pipeline { source, .. } => match source.service() {
                 aws_sdk_codepipeline::Error::PipelineNotFoundException(_) => "UnknownPipeline",
                 aws_sdk_codepipeline::Error::ValidationException(_) => "InvalidStartRequest",
                 _ => "StartRefused",
             },
-            StartError::Build { source, .. } => match **source {
+            StartError::Build { source, .. } => match source.service() {
                 aws_sdk_codebuild::Error::ResourceNotFoundException(_) => "UnknownBuildProject",
                 aws_sdk_codebuild::Error::InvalidInputException(_) => "InvalidStartRequest",
                 _ => "StartRefused",
             },
-            StartError::Lookup {
-                transient: true, ..
-            } => "AwsUnavailable",
-            StartError::Lookup { .. } => "LookupRefused",
+            StartError::LookupExecution { .. } | StartError::LookupBuild { .. } => "LookupRefused",
             StartError::Request { .. } => "InvalidStartRequest",
         }
     }
@@ -154,7 +150,10 @@ impl Starter {
         }
         let output = deadline::aws_call(deadline, request.send())
             .await
-            .map_err(|err| pipeline_error(pipeline, err))?;
+            .map_err(|err| StartError::Pipeline {
+                pipeline: pipeline.to_owned(),
+                source: ServiceError::from_sdk(err),
+            })?;
         Ok(Started::PipelineExecution(
             output.pipeline_execution_id.unwrap_or_default(),
         ))
@@ -185,7 +184,10 @@ impl Starter {
             .set_environment_variables_override(Some(variables));
         let output = deadline::aws_call(deadline, request.send())
             .await
-            .map_err(|err| build_error(project, err))?;
+            .map_err(|err| StartError::Build {
+                project: project.to_owned(),
+                source: ServiceError::from_sdk(err),
+            })?;
         Ok(Started::Build(
             output
                 .build_value
@@ -239,7 +241,10 @@ impl Starter {
                 .send(),
         )
         .await
-        .map_err(|err| lookup(pipeline, is_transient(&err), err))?;
+        .map_err(|err| StartError::LookupExecution {
+            pipeline: pipeline.to_owned(),
+            source: ServiceError::from_sdk(err),
+        })?;
         for summary in listed.pipeline_execution_summaries() {
             let recent = summary.start_time().is_none_or(|t| t.secs() >= since);
             let Some(id) = summary.pipeline_execution_id().filter(|_| recent) else {
@@ -254,7 +259,10 @@ impl Starter {
                     .send(),
             )
             .await
-            .map_err(|err| lookup(pipeline, is_transient(&err), err))?;
+            .map_err(|err| StartError::LookupExecution {
+                pipeline: pipeline.to_owned(),
+                source: ServiceError::from_sdk(err),
+            })?;
             let carries_delivery = execution
                 .pipeline_execution()
                 .map(|e| e.variables())
@@ -287,7 +295,10 @@ impl Starter {
                 .send(),
         )
         .await
-        .map_err(|err| lookup(project, is_transient(&err), err))?;
+        .map_err(|err| StartError::LookupBuild {
+            project: project.to_owned(),
+            source: ServiceError::from_sdk(err),
+        })?;
         let ids = listed.ids();
         if ids.is_empty() {
             return Ok(None);
@@ -300,7 +311,10 @@ impl Starter {
                 .send(),
         )
         .await
-        .map_err(|err| lookup(project, is_transient(&err), err))?;
+        .map_err(|err| StartError::LookupBuild {
+            project: project.to_owned(),
+            source: ServiceError::from_sdk(err),
+        })?;
         Ok(builds
             .builds()
             .iter()
@@ -329,44 +343,9 @@ fn delivery_of(start: &Start) -> &str {
         .unwrap_or_default()
 }
 
-fn lookup<E>(target: &str, transient: bool, err: E) -> StartError
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    StartError::Lookup {
-        target: target.to_owned(),
-        transient,
-        source: Box::new(err),
-    }
-}
-
 fn invalid(target: &str, source: BuildError) -> StartError {
     StartError::Request {
         target: target.to_owned(),
         source,
-    }
-}
-
-fn pipeline_error<E>(pipeline: &str, err: SdkError<E, HttpResponse>) -> StartError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    aws_sdk_codepipeline::Error: From<SdkError<E, HttpResponse>>,
-{
-    StartError::Pipeline {
-        pipeline: pipeline.to_owned(),
-        transient: is_transient(&err),
-        source: Box::new(err.into()),
-    }
-}
-
-fn build_error<E>(project: &str, err: SdkError<E, HttpResponse>) -> StartError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    aws_sdk_codebuild::Error: From<SdkError<E, HttpResponse>>,
-{
-    StartError::Build {
-        project: project.to_owned(),
-        transient: is_transient(&err),
-        source: Box::new(err.into()),
     }
 }
