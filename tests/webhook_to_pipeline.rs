@@ -681,3 +681,45 @@ async fn a_form_delivery_is_verified_over_its_raw_body_and_published_from_its_pa
     assert_eq!(events[0]["detail"]["commit"], PUSH_COMMIT);
     assert_eq!(events[0]["detail"]["delivery_id"], PUSH_DELIVERY);
 }
+
+#[tokio::test]
+async fn a_retry_after_a_crash_that_finds_no_build_starts_it_with_the_same_token() {
+    let routes = serde_json::json!({"routes": [
+        {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT}
+    ]})
+    .to_string();
+    let world = world_routed(&routes).await.unwrap();
+    // An invocation claimed the start and died before sending it (or before
+    // CodeBuild took it): its claim is in the ledger, without an id.
+    let ledger = scenario::ledger(&world.aws.sdk, world.clock.clone());
+    let delivery = gantry_core::ids::DeliveryId::parse(PUSH_DELIVERY).unwrap();
+    let repository = gantry_core::ids::RepoName::parse(scenario::REPOSITORY).unwrap();
+    let commit = gantry_core::ids::CommitSha::parse(PUSH_COMMIT).unwrap();
+    let target = format!("project/{PROJECT}");
+    let claim = gantry_core::ledger::StartClaim {
+        delivery: &delivery,
+        target: &target,
+        route: "routes[0]",
+        repository: &repository,
+        commit: &commit,
+        git_ref: Some("master"),
+        lease: Duration::from_secs(40),
+    };
+    ledger.claim_start(&claim, soon()).await.unwrap();
+    world.clock.advance(Duration::from_secs(41));
+
+    let event: EventBridgeEvent<serde_json::Value> =
+        serde_json::from_value(sample("trigger/push.json")).unwrap();
+    let Summary::Started { started } = world.trigger.handle(event, soon()).await.unwrap() else {
+        panic!("nothing carrying the delivery id was found: it must be started")
+    };
+    assert!(!started[0].already_started);
+    // It looked first, then started with the token every try of this delivery uses.
+    assert_eq!(world.recorder.bodies("ListBuildsForProject").len(), 1);
+    let sent = world.recorder.bodies("StartBuild");
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0]["idempotencyToken"],
+        format!("{PUSH_DELIVERY}-{PROJECT}")
+    );
+}
