@@ -16,7 +16,7 @@ use gantry_trigger::{Summary, Trigger};
 use gantry_webhook::publish::Publisher;
 use gantry_webhook::signature::sign;
 use gantry_webhook::{Reply, Webhook};
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 use std::time::Duration;
 
 const PUSH_DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
@@ -75,6 +75,20 @@ async fn world_routed(routes: &str) -> Result<World, BoxError> {
         trigger,
         recorder,
     })
+}
+
+/// Delivers a signed delivery, which the webhook must accept, and returns the
+/// event the bus's rule delivered for it.
+async fn accepted(world: &World, headers: &HeaderMap, body: &[u8]) -> Vec<serde_json::Value> {
+    assert_eq!(
+        world.webhook.handle(headers, body, soon()).await.status,
+        202
+    );
+    world
+        .aws
+        .take_events(1, Duration::from_secs(10))
+        .await
+        .unwrap()
 }
 
 async fn run_trigger(world: &World, events: Vec<serde_json::Value>) -> Vec<Summary> {
@@ -169,13 +183,7 @@ async fn signed_push_starts_the_pipeline_at_the_pushed_commit_once_per_delivery(
     // GitHub redelivers the same delivery (same X-GitHub-Delivery): the ledger
     // knows it started, so nothing is sent again and the answer names the
     // execution already started (the token would make a repeat idempotent too).
-    let reply = world.webhook.handle(&headers, &body, soon()).await;
-    assert_eq!(reply.status, 202);
-    let events = world
-        .aws
-        .take_events(1, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let events = accepted(&world, &headers, &body).await;
     let again = run_trigger(&world, events).await;
     let Summary::Started { started: again } = &again[0] else {
         panic!("expected the earlier start, got {again:?}")
@@ -196,15 +204,7 @@ async fn signed_pull_request_starts_a_build_at_the_head_commit() {
     let payload: serde_json::Value = serde_json::from_slice(&body).unwrap();
     let head_sha = payload["pull_request"]["head"]["sha"].as_str().unwrap();
 
-    assert_eq!(
-        world.webhook.handle(&headers, &body, soon()).await.status,
-        202
-    );
-    let events = world
-        .aws
-        .take_events(1, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let events = accepted(&world, &headers, &body).await;
     assert_eq!(events[0]["detail-type"], "GitHub Pull Request");
     let summaries = run_trigger(&world, events).await;
     let Summary::Started { started } = &summaries[0] else {
@@ -484,15 +484,7 @@ async fn a_pull_request_from_a_fork_starts_nothing_by_default() {
             "x-hub-signature-256",
             HeaderValue::from_str(&sign(LOCAL_SECRET.as_bytes(), &body)).unwrap(),
         );
-        assert_eq!(
-            world.webhook.handle(&headers, &body, soon()).await.status,
-            202
-        );
-        let events = world
-            .aws
-            .take_events(1, Duration::from_secs(10))
-            .await
-            .unwrap();
+        let events = accepted(&world, &headers, &body).await;
         let summaries = run_trigger(&world, events).await;
         let Summary::Skipped { reason } = &summaries[0] else {
             panic!("a fork's pull request must start nothing, got {summaries:?}")
@@ -665,19 +657,7 @@ async fn a_form_delivery_is_verified_over_its_raw_body_and_published_from_its_pa
         "x-hub-signature-256",
         HeaderValue::from_str(&sign(LOCAL_SECRET.as_bytes(), body.as_bytes())).unwrap(),
     );
-    assert_eq!(
-        world
-            .webhook
-            .handle(&headers, body.as_bytes(), soon())
-            .await
-            .status,
-        202
-    );
-    let events = world
-        .aws
-        .take_events(1, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let events = accepted(&world, &headers, body.as_bytes()).await;
     assert_eq!(events[0]["detail"]["commit"], PUSH_COMMIT);
     assert_eq!(events[0]["detail"]["delivery_id"], PUSH_DELIVERY);
 }
