@@ -703,3 +703,74 @@ async fn a_retry_after_a_crash_that_finds_no_build_starts_it_with_the_same_token
         format!("{PUSH_DELIVERY}-{PROJECT}")
     );
 }
+
+#[tokio::test]
+async fn a_claim_taken_over_after_a_crash_is_not_released_when_its_start_is_refused() {
+    let world = world().await.unwrap();
+    // CodeBuild refuses the start for good; moto has no such refusal, so
+    // StartBuild goes to a stand-in answering in CodeBuild's error shape, while
+    // the lookup (ListBuildsForProject, BatchGetBuilds) is moto's.
+    let codebuild = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(400).set_body_json(serde_json::json!({
+                "__type": "AccountLimitExceededException",
+                "message": "Cannot have more than 60 active builds for the account"
+            })),
+        )
+        .mount(&codebuild)
+        .await;
+    let builds = aws_sdk_codebuild::Client::from_conf(
+        aws_sdk_codebuild::config::Builder::from(&world.aws.sdk)
+            .interceptor(gantry_tests::route::RouteOperations::new(
+                &codebuild.uri(),
+                &["StartBuild"],
+            ))
+            .interceptor(world.recorder.clone())
+            .build(),
+    );
+    let routes = serde_json::json!({"routes": [
+        {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT}
+    ]})
+    .to_string();
+    let trigger = Trigger::new(
+        Routes::parse(&routes).unwrap(),
+        Starter::new(aws_sdk_codepipeline::Client::new(&world.aws.sdk), builds),
+        scenario::ledger(&world.aws.sdk, world.clock.clone()),
+    );
+    // An attempt claimed the start and died: it may have started the build.
+    let ledger = scenario::ledger(&world.aws.sdk, world.clock.clone());
+    let delivery = gantry_core::ids::DeliveryId::parse(PUSH_DELIVERY).unwrap();
+    let repository = gantry_core::ids::RepoName::parse(scenario::REPOSITORY).unwrap();
+    let commit = gantry_core::ids::CommitSha::parse(PUSH_COMMIT).unwrap();
+    let target = format!("project/{PROJECT}");
+    let claim = gantry_core::ledger::StartClaim {
+        delivery: &delivery,
+        target: &target,
+        route: "routes[0]",
+        repository: &repository,
+        commit: &commit,
+        git_ref: Some("master"),
+        lease: Duration::from_secs(40),
+    };
+    ledger.claim_start(&claim, soon()).await.unwrap();
+    world.clock.advance(Duration::from_secs(41));
+    let event = || -> EventBridgeEvent<serde_json::Value> {
+        serde_json::from_value(sample("trigger/push.json")).unwrap()
+    };
+
+    // The retry takes the claim over, finds nothing, and its start is refused:
+    // it keeps the claim, so the next retry looks again instead of starting blind.
+    let err = trigger.handle(event(), soon()).await.unwrap_err();
+    assert_eq!(err.error_type(), "StartRefused", "{err}");
+    let err = trigger.handle(event(), soon()).await.unwrap_err();
+    assert_eq!(err.error_type(), "StartInProgress", "{err}");
+    assert_eq!(world.recorder.bodies("StartBuild").len(), 1);
+    world.clock.advance(Duration::from_secs(41));
+    trigger.handle(event(), soon()).await.unwrap_err();
+    assert_eq!(
+        world.recorder.bodies("ListBuildsForProject").len(),
+        2,
+        "each take-over looks first"
+    );
+}

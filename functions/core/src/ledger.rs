@@ -305,7 +305,8 @@ impl Ledger {
             .key("pk", s(&pk))
             .key("sk", s(&sk))
             .update_expression("SET lease_until = :released")
-            .condition_expression("attribute_not_exists(started_id)")
+            // Never creates an item: a missing claim has nothing to release.
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(started_id)")
             .expression_attribute_values(":released", n(RELEASED));
         match deadline::aws_call(deadline, release.send()).await {
             Ok(_) => Ok(()),

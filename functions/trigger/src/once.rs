@@ -6,7 +6,7 @@
 
 use crate::route::Start;
 use crate::start::{StartError, Started, Starter};
-use gantry_core::contract::GitEvent;
+use gantry_core::contract::{Change, GitEvent, GitRef};
 use gantry_core::ledger::{Claim, Ledger, LedgerError, StartClaim, StartedRecord};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -71,7 +71,11 @@ pub async fn start_once(
         git_ref: git_ref.as_deref(),
         lease: deadline.saturating_duration_since(Instant::now()) + LEASE_MARGIN,
     };
-    match ledger.claim_start(&claim, deadline).await? {
+    let claimed = ledger.claim_start(&claim, deadline).await?;
+    // A claim taken over from an attempt that may have started the target must
+    // not be released: the next retry still has to look for that start.
+    let taken_over = matches!(claimed, Claim::Recovered { .. });
+    match claimed {
         Claim::AlreadyStarted(record) => {
             let started = from_record(&record);
             info!(started = %record.id, "already started for this delivery; not started again");
@@ -105,10 +109,11 @@ pub async fn start_once(
             Ok(Outcome::Started(started))
         }
         Err(err) => {
-            // Refused for good: nothing started, so a retry need not wait for
-            // the lease. A transient failure (a timeout) may have started it:
-            // the claim stays until its lease runs out.
-            if !err.is_transient() {
+            // Refused for good: this attempt started nothing, so a retry need
+            // not wait for the lease (unless an earlier attempt may have). A
+            // transient failure (a timeout) may have started it: the claim
+            // stays until its lease runs out.
+            if !err.is_transient() && !taken_over {
                 if let Err(release) = ledger
                     .release_start(&event.delivery_id, &target, deadline)
                     .await
@@ -121,11 +126,16 @@ pub async fn start_once(
     }
 }
 
-/// The branch, tag or pull request a start builds, as the ledger indexes it.
+/// The branch, tag or pull request a start builds, as the ledger indexes it:
+/// `<branch>`, `tag/<tag>` or `pull/<number>`.
 fn git_ref(event: &GitEvent) -> Option<String> {
-    match event.pull_request_number() {
-        Some(number) => Some(format!("pull/{number}")),
-        None => event.branch().map(str::to_owned),
+    match &event.change {
+        Change::PullRequest(pr) => Some(format!("pull/{}", pr.number)),
+        Change::Push(push) => match GitRef::parse(&push.git_ref) {
+            GitRef::Branch(branch) => Some(branch.to_owned()),
+            GitRef::Tag(tag) => Some(format!("tag/{tag}")),
+            GitRef::Other(_) => None,
+        },
     }
 }
 

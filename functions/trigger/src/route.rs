@@ -100,8 +100,12 @@ pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
             }
             RouteMatch::Yes => {}
         }
-        // Two routes naming the same target start it once.
-        if starts.iter().all(|start| start.target != route.target) {
+        // Two routes naming the same pipeline or project start it once (with
+        // the first route's settings): the ledger keys a start on the name.
+        if starts
+            .iter()
+            .all(|start| start.target.ledger_key() != route.target.ledger_key())
+        {
             starts.push(Start {
                 route: route.label.clone(),
                 target: route.target.clone(),
@@ -450,6 +454,15 @@ mod tests {
         for (event, expected) in cases {
             assert_eq!(targets(event, ROUTES), *expected, "{event:?}");
         }
+    }
+
+    #[test]
+    fn routes_naming_one_pipeline_with_other_settings_start_it_once() {
+        let routes = r#"{"routes": [
+            {"repository": "Codertocat/Hello-World", "pipeline": "p"},
+            {"repository": "Codertocat/Hello-World", "pipeline": "p", "source_action": "GitHub", "pipeline_variables": false}
+        ]}"#;
+        assert_eq!(targets(&push("refs/heads/main", "x", None), routes), ["p"]);
     }
 
     #[test]

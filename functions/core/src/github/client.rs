@@ -92,7 +92,8 @@ impl GitHubClient {
                 Attempt::Rejected { status, .. }
                     if status == StatusCode::UNAUTHORIZED.as_u16()
                         && !token_reread
-                        && self.token.reread_after_refusal().await == Reread::Changed =>
+                        && self.token.reread_after_refusal_by(deadline).await
+                            == Reread::Changed =>
                 {
                     token_reread = true;
                     tracing::info!("GitHub token changed since it was read; trying the new one");
