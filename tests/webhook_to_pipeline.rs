@@ -91,6 +91,30 @@ async fn accepted(world: &World, headers: &HeaderMap, body: &[u8]) -> Vec<serde_
         .unwrap()
 }
 
+/// `events/trigger/push.json`: the push sample as the bus hands it to trigger.
+fn push_event() -> EventBridgeEvent<serde_json::Value> {
+    serde_json::from_value(sample("trigger/push.json")).unwrap()
+}
+
+/// An invocation that claimed the push's start of `PROJECT` and died before
+/// recording what it started: its claim stays in the ledger, without an id.
+async fn claim_and_die(ledger: &gantry_core::ledger::Ledger) {
+    let delivery = gantry_core::ids::DeliveryId::parse(PUSH_DELIVERY).unwrap();
+    let repository = gantry_core::ids::RepoName::parse(scenario::REPOSITORY).unwrap();
+    let commit = gantry_core::ids::CommitSha::parse(PUSH_COMMIT).unwrap();
+    let target = format!("project/{PROJECT}");
+    let claim = gantry_core::ledger::StartClaim {
+        delivery: &delivery,
+        target: &target,
+        route: "routes[0]",
+        repository: &repository,
+        commit: &commit,
+        git_ref: Some("master"),
+        lease: Duration::from_secs(40),
+    };
+    ledger.claim_start(&claim, soon()).await.unwrap();
+}
+
 async fn run_trigger(world: &World, events: Vec<serde_json::Value>) -> Vec<Summary> {
     let mut summaries = Vec::new();
     for event in events {
@@ -418,9 +442,11 @@ async fn an_unknown_pipeline_is_a_permanent_failure_not_a_silent_success() {
         ),
         scenario::ledger(&world.aws.sdk, Clock::system()),
     );
-    let event: EventBridgeEvent<serde_json::Value> =
-        serde_json::from_value(sample("trigger/push.json")).unwrap();
-    let err = trigger.handle(event, soon()).await.unwrap_err().to_string();
+    let err = trigger
+        .handle(push_event(), soon())
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("permanent") && err.contains("no-such-pipeline"),
         "{err}"
@@ -505,10 +531,11 @@ async fn each_target_of_a_delivery_starts_exactly_once_across_a_retry_and_a_late
     ]})
     .to_string();
     let world = world_routed(&routes).await.unwrap();
-    let event = || -> EventBridgeEvent<serde_json::Value> {
-        serde_json::from_value(sample("trigger/push.json")).unwrap()
-    };
-    let err = world.trigger.handle(event(), soon()).await.unwrap_err();
+    let err = world
+        .trigger
+        .handle(push_event(), soon())
+        .await
+        .unwrap_err();
     assert_eq!(err.error_type(), "UnknownBuildProject", "{err}");
 
     // The operator creates the project; the retry (Lambda's, or a redrive)
@@ -517,7 +544,8 @@ async fn each_target_of_a_delivery_starts_exactly_once_across_a_retry_and_a_late
     scenario::create_build_project(&world.aws.sdk, "late-build", &role)
         .await
         .unwrap();
-    let Summary::Started { started } = world.trigger.handle(event(), soon()).await.unwrap() else {
+    let Summary::Started { started } = world.trigger.handle(push_event(), soon()).await.unwrap()
+    else {
         panic!("the retry must start what is left")
     };
     let by_target: std::collections::HashMap<_, _> = started
@@ -533,7 +561,8 @@ async fn each_target_of_a_delivery_starts_exactly_once_across_a_retry_and_a_late
     // Redelivered from GitHub's page an hour later, past CodeBuild's 5-minute
     // idempotency window: nothing is sent again.
     world.clock.advance(Duration::from_secs(3_600));
-    let Summary::Started { started } = world.trigger.handle(event(), soon()).await.unwrap() else {
+    let Summary::Started { started } = world.trigger.handle(push_event(), soon()).await.unwrap()
+    else {
         panic!("a redelivery answers with what started")
     };
     assert!(started.iter().all(|s| s.already_started), "{started:?}");
@@ -592,31 +621,15 @@ async fn a_retry_after_a_crash_between_start_and_record_finds_the_build_instead_
 
     // An invocation claimed the start, started the build and died before it
     // recorded it: its claim is in the ledger, without an id.
-    let ledger = scenario::ledger(&world.aws.sdk, clock.clone());
-    let delivery = gantry_core::ids::DeliveryId::parse(PUSH_DELIVERY).unwrap();
-    let repository = gantry_core::ids::RepoName::parse(scenario::REPOSITORY).unwrap();
-    let commit = gantry_core::ids::CommitSha::parse(PUSH_COMMIT).unwrap();
-    let claim = gantry_core::ledger::StartClaim {
-        delivery: &delivery,
-        target: &format!("project/{PROJECT}"),
-        route: "routes[0]",
-        repository: &repository,
-        commit: &commit,
-        git_ref: Some("master"),
-        lease: Duration::from_secs(40),
-    };
-    ledger.claim_start(&claim, soon()).await.unwrap();
-    let event = || -> EventBridgeEvent<serde_json::Value> {
-        serde_json::from_value(sample("trigger/push.json")).unwrap()
-    };
+    claim_and_die(&scenario::ledger(&world.aws.sdk, clock.clone())).await;
 
     // Lambda's retry comes while the claim's lease still holds: it waits.
-    let err = trigger.handle(event(), soon()).await.unwrap_err();
+    let err = trigger.handle(push_event(), soon()).await.unwrap_err();
     assert_eq!(err.error_type(), "StartInProgress", "{err}");
 
     // After the lease: the build carrying the delivery id is found and recorded.
     clock.advance(Duration::from_secs(41));
-    let Summary::Started { started } = trigger.handle(event(), soon()).await.unwrap() else {
+    let Summary::Started { started } = trigger.handle(push_event(), soon()).await.unwrap() else {
         panic!("the found build is the answer")
     };
     assert_eq!(started[0].started, Started::Build(BUILD.into()));
@@ -627,7 +640,7 @@ async fn a_retry_after_a_crash_between_start_and_record_finds_the_build_instead_
     );
     // And from then on the ledger answers without looking.
     let looked = world.recorder.bodies("ListBuildsForProject").len();
-    trigger.handle(event(), soon()).await.unwrap();
+    trigger.handle(push_event(), soon()).await.unwrap();
     assert_eq!(world.recorder.bodies("ListBuildsForProject").len(), looked);
     assert!(world.recorder.bodies("StartBuild").is_empty());
 }
@@ -671,26 +684,11 @@ async fn a_retry_after_a_crash_that_finds_no_build_starts_it_with_the_same_token
     let world = world_routed(&routes).await.unwrap();
     // An invocation claimed the start and died before sending it (or before
     // CodeBuild took it): its claim is in the ledger, without an id.
-    let ledger = scenario::ledger(&world.aws.sdk, world.clock.clone());
-    let delivery = gantry_core::ids::DeliveryId::parse(PUSH_DELIVERY).unwrap();
-    let repository = gantry_core::ids::RepoName::parse(scenario::REPOSITORY).unwrap();
-    let commit = gantry_core::ids::CommitSha::parse(PUSH_COMMIT).unwrap();
-    let target = format!("project/{PROJECT}");
-    let claim = gantry_core::ledger::StartClaim {
-        delivery: &delivery,
-        target: &target,
-        route: "routes[0]",
-        repository: &repository,
-        commit: &commit,
-        git_ref: Some("master"),
-        lease: Duration::from_secs(40),
-    };
-    ledger.claim_start(&claim, soon()).await.unwrap();
+    claim_and_die(&scenario::ledger(&world.aws.sdk, world.clock.clone())).await;
     world.clock.advance(Duration::from_secs(41));
 
-    let event: EventBridgeEvent<serde_json::Value> =
-        serde_json::from_value(sample("trigger/push.json")).unwrap();
-    let Summary::Started { started } = world.trigger.handle(event, soon()).await.unwrap() else {
+    let Summary::Started { started } = world.trigger.handle(push_event(), soon()).await.unwrap()
+    else {
         panic!("nothing carrying the delivery id was found: it must be started")
     };
     assert!(!started[0].already_started);
@@ -739,35 +737,18 @@ async fn a_claim_taken_over_after_a_crash_is_not_released_when_its_start_is_refu
         scenario::ledger(&world.aws.sdk, world.clock.clone()),
     );
     // An attempt claimed the start and died: it may have started the build.
-    let ledger = scenario::ledger(&world.aws.sdk, world.clock.clone());
-    let delivery = gantry_core::ids::DeliveryId::parse(PUSH_DELIVERY).unwrap();
-    let repository = gantry_core::ids::RepoName::parse(scenario::REPOSITORY).unwrap();
-    let commit = gantry_core::ids::CommitSha::parse(PUSH_COMMIT).unwrap();
-    let target = format!("project/{PROJECT}");
-    let claim = gantry_core::ledger::StartClaim {
-        delivery: &delivery,
-        target: &target,
-        route: "routes[0]",
-        repository: &repository,
-        commit: &commit,
-        git_ref: Some("master"),
-        lease: Duration::from_secs(40),
-    };
-    ledger.claim_start(&claim, soon()).await.unwrap();
+    claim_and_die(&scenario::ledger(&world.aws.sdk, world.clock.clone())).await;
     world.clock.advance(Duration::from_secs(41));
-    let event = || -> EventBridgeEvent<serde_json::Value> {
-        serde_json::from_value(sample("trigger/push.json")).unwrap()
-    };
 
     // The retry takes the claim over, finds nothing, and its start is refused:
     // it keeps the claim, so the next retry looks again instead of starting blind.
-    let err = trigger.handle(event(), soon()).await.unwrap_err();
+    let err = trigger.handle(push_event(), soon()).await.unwrap_err();
     assert_eq!(err.error_type(), "StartRefused", "{err}");
-    let err = trigger.handle(event(), soon()).await.unwrap_err();
+    let err = trigger.handle(push_event(), soon()).await.unwrap_err();
     assert_eq!(err.error_type(), "StartInProgress", "{err}");
     assert_eq!(world.recorder.bodies("StartBuild").len(), 1);
     world.clock.advance(Duration::from_secs(41));
-    trigger.handle(event(), soon()).await.unwrap_err();
+    trigger.handle(push_event(), soon()).await.unwrap_err();
     assert_eq!(
         world.recorder.bodies("ListBuildsForProject").len(),
         2,

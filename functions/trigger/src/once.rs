@@ -89,7 +89,10 @@ pub async fn start_once(
         }
         Claim::Recovered { claimed_at } => {
             warn!("an earlier claim ended without a record; looking for what it started");
-            if let Some(started) = starter.find_started(start, claimed_at, deadline).await? {
+            if let Some(started) = starter
+                .find_started(start, event.delivery_id.as_str(), claimed_at, deadline)
+                .await?
+            {
                 info!("found the earlier start; recording it");
                 ledger
                     .complete_start(&event.delivery_id, &target, &to_record(&started), deadline)

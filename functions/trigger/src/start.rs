@@ -205,6 +205,7 @@ impl Starter {
     pub async fn find_started(
         &self,
         start: &Start,
+        delivery: &str,
         since: i64,
         deadline: Instant,
     ) -> Result<Option<Started>, StartError> {
@@ -219,15 +220,15 @@ impl Starter {
                     // makes CodePipeline answer a repeat with the same execution.
                     return Ok(None);
                 }
-                self.find_execution(start, name, since, deadline).await
+                self.find_execution(delivery, name, since, deadline).await
             }
-            Target::BuildProject { name } => self.find_build(start, name, since, deadline).await,
+            Target::BuildProject { name } => self.find_build(delivery, name, since, deadline).await,
         }
     }
 
     async fn find_execution(
         &self,
-        start: &Start,
+        delivery: &str,
         pipeline: &str,
         since: i64,
         deadline: Instant,
@@ -269,8 +270,7 @@ impl Starter {
                 .unwrap_or_default()
                 .iter()
                 .any(|v| {
-                    v.name() == Some(DELIVERY_VARIABLE)
-                        && v.resolved_value() == Some(delivery_of(start))
+                    v.name() == Some(DELIVERY_VARIABLE) && v.resolved_value() == Some(delivery)
                 });
             if carries_delivery {
                 return Ok(Some(Started::PipelineExecution(id.to_owned())));
@@ -281,7 +281,7 @@ impl Starter {
 
     async fn find_build(
         &self,
-        start: &Start,
+        delivery: &str,
         project: &str,
         since: i64,
         deadline: Instant,
@@ -325,7 +325,7 @@ impl Starter {
                     .map(|e| e.environment_variables())
                     .unwrap_or_default()
                     .iter()
-                    .any(|v| v.name() == DELIVERY_VARIABLE && v.value() == delivery_of(start))
+                    .any(|v| v.name() == DELIVERY_VARIABLE && v.value() == delivery)
             })
             .and_then(|build| build.id().map(|id| Started::Build(id.to_owned()))))
     }
@@ -333,15 +333,6 @@ impl Starter {
 
 /// The variable that carries the delivery id into every start.
 const DELIVERY_VARIABLE: &str = "GANTRY_DELIVERY_ID";
-
-fn delivery_of(start: &Start) -> &str {
-    start
-        .variables
-        .iter()
-        .find(|(name, _)| *name == DELIVERY_VARIABLE)
-        .map(|(_, value)| value.as_str())
-        .unwrap_or_default()
-}
 
 fn invalid(target: &str, source: BuildError) -> StartError {
     StartError::Request {
