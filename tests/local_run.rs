@@ -148,6 +148,29 @@ async fn misconfiguration_fails_the_cold_start_naming_the_setting() {
             "missing required setting GANTRY_LEDGER_TABLE",
         ),
         (
+            "trigger",
+            vec![
+                (
+                    "GANTRY_ROUTES",
+                    r#"{"routes": [{"repository": "a/b", "pipeline": "p"}]}"#,
+                ),
+                ("GANTRY_LEDGER_TABLE", "gantry-ledger"),
+            ],
+            "missing required setting GANTRY_TRIGGER_QUEUE_URL",
+        ),
+        (
+            "trigger",
+            vec![
+                (
+                    "GANTRY_ROUTES",
+                    r#"{"routes": [{"repository": "a/b", "pipeline": "p"}]}"#,
+                ),
+                ("GANTRY_LEDGER_TABLE", "gantry-ledger"),
+                ("GANTRY_TRIGGER_QUEUE_URL", "http://localhost/q"),
+            ],
+            "missing required setting GANTRY_TRIGGER_DLQ_URL",
+        ),
+        (
             "pruner",
             vec![
                 ("GANTRY_ARTIFACT_BUCKET", "gantry-artifacts"),
@@ -201,6 +224,8 @@ async fn a_failed_invocation_names_its_failure_in_error_type() {
             vec![
                 ("GANTRY_ROUTES", routes),
                 ("GANTRY_LEDGER_TABLE", scenario::LEDGER_TABLE),
+                ("GANTRY_TRIGGER_QUEUE_URL", "http://localhost/q"),
+                ("GANTRY_TRIGGER_DLQ_URL", "http://localhost/dlq"),
             ],
             sample("trigger/push.json"),
             "UnknownPipeline",
@@ -210,6 +235,8 @@ async fn a_failed_invocation_names_its_failure_in_error_type() {
             vec![
                 ("GANTRY_ROUTES", routes),
                 ("GANTRY_LEDGER_TABLE", scenario::LEDGER_TABLE),
+                ("GANTRY_TRIGGER_QUEUE_URL", "http://localhost/q"),
+                ("GANTRY_TRIGGER_DLQ_URL", "http://localhost/dlq"),
             ],
             not_a_gantry_event,
             "InvalidEvent",
@@ -320,4 +347,39 @@ async fn start_with(
     )
     .await
     .unwrap()
+}
+
+#[tokio::test]
+async fn the_trigger_binary_answers_a_queue_batch_and_dead_letters_what_needs_an_operator() {
+    let log_dir = workspace_root().join("target/test-logs/local-run-batch");
+    let local = LocalRun::start(&log_dir).await.unwrap();
+
+    let response = local.deliver(&sample("webhook/push.json")).await.unwrap();
+    assert_eq!(response["statusCode"], 202, "{response}");
+    let (batch, answer) = local.pump_batch(1).await.unwrap();
+    assert_eq!(batch["Records"].as_array().map(Vec::len), Some(1));
+    assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
+    let started = local
+        .trigger
+        .logs()
+        .into_iter()
+        .filter(|line| line["message"] == "started")
+        .count();
+    assert_eq!(started, 1);
+
+    // A body that is no event: out of the trigger queue, into its dead-letter
+    // queue, named.
+    aws_sdk_sqs::Client::new(&local.aws.sdk)
+        .send_message()
+        .queue_url(&local.aws.queue_url)
+        .message_body("not an event")
+        .send()
+        .await
+        .unwrap();
+    let (_, answer) = local.pump_batch(1).await.unwrap();
+    assert_eq!(answer, serde_json::json!({"batchItemFailures": []}));
+    let dead = local.aws.dead_letters().await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].0, "not an event");
+    assert_eq!(dead[0].1["GantryErrorType"], "InvalidEvent");
 }

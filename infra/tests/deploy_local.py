@@ -26,9 +26,11 @@ For each scenario (a set of template parameters):
    patterns, targets, retry policies, dead-letter queues, functions and their
    settings, roles and their policies, queues, log groups, bucket, ledger table,
    permissions.
-   Rule patterns are proven by delivery: the deployed rule's Lambda target is swapped
-   for an SQS queue (moto cannot deliver to Lambda), matching and non-matching
-   events are put on the bus, and only the matching ones must arrive.
+   Rule patterns are proven by delivery: the deployed rule's target is swapped for a
+   scratch SQS queue (moto cannot deliver to Lambda, and hands a message that lands
+   in TriggerQueue to its event source mapping, which would try to run trigger),
+   matching and non-matching events are put on the bus, and only the matching ones
+   must arrive.
 5. What moto could not deploy, and the properties moto's CloudFormation ignores,
    are checked in the translated template instead, resolved against the deployed
    resources (so a queue policy must name the rule that really uses that queue).
@@ -111,9 +113,12 @@ IGNORED_PROPERTIES = {
 }
 
 FUNCTIONS = {
-    # logical id prefix -> (name suffix, memory MB, timeout s, reserved concurrency)
+    # logical id prefix -> (name suffix, memory MB, timeout s, reserved concurrency
+    # with ReservedConcurrency=true; None: never any)
     "Webhook": ("webhook", 128, 10, 20),
-    "Trigger": ("trigger", 128, 30, 5),
+    # trigger reserves nothing: an invocation Lambda throttles would return its SQS
+    # messages and use up their tries; TRIGGER_QUEUE_MAPPING's MaximumConcurrency caps it.
+    "Trigger": ("trigger", 128, 30, None),
     "Status": ("status", 128, 60, 5),
     "Pruner": ("pruner", 256, 300, 1),
 }
@@ -122,7 +127,7 @@ FUNCTIONS = {
 # exactly these.
 FUNCTION_ENV = {
     "Webhook": ["GANTRY_EVENT_BUS", "GANTRY_WEBHOOK_SECRET_ARN"],
-    "Trigger": ["GANTRY_ROUTES", "GANTRY_LEDGER_TABLE"],
+    "Trigger": ["GANTRY_ROUTES", "GANTRY_LEDGER_TABLE", "GANTRY_TRIGGER_QUEUE_URL", "GANTRY_TRIGGER_DLQ_URL"],
     "Status": ["GANTRY_GITHUB_TOKEN_ARN", "GANTRY_GITHUB_API_URL", "GANTRY_STATUS_CONFIG", "GANTRY_LEDGER_TABLE"],
     "Pruner": [
         "GANTRY_ARTIFACT_BUCKET",
@@ -156,6 +161,13 @@ IAM_ROLE_INLINE_POLICY_CHARS = 10240
 # The commit of the template before the ledger, KMS, secret policies and prune
 # prefixes; an update from it must not remove or replace a resource holding data.
 UPGRADE_BASE = "d28c083"
+# The last template before TriggerQueue: the rule invoked trigger asynchronously.
+QUEUE_UPGRADE_BASE = "3d0e791"
+# Resources of an earlier template that a later one removes on purpose (none holds
+# data), with the reason.
+REMOVED_ON_PURPOSE = {
+    "TriggerRulePermission": "TriggerRule sends to TriggerQueue; nothing invokes trigger through EventBridge any more",
+}
 # Types that hold data, and their properties whose change makes CloudFormation
 # replace the resource (CloudFormation resource reference, "Update requires:
 # Replacement").
@@ -189,6 +201,30 @@ PIPELINE_VARIABLES = [
     "GANTRY_PULL_REQUEST",
 ]
 SQS_MAX_RETENTION = "1209600"
+
+# TriggerQueue, between TriggerRule and trigger (README "What a failure comes to").
+TRIGGER_QUEUE_RETENTION = "345600"  # 4 days
+TRIGGER_QUEUE_MAX_RECEIVES = 9  # RedrivePolicy.maxReceiveCount, trigger's retry::MAX_RECEIVES
+# AWS's advice for an SQS event source: a visibility timeout of at least 6 times the
+# function's timeout.
+SQS_VISIBILITY_PER_FUNCTION_TIMEOUT = 6
+# What the SAM event TriggerQueue of TriggerFunction becomes: one event source mapping.
+TRIGGER_QUEUE_MAPPING = {
+    "BatchSize": 10,
+    "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    "ScalingConfig": {"MaximumConcurrency": 5},
+}
+# How long trigger hides a message after its n-th try failed transiently (n from 1):
+# 60, 120, 240, 480, then 900 s (functions/trigger/src/retry.rs, FIRST_WAIT and
+# LONGEST_WAIT). The tries before TriggerDlq must span at least an hour.
+TRIGGER_FIRST_WAIT = 60
+TRIGGER_LONGEST_WAIT = 900
+TRIGGER_RETRY_SPAN_MIN = 3600
+
+
+def trigger_backoff(receive: int) -> int:
+    return min(TRIGGER_FIRST_WAIT * 2 ** (receive - 1), TRIGGER_LONGEST_WAIT)
+
 # Lambda's application log levels (LoggingConfig.ApplicationLogLevel), most detailed first.
 LAMBDA_LOG_LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
 # The alarms on the webhook's Function URL and invocations, and on the status
@@ -221,15 +257,22 @@ SDK_CALLS = {
     "delete_objects": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
     "delete_object": ["s3:DeleteObject"],
     "send_message": ["sqs:SendMessage"],
+    "change_message_visibility": ["sqs:ChangeMessageVisibility"],
+    "receive_message": ["sqs:ReceiveMessage"],
+    "delete_message": ["sqs:DeleteMessage"],
+    "get_queue_attributes": ["sqs:GetQueueAttributes"],
 }
 # Granted actions that no call in the function's own folder needs, by design:
 # secrets are read by gantry-core's secret module and the ledger by gantry-core's
 # ledger module on the function's behalf, Lambda itself sends failed asynchronous
-# invocations to the failure queue, and KMS is called by Secrets Manager and S3.
+# invocations to the failure queue, Lambda's event source mapping polls TriggerQueue
+# and deletes what succeeded as trigger's role, and KMS is called by Secrets Manager
+# and S3.
 LEDGER_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+EVENT_SOURCE_MAPPING_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 UNCALLED_BY_DESIGN = {
     "Webhook": {"secretsmanager:GetSecretValue", "kms:Decrypt"},
-    "Trigger": {"sqs:SendMessage"} | LEDGER_ACTIONS,
+    "Trigger": {"sqs:SendMessage"} | LEDGER_ACTIONS | EVENT_SOURCE_MAPPING_ACTIONS,
     "Status": {"secretsmanager:GetSecretValue", "sqs:SendMessage", "kms:Decrypt"} | LEDGER_ACTIONS,
     "Pruner": {"sqs:SendMessage", "kms:Decrypt"},
 }
@@ -970,6 +1013,8 @@ class Run:
 
     def queue_outputs(self) -> dict[str, str]:
         return {
+            "TriggerQueueUrl": "TriggerQueue",
+            "TriggerDlqUrl": "TriggerDlq",
             "TriggerRuleDlqUrl": "TriggerRuleDlq",
             "StatusBuildRuleDlqUrl": "StatusBuildRuleDlq",
             "StatusPipelineRuleDlqUrl": "StatusPipelineRuleDlq",
@@ -1001,7 +1046,12 @@ class Run:
                 }
             else:
                 routes = s.routes
-            return {"GANTRY_ROUTES": routes, "GANTRY_LEDGER_TABLE": self.phys["LedgerTable"]}  # routes compared as JSON
+            return {
+                "GANTRY_ROUTES": routes,  # compared as JSON
+                "GANTRY_LEDGER_TABLE": self.phys["LedgerTable"],
+                "GANTRY_TRIGGER_QUEUE_URL": self.phys["TriggerQueue"],
+                "GANTRY_TRIGGER_DLQ_URL": self.phys["TriggerDlq"],
+            }
         if key == "Status":
             return {
                 "GANTRY_GITHUB_TOKEN_ARN": token_secret,
@@ -1047,7 +1097,14 @@ class Run:
                         pass
                 self.r.equal(f"function {name}: {var}", actual, value)
             concurrency = got.get("Concurrency", {}).get("ReservedConcurrentExecutions")
-            self.r.equal(f"function {name}: reserved concurrency", concurrency, reserved if s.reserved else None)
+            if reserved is None:
+                self.r.equal(
+                    f"function {name}: no reserved concurrency, whatever ReservedConcurrency says (its event source mapping caps it)",
+                    concurrency,
+                    None,
+                )
+            else:
+                self.r.equal(f"function {name}: reserved concurrency", concurrency, reserved if s.reserved else None)
             # moto's CloudFormation ignores these properties (IGNORED_PROPERTIES):
             # checked in the translated template.
             props = self.translated["Resources"][f"{key}Function"]["Properties"]
@@ -1083,7 +1140,14 @@ class Run:
     # -- 7: queues -----------------------------------------------------------
     def check_queues(self) -> None:
         dlqs = ["TriggerRuleDlq", "StatusBuildRuleDlq", "StatusPipelineRuleDlq", "PrunerScheduleDlq"]
-        failure = ["TriggerFailureQueue", "StatusFailureQueue", "PrunerFailureQueue"]
+        failure = ["TriggerFailureQueue", "StatusFailureQueue", "PrunerFailureQueue", "TriggerDlq"]
+        stack_queues = sorted(lid for lid in self.phys if self.adapted.template["Resources"][lid]["Type"] == "AWS::SQS::Queue")
+        self.r.equal(
+            "queues deployed: the rule DLQs, the failure queues, TriggerQueue and TriggerDlq",
+            stack_queues,
+            sorted(lid for lid in dlqs + failure + ["TriggerQueue"] if lid in self.phys),
+        )
+        self.check_trigger_queue()
         for lid in dlqs + failure:
             if lid not in self.phys:
                 expected_absent = (lid == "StatusBuildRuleDlq" and not self.all_projects()) or (
@@ -1102,6 +1166,59 @@ class Run:
                 )
             else:
                 self.r.equal(f"queue {lid}: KMS key aws/sqs", attributes.get("KmsMasterKeyId"), "alias/aws/sqs")
+            # Terminal queues: nothing moves their messages on by itself.
+            self.r.check(f"queue {lid}: no redrive policy of its own (a terminal queue)", "RedrivePolicy" not in attributes, str(attributes.get("RedrivePolicy")))
+
+    def check_trigger_queue(self) -> None:
+        """TriggerQueue: what TriggerRule delivers and trigger consumes, with TriggerDlq
+        behind it."""
+        if not self.r.check("queue TriggerQueue created", "TriggerQueue" in self.phys) or "TriggerDlq" not in self.phys:
+            return
+        attributes = self.aws.sqs.get_queue_attributes(QueueUrl=self.phys["TriggerQueue"], AttributeNames=["All"])["Attributes"]
+        props = self.translated["Resources"]["TriggerQueue"]["Properties"]
+        self.r.equal("queue TriggerQueue: keeps messages 4 days", attributes.get("MessageRetentionPeriod"), TRIGGER_QUEUE_RETENTION)
+        # EventBridge writes it: SSE-SQS only, as the rule DLQs.
+        self.r.check(
+            "queue TriggerQueue: SSE-SQS, no KMS key (EventBridge cannot send to a queue under aws/sqs)",
+            attributes.get("SqsManagedSseEnabled") == "true" and "KmsMasterKeyId" not in attributes,
+            str({k: attributes.get(k) for k in ["SqsManagedSseEnabled", "KmsMasterKeyId"]}),
+        )
+        timeout = self.aws.lambda_.get_function(FunctionName=self.fn_name("Trigger"))["Configuration"]["Timeout"]
+        visibility = int(attributes.get("VisibilityTimeout", "30"))
+        self.r.check(
+            f"queue TriggerQueue: visibility timeout {visibility} s at least {SQS_VISIBILITY_PER_FUNCTION_TIMEOUT} x trigger's deployed timeout ({timeout} s)",
+            visibility >= SQS_VISIBILITY_PER_FUNCTION_TIMEOUT * timeout,
+        )
+        redrive = attributes.get("RedrivePolicy")
+        if redrive is not None:
+            redrive, label = json.loads(redrive) if isinstance(redrive, str) else redrive, ""
+        else:
+            redrive, label = self.res.value(props.get("RedrivePolicy", {})), " [template]"
+        self.r.equal(
+            f"queue TriggerQueue: redrive policy moves a message to the deployed TriggerDlq after {TRIGGER_QUEUE_MAX_RECEIVES} receives{label}",
+            (redrive.get("deadLetterTargetArn"), int(redrive.get("maxReceiveCount", 0))),
+            (self.attrs[("TriggerDlq", "Arn")], TRIGGER_QUEUE_MAX_RECEIVES),
+        )
+        dlq = self.aws.sqs.get_queue_attributes(QueueUrl=self.phys["TriggerDlq"], AttributeNames=["All"])["Attributes"]
+        # A message moved to a dead-letter queue keeps its first enqueue time, and
+        # expires by it: the DLQ must keep messages longer than the source queue.
+        self.r.check(
+            "queue TriggerDlq: keeps messages longer than TriggerQueue (a moved message keeps its enqueue time)",
+            int(dlq.get("MessageRetentionPeriod", "0")) > int(attributes.get("MessageRetentionPeriod", "0")),
+            f"{dlq.get('MessageRetentionPeriod')} vs {attributes.get('MessageRetentionPeriod')}",
+        )
+        waits = [trigger_backoff(n) for n in range(1, TRIGGER_QUEUE_MAX_RECEIVES)]
+        self.r.check(
+            f"queue TriggerQueue: keeps a message well past its {TRIGGER_QUEUE_MAX_RECEIVES} tries ({sum(waits)} s of backoff plus a visibility timeout per try)",
+            int(attributes.get("MessageRetentionPeriod", "0")) > sum(waits) + TRIGGER_QUEUE_MAX_RECEIVES * visibility,
+        )
+        # The template declares no RedriveAllowPolicy (byQueue would be a circular
+        # dependency with TriggerQueue's RedrivePolicy): the default lets TriggerQueue
+        # use it, and start-message-move-task needs it to be TriggerQueue's DLQ.
+        self.r.check(
+            "queue TriggerDlq: no RedriveAllowPolicy refusing TriggerQueue (default allowAll) [template]",
+            "RedriveAllowPolicy" not in self.translated["Resources"]["TriggerDlq"]["Properties"],
+        )
 
     # -- 8: rules ------------------------------------------------------------
     def rules_by_logical_id(self) -> dict[str, tuple[str, dict]]:
@@ -1115,16 +1232,17 @@ class Run:
 
     def expected_rules(self) -> dict[str, dict]:
         rules = {
+            # target: the logical id of the resource the rule sends to.
             "TriggerRule": {
                 "bus": self.s.stack,
                 "pattern": {"source": ["gantry.github"], "detail-type": ["GitHub Push", "GitHub Pull Request"]},
-                "function": "Trigger",
+                "target": "TriggerQueue",
                 "dlq": "TriggerRuleDlq",
             },
             "PrunerSchedule": {
                 "bus": "default",
                 "schedule": self.values["PruneSchedule"],
-                "function": "Pruner",
+                "target": "PrunerFunction",
                 "dlq": "PrunerScheduleDlq",
             },
         }
@@ -1136,7 +1254,7 @@ class Run:
                     "detail-type": ["CodeBuild Build State Change"],
                     "detail": {"project-name": self.all_projects()},
                 },
-                "function": "Status",
+                "target": "StatusFunction",
                 "dlq": "StatusBuildRuleDlq",
             }
         if self.all_pipelines():
@@ -1150,7 +1268,7 @@ class Run:
                     ],
                     "detail": {"pipeline": self.all_pipelines()},
                 },
-                "function": "Status",
+                "target": "StatusFunction",
                 "dlq": "StatusPipelineRuleDlq",
             }
         return rules
@@ -1180,11 +1298,9 @@ class Run:
             if not targets:
                 continue
             target = targets[0]
-            self.r.equal(
-                f"rule {lid}: targets {self.fn_name(spec['function'])}",
-                target.get("Arn"),
-                self.attrs[(f"{spec['function']}Function", "Arn")],
-            )
+            kind = self.adapted.template["Resources"][spec["target"]]["Type"]
+            what = self.fn_name(spec["target"].removesuffix("Function")) if kind == "AWS::Lambda::Function" else f"the deployed {spec['target']}"
+            self.r.equal(f"rule {lid}: targets {what}", target.get("Arn"), self.attrs[(spec["target"], "Arn")])
             self.r.equal(
                 f"rule {lid}: retry policy (24 attempts, 1 hour)",
                 target.get("RetryPolicy"),
@@ -1204,8 +1320,10 @@ class Run:
         rules = self.expected_rules()
         for key in FUNCTIONS:
             name = self.fn_name(key)
-            policy = json.loads(self.aws.lambda_.get_policy(FunctionName=name)["Policy"])
-            statements = policy["Statement"]
+            try:
+                statements = json.loads(self.aws.lambda_.get_policy(FunctionName=name)["Policy"])["Statement"]
+            except self.aws.lambda_.exceptions.ResourceNotFoundException:
+                statements = []  # no resource policy at all
             if key == "Webhook":
                 url = [st for st in statements if st.get("Action") == "lambda:InvokeFunctionUrl"]
                 invoke = [st for st in statements if st.get("Action") == "lambda:InvokeFunction"]
@@ -1227,9 +1345,62 @@ class Run:
                 if st.get("Principal") in ({"Service": "events.amazonaws.com"}, "events.amazonaws.com")
                 and st.get("Action") == "lambda:InvokeFunction"
             )
-            wanted = sorted(self.attrs[(lid, "Arn")] for lid, spec in rules.items() if spec["function"] == key)
+            wanted = sorted(self.attrs[(lid, "Arn")] for lid, spec in rules.items() if spec["target"] == f"{key}Function")
+            if not wanted:
+                # trigger: its event source mapping invokes it as Lambda itself, with
+                # no resource policy; the rule sends to TriggerQueue.
+                self.r.equal(f"function {name}: no resource policy (no rule invokes it; its event source mapping needs none)", statements, [])
+                continue
             self.r.equal(f"function {name}: EventBridge may invoke it from exactly its rules", sources, wanted)
             self.r.equal(f"function {name}: no other invoke permission", len(statements), len(wanted))
+
+    # -- 9b: TriggerQueue -> trigger -----------------------------------------
+    def check_event_source_mapping(self) -> None:
+        """The SAM event TriggerQueue of TriggerFunction: one event source mapping,
+        read back from moto (which creates it from CloudFormation and keeps its
+        settings), the translated template where moto reports nothing."""
+        lam, res = self.aws.lambda_, self.res
+        resources = self.translated["Resources"]
+        mappings = {lid: r for lid, r in resources.items() if r["Type"] == "AWS::Lambda::EventSourceMapping"}
+        if not self.r.equal(
+            "event source mappings: exactly one, SAM's from TriggerFunction's TriggerQueue event [template]",
+            sorted(mappings),
+            ["TriggerFunctionTriggerQueue"],
+        ):
+            return
+        props = res.value(mappings["TriggerFunctionTriggerQueue"]["Properties"])
+        self.r.equal(
+            "TriggerFunctionTriggerQueue: the deployed TriggerQueue to the trigger function [template]",
+            (props.get("EventSourceArn"), props.get("FunctionName")),
+            (self.attrs[("TriggerQueue", "Arn")], self.fn_name("Trigger")),
+        )
+        deployed = lam.list_event_source_mappings(FunctionName=self.fn_name("Trigger"))["EventSourceMappings"]
+        others = [m for key in FUNCTIONS if key != "Trigger" for m in lam.list_event_source_mappings(FunctionName=self.fn_name(key))["EventSourceMappings"]]
+        self.r.check("no event source mapping on the other functions", not others, json.dumps(others, default=str)[:300])
+        if not self.r.equal("trigger: one event source mapping deployed", len(deployed), 1):
+            return
+        mapping = deployed[0]
+        self.r.equal(
+            "trigger's event source mapping: from the deployed TriggerQueue, enabled",
+            (mapping.get("EventSourceArn"), mapping.get("FunctionArn"), mapping.get("State")),
+            (self.attrs[("TriggerQueue", "Arn")], self.attrs[("TriggerFunction", "Arn")], "Enabled"),
+        )
+        # FunctionResponseTypes ReportBatchItemFailures: a failed message is reported on
+        # its own, and trigger hides it for its backoff; the batch's others are done.
+        for key, wanted in TRIGGER_QUEUE_MAPPING.items():
+            if key in mapping:
+                self.r.equal(f"trigger's event source mapping: {key} {json.dumps(wanted)}", mapping[key], wanted)
+            else:
+                self.r.equal(f"trigger's event source mapping: {key} {json.dumps(wanted)} [template]", props.get(key), wanted)
+        # The cap is the mapping's, not the function's: a throttled invocation would
+        # return its messages and use up their tries (check_functions reads the
+        # deployed function; this, the property in every scenario).
+        function = resources["TriggerFunction"]["Properties"]
+        self.r.check(
+            "TriggerFunction: no ReservedConcurrentExecutions at all (the mapping's MaximumConcurrency caps it) [template]",
+            "ReservedConcurrentExecutions" not in function,
+            str(function.get("ReservedConcurrentExecutions")),
+        )
 
     # -- 10: IAM -------------------------------------------------------------
     def pipeline_arns(self, names: list[str]) -> set[str]:
@@ -1258,7 +1429,10 @@ class Run:
             },
             "TriggerRole": {
                 **common("Trigger"),
-                "sqs:SendMessage": {a[("TriggerFailureQueue", "Arn")]},
+                # Lambda (direct asynchronous invocations) and trigger (permanent failures).
+                "sqs:SendMessage": {a[("TriggerFailureQueue", "Arn")], a[("TriggerDlq", "Arn")]},
+                # The event source mapping, as trigger's role; and trigger's backoff.
+                **{x: {a[("TriggerQueue", "Arn")]} for x in EVENT_SOURCE_MAPPING_ACTIONS | {"sqs:ChangeMessageVisibility"}},
                 "codepipeline:StartPipelineExecution": pipelines,
                 "codepipeline:ListPipelineExecutions": pipelines,
                 "codepipeline:GetPipelineExecution": pipelines,
@@ -1623,15 +1797,17 @@ class Run:
             "WebhookFunctionEventInvokeConfig" not in resources,
         )
 
-        # Queue policies: each rule DLQ accepts messages from the rule that uses it.
+        # Queue policies: each rule DLQ accepts messages from the rule that uses it, and
+        # TriggerQueue from TriggerRule, the rule that delivers to it.
         rules = self.expected_rules()
-        for rule_lid, spec in rules.items():
-            lid = f"{spec['dlq']}Policy"
+        policies = [(f"{spec['dlq']}Policy", spec["dlq"], rule_lid) for rule_lid, spec in rules.items()]
+        policies.append(("TriggerQueuePolicy", "TriggerQueue", "TriggerRule"))
+        for lid, queue, rule_lid in policies:
             if not self.r.check(f"{lid} exists [template]", present(lid)):
                 continue
             props = res.value(resources[lid]["Properties"])
             statements = props["PolicyDocument"]["Statement"]
-            self.r.equal(f"{lid}: applies to the deployed {spec['dlq']} [template]", props.get("Queues"), [self.phys[spec["dlq"]]])
+            self.r.equal(f"{lid}: applies to the deployed {queue} [template]", props.get("Queues"), [self.phys[queue]])
             self.r.equal(
                 f"{lid}: only EventBridge, only SendMessage, only from the deployed {rule_lid} [template]",
                 [(st.get("Effect"), st.get("Principal"), st.get("Action"), st.get("Resource"), st.get("Condition")) for st in statements],
@@ -1640,11 +1816,21 @@ class Run:
                         "Allow",
                         {"Service": "events.amazonaws.com"},
                         "sqs:SendMessage",
-                        a[(spec["dlq"], "Arn")],
+                        a[(queue, "Arn")],
                         {"ArnEquals": {"aws:SourceArn": a[(rule_lid, "Arn")]}},
                     )
                 ],
             )
+        queue_policies = sorted(lid for lid, r in resources.items() if r["Type"] == "AWS::SQS::QueuePolicy" and present(lid))
+        self.r.equal(
+            "queue policies: exactly the rule DLQs' and TriggerQueue's (the failure queues and TriggerDlq are written by roles and SQS) [template]",
+            queue_policies,
+            sorted(lid for lid, _, _ in policies),
+        )
+        on_trigger_queue = [
+            lid for lid, r in resources.items() if r["Type"] == "AWS::SQS::QueuePolicy" and present(lid) and self.phys["TriggerQueue"] in res.value(r["Properties"]).get("Queues", [])
+        ]
+        self.r.equal("TriggerQueue: TriggerQueuePolicy is the only queue policy on it (only TriggerRule may send) [template]", on_trigger_queue, ["TriggerQueuePolicy"])
 
         # Artifact bucket policy: TLS only.
         if s.existing_bucket is None:
@@ -1686,8 +1872,21 @@ class Run:
         watched_queues = sorted(
             dim["Value"] for p in alarms.values() if p.get("Namespace") == "AWS/SQS" for dim in p["Dimensions"] if dim["Name"] == "QueueName"
         )
-        deployed_queues = sorted(a[(lid, "QueueName")] for lid in self.phys if self.adapted.template["Resources"][lid]["Type"] == "AWS::SQS::Queue")
-        self.r.equal("alarms: one on every deployed queue's visible messages [template]", watched_queues, deployed_queues)
+        # TriggerQueue holds work in progress, not failures: no alarm on its messages.
+        deployed_queues = sorted(
+            a[(lid, "QueueName")] for lid in self.phys if self.adapted.template["Resources"][lid]["Type"] == "AWS::SQS::Queue" and lid != "TriggerQueue"
+        )
+        self.r.equal(
+            "alarms: one on every deployed dead-letter and failure queue's visible messages, TriggerDlq's included, none on TriggerQueue's [template]",
+            watched_queues,
+            deployed_queues,
+        )
+        self.r.check(
+            "alarms: TriggerDlqAlarm on the deployed TriggerDlq's visible messages [template]",
+            alarms.get("TriggerDlqAlarm", {}).get("Dimensions") == [{"Name": "QueueName", "Value": a[("TriggerDlq", "QueueName")]}]
+            and alarms["TriggerDlqAlarm"].get("MetricName") == "ApproximateNumberOfMessagesVisible",
+            json.dumps(alarms.get("TriggerDlqAlarm")),
+        )
         watched_functions = sorted(
             dim["Value"]
             for p in alarms.values()
@@ -2106,6 +2305,7 @@ class Run:
             ("queues", self.check_queues),
             ("rules", self.check_rules),
             ("Lambda permissions", self.check_permissions),
+            ("event source mapping", self.check_event_source_mapping),
             ("IAM", self.check_iam),
             ("artifact bucket", self.check_bucket),
             ("ledger table", self.check_ledger_table),
@@ -2297,7 +2497,8 @@ def check_reserved_concurrency(report: Report, template: dict) -> None:
     total = reserved_total(template)
     needed = total + LAMBDA_MIN_UNRESERVED
     report.equal("ReservedConcurrency: off by default (a new account's quota may be 10)", spec.get("Default"), "false")
-    report.equal("ReservedConcurrency=true reserves the functions' caps, 31 in all", (total, sum(f[3] for f in FUNCTIONS.values())), (31, 31))
+    caps = sum(f[3] for f in FUNCTIONS.values() if f[3] is not None)
+    report.equal("ReservedConcurrency=true reserves the functions' caps, 26 in all (webhook 20, status 5, pruner 1; trigger none)", (total, caps), (26, 26))
     text = " ".join(spec["Description"].split())
     report.check(
         f"ReservedConcurrency: the description says it reserves {total} and the account needs a quota of at least {needed} (Lambda keeps {LAMBDA_MIN_UNRESERVED} unreserved)",
@@ -2418,11 +2619,62 @@ def check_upgrade(report: Report, template: dict, account: str, region: str) -> 
     replaced = []
     for lid, resource in old["Resources"].items():
         new = template["Resources"].get(lid)
-        if new is None:
+        if new is None and lid not in REMOVED_ON_PURPOSE:
             replaced.append(f"{lid} removed")
-        elif new["Type"] != resource["Type"]:
+        elif new is not None and new["Type"] != resource["Type"]:
             replaced.append(f"{lid} retyped")
-    report.check(f"upgrade from {UPGRADE_BASE}: every resource of the previous template still declared", not replaced, "; ".join(replaced))
+    gone = sorted(lid for lid in old["Resources"] if lid not in template["Resources"])
+    report.check(
+        f"upgrade from {UPGRADE_BASE}: every resource of the previous template still declared, but those removed on purpose ({', '.join(gone) or 'none'})",
+        not replaced,
+        "; ".join(replaced),
+    )
+    check_queue_upgrade(report, template)
+
+
+def check_queue_upgrade(report: Report, template: dict) -> None:
+    """An update from QUEUE_UPGRADE_BASE (the rule invoked trigger asynchronously) to
+    TriggerQueue keeps TriggerFailureQueue and TriggerRuleDlq with their messages, and
+    keeps the on-failure destination for events already in Lambda's asynchronous
+    queue, which the new code still handles."""
+    try:
+        old_text = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"{QUEUE_UPGRADE_BASE}:infra/template.yaml"], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as error:
+        print(f"     note: queue upgrade check skipped: no git history with {QUEUE_UPGRADE_BASE} ({error})")
+        return
+    old = yaml_parse(old_text)["Resources"]
+    new = template["Resources"]
+    for lid in ["TriggerFailureQueue", "TriggerRuleDlq"]:
+        before, after = old.get(lid, {}), new.get(lid, {})
+        report.check(
+            f"upgrade from {QUEUE_UPGRADE_BASE}: {lid} kept with its messages (same logical id, type and properties, no condition)",
+            bool(before)
+            and before.get("Type") == after.get("Type") == "AWS::SQS::Queue"
+            and before.get("Properties") == after.get("Properties")
+            and "Condition" not in after
+            and (before.get("DeletionPolicy"), before.get("UpdateReplacePolicy")) == (after.get("DeletionPolicy"), after.get("UpdateReplacePolicy")),
+            json.dumps({"before": before, "after": after}),
+        )
+    removed = sorted(set(old) - set(new))
+    report.equal(f"upgrade from {QUEUE_UPGRADE_BASE}: removes only TriggerRulePermission", removed, ["TriggerRulePermission"])
+    added = sorted(set(new) - set(old))
+    report.equal(
+        f"upgrade from {QUEUE_UPGRADE_BASE}: adds TriggerQueue, its policy, TriggerDlq and its alarm",
+        added,
+        sorted(["TriggerQueue", "TriggerQueuePolicy", "TriggerDlq", "TriggerDlqAlarm"]),
+    )
+    invoke = new["TriggerFunction"]["Properties"].get("EventInvokeConfig", {})
+    report.equal(
+        f"upgrade from {QUEUE_UPGRADE_BASE}: trigger keeps its on-failure destination TriggerFailureQueue (events already in Lambda's asynchronous queue run the new code)",
+        invoke.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"),
+        old["TriggerFunction"]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"],
+    )
+    # EventBridge's target keeps its id: an update changes its ARN in place instead of
+    # adding the queue beside the function.
+    ids = lambda resources: [target["Id"] for target in resources["TriggerRule"]["Properties"]["Targets"]]  # noqa: E731
+    report.equal(f"upgrade from {QUEUE_UPGRADE_BASE}: TriggerRule's one target keeps its Id (replaced in place)", ids(new), ids(old))
 
 
 def readme_section(title: str) -> str:
@@ -2477,12 +2729,69 @@ def check_readme(report: Report, template: dict, account: str, region: str) -> N
     )
 
 
+def check_trigger_retries(report: Report, template: dict) -> None:
+    """The tries TriggerQueue gives an event before TriggerDlq span over an hour."""
+    queue = template["Resources"]["TriggerQueue"]["Properties"]
+    receives = queue["RedrivePolicy"]["maxReceiveCount"]
+    report.equal("TriggerQueue: maxReceiveCount 9 (9 tries before TriggerDlq) [template]", receives, TRIGGER_QUEUE_MAX_RECEIVES)
+    waits = [trigger_backoff(n) for n in range(1, receives)]
+    report.equal(
+        "trigger's backoff: 60, 120, 240, 480, then 900 s (1, 2, 4, 8, then every 15 minutes)",
+        [trigger_backoff(n) for n in range(1, 8)],
+        [60, 120, 240, 480, 900, 900, 900],
+    )
+    report.check(
+        f"trigger's backoff over the {receives - 1} waits between TriggerQueue's {receives} tries sums to at least {TRIGGER_RETRY_SPAN_MIN} s "
+        f"({' + '.join(str(w) for w in waits)} = {sum(waits)} s) [template]",
+        sum(waits) >= TRIGGER_RETRY_SPAN_MIN,
+    )
+    function = template["Resources"]["TriggerFunction"]["Properties"]
+    report.check(
+        f"TriggerQueue: VisibilityTimeout {queue.get('VisibilityTimeout')} at least {SQS_VISIBILITY_PER_FUNCTION_TIMEOUT} x TriggerFunction's Timeout ({function.get('Timeout')}) [template]",
+        int(queue.get("VisibilityTimeout", 30)) >= SQS_VISIBILITY_PER_FUNCTION_TIMEOUT * int(function["Timeout"]),
+    )
+    report.check(
+        f"trigger's longest backoff ({TRIGGER_LONGEST_WAIT} s) is one SQS accepts (at most 12 hours of visibility)",
+        TRIGGER_LONGEST_WAIT <= 43200,
+    )
+
+
+def check_trigger_retry_source(report: Report) -> None:
+    """functions/trigger/src/retry.rs sets the schedule and maxReceiveCount the
+    template and this check assume."""
+    path = ROOT / "functions" / "trigger" / "src" / "retry.rs"
+    if not path.exists():
+        print("     note: functions/trigger/src/retry.rs not found: trigger's backoff not compared with the template")
+        return
+    source = path.read_text()
+
+    def constant(name: str, pattern: str) -> int | None:
+        match = re.search(r"const " + name + r": " + pattern, source)
+        if not match:
+            print(f"     note: functions/trigger/src/retry.rs has no {name} in the form this check reads")
+            return None
+        return int(eval(match.group(1), {"__builtins__": {}}))  # digits and * only, by the pattern
+
+    receives = constant("MAX_RECEIVES", r"u32 = (\d+);")
+    first = constant("FIRST_WAIT", r"Duration = Duration::from_secs\(([\d\s*]+)\);")
+    longest = constant("LONGEST_WAIT", r"Duration = Duration::from_secs\(([\d\s*]+)\);")
+    if receives is not None:
+        report.equal("functions/trigger/src/retry.rs: MAX_RECEIVES is TriggerQueue's maxReceiveCount", receives, TRIGGER_QUEUE_MAX_RECEIVES)
+    if first is not None and longest is not None:
+        report.equal(
+            "functions/trigger/src/retry.rs: FIRST_WAIT and LONGEST_WAIT are the backoff the template's comments and this check assume",
+            (first, longest),
+            (TRIGGER_FIRST_WAIT, TRIGGER_LONGEST_WAIT),
+        )
+
+
 def check_template(report: Report, account: str, region: str) -> None:
     """What the template says whatever the parameters: parameters, rules, routes."""
     template = yaml_parse(TEMPLATE.read_text())
     params = template["Parameters"]
     check_first_deploy(report, template, account, region)
     check_reserved_concurrency(report, template)
+    check_trigger_retries(report, template)
     check_parameter_patterns(report, template, account)
     check_upgrade(report, template, account, region)
     report.equal("LogLevel: exactly Lambda's application log levels", [str(v) for v in params["LogLevel"].get("AllowedValues", [])], LAMBDA_LOG_LEVELS)
@@ -2555,6 +2864,7 @@ def main() -> int:
     report.section("README", lambda: check_readme(report, yaml_parse(TEMPLATE.read_text()), account, aws.region))
     print("== source: the variables the template sets are the ones the code reads")
     report.section("source", lambda: check_code_reads_env(report))
+    report.section("trigger's retries", lambda: check_trigger_retry_source(report))
     print()
     for line in summaries + details:
         print(line)

@@ -44,6 +44,8 @@ impl LocalRun {
         let mut trigger_env = moto.env();
         trigger_env.push(("GANTRY_ROUTES".into(), scenario::routes_json()));
         trigger_env.push(("GANTRY_LEDGER_TABLE".into(), scenario::LEDGER_TABLE.into()));
+        trigger_env.push(("GANTRY_TRIGGER_QUEUE_URL".into(), aws.queue_url.clone()));
+        trigger_env.push(("GANTRY_TRIGGER_DLQ_URL".into(), aws.dead_letter_url.clone()));
         let trigger = LocalFunction::start(
             "trigger",
             &workspace_binary("trigger"),
@@ -108,8 +110,9 @@ impl LocalRun {
         Ok(self.webhook.invoke(request).await?)
     }
 
-    /// Hands every event the rule delivered to `trigger`, in order; returns each
-    /// event with trigger's answer.
+    /// Hands every event the rule delivered to `trigger`, in order, one direct
+    /// invoke each (which answers with what started); returns each event with
+    /// trigger's answer. `pump_batch` hands them over as the deployed queue does.
     pub async fn pump(
         &self,
         expected: usize,
@@ -124,6 +127,22 @@ impl LocalRun {
             answers.push((event, answer));
         }
         Ok(answers)
+    }
+
+    /// Hands the trigger queue's messages to `trigger` as one batch, as the
+    /// event source mapping does, and settles the batch by its answer (the
+    /// partial batch response); returns the batch and the answer.
+    pub async fn pump_batch(
+        &self,
+        expected: usize,
+    ) -> Result<(serde_json::Value, serde_json::Value), BoxError> {
+        let batch = self
+            .aws
+            .receive_batch(expected, Duration::from_secs(10))
+            .await?;
+        let answer = self.trigger.invoke(&batch).await?;
+        self.aws.settle(&batch, &answer).await?;
+        Ok((batch, answer))
     }
 }
 

@@ -1,5 +1,6 @@
-//! The local world Gantry runs in: a bus whose rule delivers Gantry events to a
-//! queue (standing in for the rule's Lambda target, which moto cannot invoke),
+//! The local world Gantry runs in: a bus whose rule delivers Gantry events to
+//! the trigger queue and its dead-letter queue, as the template wires them (moto
+//! runs no event source mapping, so `receive_batch` and `settle` do its part),
 //! an example pipeline and build project, and the routing that ties them together.
 
 use crate::BoxError;
@@ -14,11 +15,15 @@ use aws_sdk_codepipeline::types::{
     StageDeclaration,
 };
 use aws_sdk_eventbridge::types::Target;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use std::time::{Duration, Instant};
 
 pub const BUS: &str = "gantry";
 pub const RULE: &str = "gantry-github-to-trigger";
 pub const TRIGGER_QUEUE: &str = "gantry-trigger-events";
+pub const TRIGGER_DLQ: &str = "gantry-trigger-dlq";
+/// The template's `VisibilityTimeout` on `TriggerQueue`.
+pub const TRIGGER_QUEUE_VISIBILITY_S: u32 = 180;
 pub const PIPELINE: &str = "hello-world-pipeline";
 pub const PROJECT: &str = "hello-world-build";
 pub const REPOSITORY: &str = "Codertocat/Hello-World";
@@ -58,7 +63,10 @@ pub fn routes_json() -> String {
 
 pub struct LocalAws {
     pub sdk: SdkConfig,
+    /// The trigger queue, which the rule fills.
     pub queue_url: String,
+    /// Its dead-letter queue.
+    pub dead_letter_url: String,
     /// The role the example pipeline and build project run as.
     pub role_arn: String,
 }
@@ -165,18 +173,33 @@ pub async fn provision(sdk: &SdkConfig) -> Result<LocalAws, BoxError> {
     let iam = aws_sdk_iam::Client::new(sdk);
 
     events.create_event_bus().name(BUS).send().await?;
-    let queue_url = sqs
+    let dead_letter_url = sqs
         .create_queue()
-        .queue_name(TRIGGER_QUEUE)
+        .queue_name(TRIGGER_DLQ)
         .send()
         .await?
         .queue_url
         .ok_or("CreateQueue returned no URL")?;
-    let queue_arn = format!(
-        "arn:aws:sqs:{}:{}:{TRIGGER_QUEUE}",
-        crate::moto::REGION,
-        crate::moto::ACCOUNT
-    );
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(TRIGGER_QUEUE)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            TRIGGER_QUEUE_VISIBILITY_S.to_string(),
+        )
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            serde_json::json!({
+                "deadLetterTargetArn": queue_arn(TRIGGER_DLQ),
+                "maxReceiveCount": gantry_trigger::retry::MAX_RECEIVES,
+            })
+            .to_string(),
+        )
+        .send()
+        .await?
+        .queue_url
+        .ok_or("CreateQueue returned no URL")?;
+    let queue_arn = queue_arn(TRIGGER_QUEUE);
     events
         .put_rule()
         .name(RULE)
@@ -221,8 +244,17 @@ pub async fn provision(sdk: &SdkConfig) -> Result<LocalAws, BoxError> {
     Ok(LocalAws {
         sdk: sdk.clone(),
         queue_url,
+        dead_letter_url,
         role_arn,
     })
+}
+
+pub fn queue_arn(name: &str) -> String {
+    format!(
+        "arn:aws:sqs:{}:{}:{name}",
+        crate::moto::REGION,
+        crate::moto::ACCOUNT
+    )
 }
 
 async fn create_pipeline(sdk: &SdkConfig, role_arn: &str) -> Result<(), BoxError> {
@@ -330,6 +362,116 @@ impl LocalAws {
             }
         }
         Ok(events)
+    }
+
+    /// Up to ten messages from the trigger queue as Lambda's event source
+    /// mapping hands them to `trigger` (AWS's documented SQS event shape),
+    /// waiting up to `wait` for at least `expected`; the messages stay in the
+    /// queue, hidden for its visibility timeout, until `settle`.
+    pub async fn receive_batch(
+        &self,
+        expected: usize,
+        wait: Duration,
+    ) -> Result<serde_json::Value, BoxError> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let deadline = Instant::now() + wait;
+        let mut records = Vec::new();
+        while records.len() < expected && Instant::now() < deadline {
+            let output = sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10 - records.len() as i32)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .wait_time_seconds(1)
+                .send()
+                .await?;
+            for message in output.messages() {
+                let attributes: serde_json::Map<String, serde_json::Value> = message
+                    .attributes()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, value)| (name.as_str().to_owned(), value.clone().into()))
+                    .collect();
+                records.push(serde_json::json!({
+                    "messageId": message.message_id(),
+                    "receiptHandle": message.receipt_handle(),
+                    "body": message.body(),
+                    "attributes": attributes,
+                    "messageAttributes": {},
+                    "md5OfBody": message.md5_of_body(),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": queue_arn(TRIGGER_QUEUE),
+                    "awsRegion": crate::moto::REGION,
+                }));
+            }
+        }
+        Ok(serde_json::json!({ "Records": records }))
+    }
+
+    /// What the event source mapping does with `trigger`'s partial batch
+    /// response: deletes every message of `batch` not listed as failed.
+    pub async fn settle(
+        &self,
+        batch: &serde_json::Value,
+        response: &serde_json::Value,
+    ) -> Result<(), BoxError> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let failed: Vec<&str> = response["batchItemFailures"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|failure| failure["itemIdentifier"].as_str())
+            .collect();
+        for record in batch["Records"].as_array().into_iter().flatten() {
+            let id = record["messageId"].as_str().unwrap_or_default();
+            if failed.contains(&id) {
+                continue;
+            }
+            if let Some(handle) = record["receiptHandle"].as_str() {
+                sqs.delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every message now in the dead-letter queue, with its message attributes
+    /// (name to string value); each stays there.
+    pub async fn dead_letters(
+        &self,
+    ) -> Result<Vec<(String, std::collections::BTreeMap<String, String>)>, BoxError> {
+        let sqs = aws_sdk_sqs::Client::new(&self.sdk);
+        let output = sqs
+            .receive_message()
+            .queue_url(&self.dead_letter_url)
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .visibility_timeout(0)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        Ok(output
+            .messages()
+            .iter()
+            .map(|message| {
+                let attributes = message
+                    .message_attributes()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, value)| {
+                        (
+                            name.clone(),
+                            value.string_value().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect();
+                (message.body().unwrap_or_default().to_owned(), attributes)
+            })
+            .collect())
     }
 }
 

@@ -1,6 +1,6 @@
 //! One EventBridge event in: parse the Gantry detail, plan, start. Any failure
-//! is returned as an error so EventBridge retries and, in the end, the
-//! dead-letter queue keeps the event; nothing is dropped with a success.
+//! is returned as an error, so the event is tried again (`retry`) or kept in a
+//! dead-letter queue; nothing is dropped with a success.
 
 use crate::config::Routes;
 use crate::once::{self, OnceError, Outcome};
@@ -17,6 +17,8 @@ use tracing::{error, info, info_span, warn, Instrument};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {
+    #[error("message body is not an EventBridge event: {0}")]
+    Envelope(String),
     #[error("event detail is not a Gantry event at {path}: {message}")]
     Detail { path: String, message: String },
     #[error("what was decided could not be recorded")]
@@ -25,17 +27,42 @@ pub enum TriggerError {
     Start {
         failed: usize,
         planned: usize,
-        kind: &'static str,
+        kind: FailureKind,
         first: String,
         /// The first permanent failure's type, else the first failure's.
         error_type: &'static str,
     },
 }
 
+/// Whether any of an event's failed starts may succeed on a later try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    Transient,
+    Permanent,
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FailureKind::Transient => "transient",
+            FailureKind::Permanent => "permanent",
+        })
+    }
+}
+
 impl TriggerError {
+    /// Whether trying the event again later may get past the failure.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            TriggerError::Envelope(_) | TriggerError::Detail { .. } => false,
+            TriggerError::Ledger(err) => err.is_transient(),
+            TriggerError::Start { kind, .. } => *kind == FailureKind::Transient,
+        }
+    }
+
     pub fn error_type(&self) -> &'static str {
         match self {
-            TriggerError::Detail { .. } => "InvalidEvent",
+            TriggerError::Envelope(_) | TriggerError::Detail { .. } => "InvalidEvent",
             TriggerError::Ledger(err) if err.is_transient() => "LedgerUnavailable",
             TriggerError::Ledger(_) => "LedgerRefused",
             TriggerError::Start { error_type, .. } => error_type,
@@ -217,9 +244,9 @@ impl Trigger {
                 failed: failures.len(),
                 planned: starts.len(),
                 kind: if failures.iter().any(OnceError::is_transient) {
-                    "transient"
+                    FailureKind::Transient
                 } else {
-                    "permanent"
+                    FailureKind::Permanent
                 },
                 first: error_chain(first),
                 error_type: worst.error_type(),

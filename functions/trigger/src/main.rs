@@ -1,6 +1,7 @@
 use gantry_core::ledger::{Clock, Ledger, LEDGER_TABLE};
 use gantry_core::{aws, config, logging};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use trigger::queue::{TriggerQueue, TRIGGER_DLQ_URL, TRIGGER_QUEUE_URL};
 use trigger::{config::Routes, function_handler, start::Starter, Trigger};
 
 #[tokio::main]
@@ -8,6 +9,8 @@ async fn main() -> Result<(), Error> {
     logging::init();
     let routes = config::or_exit(Routes::from_env(), "trigger");
     let ledger_table = config::or_exit(config::required(LEDGER_TABLE), "trigger");
+    let queue_url = config::or_exit(config::required(TRIGGER_QUEUE_URL), "trigger");
+    let dead_letter_url = config::or_exit(config::required(TRIGGER_DLQ_URL), "trigger");
     let sdk_config = aws::load_sdk_config().await;
     let trigger = Trigger::new(
         routes,
@@ -21,8 +24,13 @@ async fn main() -> Result<(), Error> {
             Clock::system(),
         ),
     );
+    let queue = TriggerQueue::new(
+        aws_sdk_sqs::Client::new(&sdk_config),
+        queue_url,
+        dead_letter_url,
+    );
     run(service_fn(|event: LambdaEvent<_>| {
-        function_handler(&trigger, event)
+        function_handler(&trigger, &queue, event)
     }))
     .await
 }
