@@ -3,7 +3,7 @@
 
 use gantry_core::ids::{CommitSha, DeliveryId, RepoName};
 use gantry_core::ledger::{
-    CheckRunPut, Claim, Clock, DecisionRecord, Ledger, StartClaim, StartedRecord,
+    CheckRunClaim, Claim, Clock, DecisionRecord, Ledger, StartClaim, StartedRecord,
 };
 use gantry_tests::moto::Moto;
 use gantry_tests::{scenario, soon};
@@ -174,44 +174,150 @@ async fn decisions_are_found_by_commit_with_the_original_event() {
 }
 
 #[tokio::test]
-async fn two_first_events_record_one_check_run() {
+async fn two_first_events_claim_one_check_run_and_a_later_attempt_is_a_new_one() {
     let world = world().await;
     let ledger = &world.ledger;
     let run = "hello-world-build:5f6b2c1a";
+    let name = "gantry/hello-world-build";
+    let lease = Duration::from_secs(30);
+    assert_eq!(
+        ledger.latest_check_run(run, name, soon()).await.unwrap(),
+        None
+    );
+
+    // Two first events: one claims, the other finds the claim.
+    let (first, second) = tokio::join!(
+        ledger.claim_check_run(run, name, 1, lease, soon()),
+        ledger.claim_check_run(run, name, 1, lease, soon()),
+    );
+    let claims = [first.unwrap(), second.unwrap()];
+    assert_eq!(
+        claims
+            .iter()
+            .filter(|c| **c == CheckRunClaim::Claimed)
+            .count(),
+        1,
+        "{claims:?}"
+    );
+    let CheckRunClaim::Taken(held) = claims
+        .iter()
+        .find(|c| **c != CheckRunClaim::Claimed)
+        .unwrap()
+        .clone()
+    else {
+        unreachable!()
+    };
+    assert_eq!((held.attempt, held.check_run_id), (1, None));
+
+    ledger
+        .record_check_run(run, name, 1, 111, None, soon())
+        .await
+        .unwrap();
+    // Past the lease, a recorded run is still never claimed again.
+    world.clock.advance(Duration::from_secs(60));
+    let CheckRunClaim::Taken(recorded) = ledger
+        .claim_check_run(run, name, 1, lease, soon())
+        .await
+        .unwrap()
+    else {
+        panic!("a recorded run must not be claimed again")
+    };
+    assert_eq!(recorded.check_run_id, Some(111));
+    ledger
+        .complete_check_run(run, name, 1, "failure", soon())
+        .await
+        .unwrap();
+
+    // A retried stage: attempt 2, the latest from now on.
     assert_eq!(
         ledger
-            .put_check_run(run, 1, "gantry/hello-world-build", 111, soon())
+            .claim_check_run(run, name, 2, lease, soon())
             .await
             .unwrap(),
-        CheckRunPut::Recorded
+        CheckRunClaim::Claimed
     );
+    ledger
+        .record_check_run(run, name, 2, 222, Some("success"), soon())
+        .await
+        .unwrap();
+    let latest = ledger
+        .latest_check_run(run, name, soon())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            latest.attempt,
+            latest.check_run_id,
+            latest.conclusion.as_deref()
+        ),
+        (2, Some(222), Some("success"))
+    );
+    // Another check of the same run is kept apart.
     assert_eq!(
         ledger
-            .put_check_run(run, 1, "gantry/hello-world-build", 222, soon())
-            .await
-            .unwrap(),
-        CheckRunPut::Exists(111)
-    );
-    // A new attempt is a new check run.
-    assert_eq!(
-        ledger
-            .put_check_run(run, 2, "gantry/hello-world-build", 333, soon())
-            .await
-            .unwrap(),
-        CheckRunPut::Recorded
-    );
-    assert_eq!(
-        ledger
-            .check_run(run, 1, "gantry/hello-world-build", soon())
-            .await
-            .unwrap(),
-        Some(111)
-    );
-    assert_eq!(
-        ledger
-            .check_run(run, 3, "gantry/hello-world-build", soon())
+            .latest_check_run(run, "gantry/hello-world-build/extra", soon())
             .await
             .unwrap(),
         None
+    );
+}
+
+#[tokio::test]
+async fn a_claim_whose_holder_died_is_taken_over_after_its_lease_and_a_released_one_at_once() {
+    let world = world().await;
+    let ledger = &world.ledger;
+    let (run, name) = ("exec-1/Deploy", "ci/Deploy");
+    let lease = Duration::from_secs(30);
+    assert_eq!(
+        ledger
+            .claim_check_run(run, name, 1, lease, soon())
+            .await
+            .unwrap(),
+        CheckRunClaim::Claimed
+    );
+    assert!(matches!(
+        ledger
+            .claim_check_run(run, name, 1, lease, soon())
+            .await
+            .unwrap(),
+        CheckRunClaim::Taken(_)
+    ));
+    world.clock.advance(Duration::from_secs(31));
+    assert_eq!(
+        ledger
+            .claim_check_run(run, name, 1, lease, soon())
+            .await
+            .unwrap(),
+        CheckRunClaim::Claimed
+    );
+    // GitHub refused the create: released, the next event claims at once.
+    ledger
+        .release_check_run(run, name, 1, soon())
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger
+            .claim_check_run(run, name, 1, lease, soon())
+            .await
+            .unwrap(),
+        CheckRunClaim::Claimed
+    );
+    // A release never removes a recorded run.
+    ledger
+        .record_check_run(run, name, 1, 7, None, soon())
+        .await
+        .unwrap();
+    ledger
+        .release_check_run(run, name, 1, soon())
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger
+            .latest_check_run(run, name, soon())
+            .await
+            .unwrap()
+            .and_then(|r| r.check_run_id),
+        Some(7)
     );
 }

@@ -6,6 +6,7 @@
 pub mod local_run;
 pub mod moto;
 pub mod recorder;
+pub mod rest;
 pub mod route;
 pub mod runtime;
 pub mod scenario;

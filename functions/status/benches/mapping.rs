@@ -37,6 +37,7 @@ fn mapping(c: &mut Criterion) {
             } else {
                 StatusType::Succeeded
             }),
+            duration: Some(Duration::from_secs(9)),
         })
         .collect(),
         current_phase: None,

@@ -2,6 +2,7 @@
 
 use gantry_core::config::{self, ConfigError};
 use gantry_core::github::DEFAULT_API_URL;
+use gantry_core::ledger::LEDGER_TABLE;
 use gantry_core::secret::{self, SecretSource};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -9,6 +10,10 @@ use std::time::Duration;
 
 pub const TOKEN_ARN: &str = "GANTRY_GITHUB_TOKEN_ARN";
 pub const TOKEN: &str = "GANTRY_GITHUB_TOKEN";
+/// App mode: the App's id (or client id), and its private key (PEM).
+pub const APP_ID: &str = "GANTRY_GITHUB_APP_ID";
+pub const APP_KEY_ARN: &str = "GANTRY_GITHUB_APP_KEY_ARN";
+pub const APP_KEY: &str = "GANTRY_GITHUB_APP_KEY";
 pub const API_URL: &str = "GANTRY_GITHUB_API_URL";
 pub const STATUS_CONFIG: &str = "GANTRY_STATUS_CONFIG";
 
@@ -17,10 +22,21 @@ pub const CONTEXT_PREFIX: &str = "gantry";
 
 #[derive(Debug, Clone)]
 pub struct StatusSettings {
-    pub token: SecretSource,
-    pub token_ttl: Duration,
+    pub credential: Credential,
+    /// How long a secret (the token or the App's key) is used before it is read again.
+    pub secret_ttl: Duration,
     pub api_url: String,
     pub statuses: StatusConfig,
+    /// The ledger, which App mode needs for its check runs' ids.
+    pub ledger_table: Option<String>,
+}
+
+/// How `status` authenticates to GitHub: commit statuses with a token, or
+/// check runs as a GitHub App.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Token(SecretSource),
+    App { app_id: String, key: SecretSource },
 }
 
 /// `GANTRY_STATUS_CONFIG`: contexts and granularity per pipeline and project.
@@ -67,12 +83,54 @@ impl StatusSettings {
                 })
             }
         }
+        let credential = credential_from_env()?;
+        let ledger_table = match credential {
+            Credential::App { .. } => Some(config::required(LEDGER_TABLE)?),
+            Credential::Token(_) => config::optional(LEDGER_TABLE)?,
+        };
         Ok(StatusSettings {
-            token: SecretSource::from_env(TOKEN_ARN, TOKEN)?,
-            token_ttl: secret::ttl_from_env()?,
+            credential,
+            secret_ttl: secret::ttl_from_env()?,
             api_url,
             statuses,
+            ledger_table,
         })
+    }
+}
+
+/// App mode when `GANTRY_GITHUB_APP_ID` is set; token mode otherwise. The
+/// two are never mixed, so which one is in use is never a guess.
+fn credential_from_env() -> Result<Credential, ConfigError> {
+    let app_id = config::optional(APP_ID)?;
+    let token_set = config::optional(TOKEN_ARN)?.is_some() || config::optional(TOKEN)?.is_some();
+    let key_set = config::optional(APP_KEY_ARN)?.is_some() || config::optional(APP_KEY)?.is_some();
+    match app_id {
+        Some(app_id) => {
+            let app_id = app_id.trim().to_owned();
+            if app_id.is_empty() || app_id.contains(char::is_whitespace) {
+                return Err(ConfigError::Invalid {
+                    name: APP_ID,
+                    reason: "expected the App's id (a number) or its client id".into(),
+                });
+            }
+            if token_set {
+                return Err(ConfigError::Invalid {
+                    name: APP_ID,
+                    reason: format!(
+                        "set {APP_ID} (App mode) or {TOKEN_ARN}/{TOKEN} (token mode), not both"
+                    ),
+                });
+            }
+            Ok(Credential::App {
+                app_id,
+                key: SecretSource::from_env(APP_KEY_ARN, APP_KEY)?,
+            })
+        }
+        None if key_set => Err(ConfigError::Invalid {
+            name: APP_ID,
+            reason: format!("{APP_KEY_ARN} or {APP_KEY} is set: App mode needs {APP_ID} too"),
+        }),
+        None => Ok(Credential::Token(SecretSource::from_env(TOKEN_ARN, TOKEN)?)),
     }
 }
 

@@ -2,6 +2,7 @@
 //! common case exactly one call). AWS reads that fail transiently, and GitHub
 //! failures that outlast the retries, fail the invocation so EventBridge retries.
 
+use crate::checks::CheckRuns;
 use crate::config::StatusConfig;
 use crate::event::{self, EventError, Origin, StateChange};
 use crate::mapping::{self, Decision, Post};
@@ -9,6 +10,7 @@ use crate::reader::{ReadError, Reader};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_sdk_codepipeline::types::PipelineExecutionStatus;
 use gantry_core::github::{GitHubClient, GitHubError, Recheck, Sent, StatusState};
+use gantry_core::ledger::{Ledger, LedgerError};
 use gantry_core::logging::error_chain;
 use gantry_core::metrics::{self, Metric};
 use serde::Serialize;
@@ -25,6 +27,10 @@ pub enum StatusError {
     Read(#[from] ReadError),
     #[error(transparent)]
     GitHub(#[from] GitHubError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("another invocation is creating check run {name} and has not recorded it yet")]
+    CheckRunHeld { name: String },
 }
 
 impl StatusError {
@@ -35,6 +41,9 @@ impl StatusError {
             StatusError::Read(err) if err.is_transient() => "AwsUnavailable",
             StatusError::Read(_) => "AwsReadRefused",
             StatusError::GitHub(err) => err.error_type(),
+            StatusError::Ledger(err) if err.is_transient() => "LedgerUnavailable",
+            StatusError::Ledger(_) => "LedgerRefused",
+            StatusError::CheckRunHeld { .. } => "CheckRunInProgress",
         }
     }
 }
@@ -48,6 +57,17 @@ pub enum Outcome {
         context: String,
         state: String,
         description: String,
+    },
+    /// App mode: a check run created or completed.
+    CheckRun {
+        repository: String,
+        commit: String,
+        name: String,
+        check_run_id: u64,
+        attempt: u32,
+        /// `None` while it runs.
+        conclusion: Option<String>,
+        title: String,
     },
     Ignored {
         reason: String,
@@ -63,6 +83,8 @@ pub struct StatusHandler {
     config: StatusConfig,
     reader: Reader,
     github: GitHubClient,
+    /// Where check runs' ids are kept (App mode needs it).
+    ledger: Option<Ledger>,
 }
 
 impl StatusHandler {
@@ -71,7 +93,13 @@ impl StatusHandler {
             config,
             reader,
             github,
+            ledger: None,
         }
+    }
+
+    pub fn with_ledger(mut self, ledger: Ledger) -> Self {
+        self.ledger = Some(ledger);
+        self
     }
 
     /// `deadline`: when the invocation must have answered; GitHub retries stop before it.
@@ -257,17 +285,30 @@ impl StatusHandler {
         deadline: Instant,
         recheck: Option<&dyn Recheck>,
     ) -> Result<Outcome, StatusError> {
-        match self
-            .github
-            .create_status_rechecked(
-                &post.repository,
-                &post.commit,
-                &post.status,
-                deadline,
-                recheck,
-            )
-            .await
-        {
+        let sent = match (&self.ledger, self.github.is_app()) {
+            (Some(ledger), true) => {
+                let check_runs = CheckRuns {
+                    github: &self.github,
+                    ledger,
+                };
+                match check_runs.report(&post, deadline).await {
+                    Err(StatusError::GitHub(err)) => Err(err),
+                    other => return other,
+                }
+            }
+            _ => {
+                self.github
+                    .create_status_rechecked(
+                        &post.repository,
+                        &post.commit,
+                        &post.status,
+                        deadline,
+                        recheck,
+                    )
+                    .await
+            }
+        };
+        match sent {
             Ok(Sent::Dropped { reason }) => Ok(ignored(reason)),
             Ok(Sent::Accepted) => {
                 info!(state = post.status.state.as_str(), description = %post.status.description, "status posted");
@@ -282,7 +323,7 @@ impl StatusHandler {
             Err(GitHubError::Rejected { status, message }) => {
                 // Not retried (it would be refused again), so not an error for
                 // Lambda: the metric's alarm is what tells the operator.
-                error!(status, %message, "GitHub refused the status; not retrying (check the commit exists and the token can write statuses)");
+                error!(status, %message, "GitHub refused the request; not retrying (check the commit exists and the credential can write commit statuses, or check runs in App mode)");
                 metrics::count(
                     Metric::GitHubRejected,
                     &[

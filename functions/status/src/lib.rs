@@ -1,6 +1,8 @@
 //! `status`: CodeBuild and CodePipeline state changes in, GitHub commit
-//! statuses out, decided from the build's or execution's current state.
+//! statuses (token mode) or check runs (App mode) out, decided from the
+//! build's or execution's current state.
 
+pub mod checks;
 pub mod config;
 pub mod event;
 pub mod handler;

@@ -3,22 +3,34 @@
 // than the default limit of 128 allows.
 #![recursion_limit = "256"]
 
-use gantry_core::github::{GitHubClient, RetryPolicy};
+use gantry_core::github::{AppKey, GitHubClient, RetryPolicy};
+use gantry_core::ledger::{Clock, Ledger};
 use gantry_core::secret::CachedSecret;
 use gantry_core::{aws, config, logging};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use status::{config::StatusSettings, function_handler, reader::Reader, StatusHandler};
+use status::config::{Credential, StatusSettings};
+use status::{function_handler, reader::Reader, StatusHandler};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     logging::init();
     let settings = config::or_exit(StatusSettings::from_env(), "status");
     let sdk_config = aws::load_sdk_config().await;
-    let github = GitHubClient::new(
-        &settings.api_url,
-        CachedSecret::new(settings.token, settings.token_ttl, &sdk_config),
-        RetryPolicy::default(),
-    );
+    let github = match settings.credential {
+        Credential::Token(token) => GitHubClient::new(
+            &settings.api_url,
+            CachedSecret::new(token, settings.secret_ttl, &sdk_config),
+            RetryPolicy::default(),
+        ),
+        Credential::App { app_id, key } => GitHubClient::app(
+            &settings.api_url,
+            AppKey::new(
+                app_id,
+                CachedSecret::new(key, settings.secret_ttl, &sdk_config),
+            ),
+            RetryPolicy::default(),
+        ),
+    };
     let github = config::or_exit(
         github.map_err(|err| config::ConfigError::Invalid {
             name: status::config::API_URL,
@@ -26,7 +38,7 @@ async fn main() -> Result<(), Error> {
         }),
         "status",
     );
-    let handler = StatusHandler::new(
+    let mut handler = StatusHandler::new(
         settings.statuses,
         Reader::new(
             aws_sdk_codebuild::Client::new(&sdk_config),
@@ -34,6 +46,13 @@ async fn main() -> Result<(), Error> {
         ),
         github,
     );
+    if let Some(table) = settings.ledger_table {
+        handler = handler.with_ledger(Ledger::new(
+            aws_sdk_dynamodb::Client::new(&sdk_config),
+            table,
+            Clock::system(),
+        ));
+    }
     run(service_fn(|event: LambdaEvent<_>| {
         function_handler(&handler, event)
     }))

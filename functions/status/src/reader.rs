@@ -122,6 +122,10 @@ impl Reader {
                                 .map(|t| t.as_str().to_owned())
                                 .unwrap_or_default(),
                             status: phase.phase_status,
+                            duration: phase
+                                .duration_in_seconds
+                                .and_then(|secs| u64::try_from(secs).ok())
+                                .map(Duration::from_secs),
                         })
                         .collect(),
                     current_phase: build.current_phase,

@@ -1,14 +1,18 @@
-//! The HTTPS client and one request to GitHub, retried under a `RetryPolicy`.
+//! The HTTPS client and one request to GitHub, retried under a `RetryPolicy`,
+//! with the credential it is sent with: a token, or a GitHub App's
+//! installation token for the request's repository.
 
+use super::app::{parse_expires_at, AppKey, InstallationCache, InstallationToken};
 use super::retry::{classify, Attempt, Recheck, RetryPolicy};
 use super::{GitHubError, API_VERSION};
+use crate::ids::RepoName;
 use crate::secret::{CachedSecret, Reread};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use std::time::SystemTime;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
@@ -29,19 +33,63 @@ pub enum Sent {
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
+/// What a request is authorised with.
+enum Credential {
+    /// A personal or fine-grained access token.
+    Token(CachedSecret),
+    /// A GitHub App: its JWT, exchanged per repository for an installation
+    /// token scoped to that one repository.
+    App {
+        key: Box<AppKey>,
+        installations: Box<InstallationCache>,
+    },
+}
+
+/// A 2xx answer's body, or why the request was dropped.
+pub(super) enum Delivered {
+    Accepted(String),
+    Dropped(String),
+}
+
 pub struct GitHubClient {
     /// Built on the first call: loading the system's root certificates is most
     /// of a cold start, and an event that needs no status never needs them.
     http: OnceCell<HttpsClient>,
     pub(super) api_url: String,
-    token: CachedSecret,
+    credential: Credential,
     retry: RetryPolicy,
 }
 
 impl GitHubClient {
+    /// Token mode.
     pub fn new(
         api_url: &str,
         token: CachedSecret,
+        retry: RetryPolicy,
+    ) -> Result<Self, GitHubError> {
+        Self::with_credential(api_url, Credential::Token(token), retry)
+    }
+
+    /// App mode: each request carries an installation token for its repository.
+    pub fn app(api_url: &str, key: AppKey, retry: RetryPolicy) -> Result<Self, GitHubError> {
+        Self::with_credential(
+            api_url,
+            Credential::App {
+                key: Box::new(key),
+                installations: Box::default(),
+            },
+            retry,
+        )
+    }
+
+    /// Whether requests go out as a GitHub App (which may create check runs).
+    pub fn is_app(&self) -> bool {
+        matches!(self.credential, Credential::App { .. })
+    }
+
+    fn with_credential(
+        api_url: &str,
+        credential: Credential,
         retry: RetryPolicy,
     ) -> Result<Self, GitHubError> {
         let parsed =
@@ -52,22 +100,42 @@ impl GitHubClient {
         Ok(GitHubClient {
             http: OnceCell::new(),
             api_url: api_url.trim_end_matches('/').to_owned(),
-            token,
+            credential,
             retry,
         })
     }
 
-    /// Sends `body` to `url` until GitHub accepts or refuses it for good, the
-    /// policy or `deadline` ends the tries, or `recheck` says, before a retry,
-    /// that the request is no longer wanted.
+    /// Sends `body` to `url` (about `repo`) until GitHub accepts or refuses
+    /// it for good, the policy or `deadline` ends the tries, or `recheck`
+    /// says, before a retry, that the request is no longer wanted.
     pub(super) async fn send(
         &self,
+        repo: &RepoName,
         method: Method,
         url: &str,
         body: Bytes,
         deadline: Instant,
         recheck: Option<&dyn Recheck>,
     ) -> Result<Sent, GitHubError> {
+        match self
+            .send_for_answer(repo, method, url, body, deadline, recheck)
+            .await?
+        {
+            Delivered::Accepted(_) => Ok(Sent::Accepted),
+            Delivered::Dropped(reason) => Ok(Sent::Dropped { reason }),
+        }
+    }
+
+    /// As `send`, keeping the answer's body.
+    pub(super) async fn send_for_answer(
+        &self,
+        repo: &RepoName,
+        method: Method,
+        url: &str,
+        body: Bytes,
+        deadline: Instant,
+        recheck: Option<&dyn Recheck>,
+    ) -> Result<Delivered, GitHubError> {
         let mut delay = self.retry.first_delay;
         let mut attempt = 1;
         let mut token_reread = false;
@@ -76,7 +144,7 @@ impl GitHubClient {
             let attempt_deadline = deadline.min(Instant::now() + ATTEMPT_TIMEOUT);
             let answer = tokio::time::timeout_at(
                 attempt_deadline,
-                self.attempt(method.clone(), url, body.clone()),
+                self.attempt(repo, method.clone(), url, body.clone(), deadline),
             )
             .await
             .unwrap_or_else(|_| {
@@ -86,14 +154,13 @@ impl GitHubClient {
                 })
             })?;
             match answer {
-                Attempt::Created => return Ok(Sent::Accepted),
+                Attempt::Created(answer) => return Ok(Delivered::Accepted(answer)),
                 // A token rotated since this container read it: read it again,
                 // once, and try with the new one before calling it refused.
                 Attempt::Rejected { status, .. }
                     if status == StatusCode::UNAUTHORIZED.as_u16()
                         && !token_reread
-                        && self.token.reread_after_refusal_by(deadline).await
-                            == Reread::Changed =>
+                        && self.renew_after_401(repo, deadline).await =>
                 {
                     token_reread = true;
                     tracing::info!("GitHub token changed since it was read; trying the new one");
@@ -115,7 +182,7 @@ impl GitHubClient {
                     tokio::time::sleep(wait).await;
                     if let Some(recheck) = recheck {
                         if let Some(reason) = recheck.before_retry().await {
-                            return Ok(Sent::Dropped { reason });
+                            return Ok(Delivered::Dropped(reason));
                         }
                     }
                 }
@@ -139,13 +206,137 @@ impl GitHubClient {
             .await
     }
 
+    /// After a 401: whether a new credential is worth a second try. A token
+    /// is read again (at most every 30 s); an App drops the repository's
+    /// installation and token and reads its key again.
+    async fn renew_after_401(&self, repo: &RepoName, deadline: Instant) -> bool {
+        match &self.credential {
+            Credential::Token(token) => {
+                token.reread_after_refusal_by(deadline).await == Reread::Changed
+            }
+            Credential::App { key, installations } => {
+                installations.forget(repo).await;
+                key.reread(deadline).await;
+                true
+            }
+        }
+    }
+
     async fn attempt(
         &self,
+        repo: &RepoName,
         method: Method,
         url: &str,
         body: Bytes,
+        deadline: Instant,
     ) -> Result<Attempt, GitHubError> {
-        let token = self.token.get().await?;
+        let token = match &self.credential {
+            Credential::Token(token) => token.get().await?,
+            Credential::App { key, installations } => {
+                match self
+                    .installation_token(key, installations, repo, deadline)
+                    .await?
+                {
+                    Ok(token) => token,
+                    // The exchange's own failure is this attempt's answer.
+                    Err(failed) => return Ok(failed),
+                }
+            }
+        };
+        self.request(method, url, &token, body).await
+    }
+
+    /// The installation token for `repo`: cached, or found and exchanged.
+    async fn installation_token(
+        &self,
+        key: &AppKey,
+        installations: &InstallationCache,
+        repo: &RepoName,
+        deadline: Instant,
+    ) -> Result<Result<SecretString, Attempt>, GitHubError> {
+        if let Some(token) = installations.token(repo, SystemTime::now()).await {
+            return Ok(Ok(token));
+        }
+        let jwt = SecretString::from(
+            key.jwt(SystemTime::now(), deadline)
+                .await
+                .map_err(GitHubError::App)?,
+        );
+        let installation = match installations.installation(repo).await {
+            Some(installation) => installation,
+            None => {
+                let url = format!(
+                    "{}/repos/{}/{}/installation",
+                    self.api_url,
+                    repo.owner(),
+                    repo.name()
+                );
+                let answer = match self.request(Method::GET, &url, &jwt, Bytes::new()).await? {
+                    Attempt::Created(answer) => answer,
+                    Attempt::Rejected { status: 404, .. } => {
+                        return Ok(Err(Attempt::Rejected {
+                            status: 404,
+                            message: format!(
+                                "the GitHub App {} is not installed on {repo}",
+                                key.app_id()
+                            ),
+                        }))
+                    }
+                    failed => return Ok(Err(failed)),
+                };
+                let Some(installation) = serde_json::from_str::<serde_json::Value>(&answer)
+                    .ok()
+                    .and_then(|json| json["id"].as_u64())
+                else {
+                    return Ok(Err(unreadable("installation")));
+                };
+                installations
+                    .remember_installation(repo, installation)
+                    .await;
+                installation
+            }
+        };
+        // Scoped to the one repository: a token that leaks can touch no other.
+        let url = format!(
+            "{}/app/installations/{installation}/access_tokens",
+            self.api_url
+        );
+        let body = serde_json::json!({ "repositories": [repo.name()] }).to_string();
+        let answer = match self
+            .request(Method::POST, &url, &jwt, Bytes::from(body))
+            .await?
+        {
+            Attempt::Created(answer) => answer,
+            failed => return Ok(Err(failed)),
+        };
+        let json: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+        let (Some(token), Some(expires_at)) = (
+            json["token"].as_str(),
+            json["expires_at"].as_str().and_then(parse_expires_at),
+        ) else {
+            return Ok(Err(unreadable("installation token")));
+        };
+        let token = SecretString::from(token.to_owned());
+        installations
+            .remember_token(
+                repo,
+                InstallationToken {
+                    token: token.clone(),
+                    expires_at,
+                },
+            )
+            .await;
+        Ok(Ok(token))
+    }
+
+    /// One request with `token` as its bearer credential.
+    async fn request(
+        &self,
+        method: Method,
+        url: &str,
+        token: &SecretString,
+        body: Bytes,
+    ) -> Result<Attempt, GitHubError> {
         // Secrets pasted with a trailing newline are common; anything else that
         // cannot stand in a header is the token's fault, not the URL's.
         let mut authorization =
@@ -179,6 +370,14 @@ impl GitHubClient {
             Err(err) => format!("(body unreadable: {err})"),
         };
         Ok(classify(status, &headers, &text, SystemTime::now()))
+    }
+}
+
+/// A 2xx GitHub answered without the fields its description promises.
+fn unreadable(what: &str) -> Attempt {
+    Attempt::Retry {
+        after: None,
+        reason: format!("GitHub's {what} answer is missing its fields"),
     }
 }
 

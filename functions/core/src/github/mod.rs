@@ -1,14 +1,20 @@
 //! The GitHub REST client. The API base URL is configurable, for GitHub
 //! Enterprise Server (`https://HOST/api/v3`) and for tests.
 //!
-//! - `client`: the HTTPS client, one request and its credentials;
+//! - `client`: the HTTPS client, one request and its credential;
+//! - `app`: a GitHub App's JWT, installations and installation tokens;
 //! - `retry`: the retry policy and how GitHub's answers are classified;
-//! - `statuses`: commit statuses, the one operation Gantry calls today.
+//! - `statuses`: commit statuses (token or App);
+//! - `checks`: check runs (App only).
 
+pub mod app;
+mod checks;
 mod client;
 mod retry;
 mod statuses;
 
+pub use app::AppKey;
+pub use checks::*;
 pub use client::{GitHubClient, Sent};
 pub use retry::{Recheck, RetryPolicy};
 pub use statuses::{CommitStatus, StatusState, MAX_DESCRIPTION_CHARS};
@@ -23,6 +29,8 @@ pub const API_VERSION: &str = "2022-11-28";
 pub enum GitHubError {
     #[error("GitHub token unavailable")]
     Token(#[from] SecretError),
+    #[error("GitHub App credential unavailable")]
+    App(#[source] app::AppAuthError),
     #[error("GitHub token cannot be sent: it holds a line break or another character not allowed in an HTTP header")]
     MalformedToken,
     #[error("GitHub API base URL {0:?} is not an http(s) URL")]
@@ -33,13 +41,18 @@ pub enum GitHubError {
     #[error("GitHub API still failing after {attempts} attempts: {last}")]
     Transient { attempts: u32, last: String },
     /// Retrying will not help: the commit, repository or token is wrong.
-    #[error("GitHub API refused the status with {status}: {message}")]
+    #[error("GitHub API refused the request with {status}: {message}")]
     Rejected { status: u16, message: String },
 }
 
 impl GitHubError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, GitHubError::Transient { .. } | GitHubError::Token(_))
+        matches!(
+            self,
+            GitHubError::Transient { .. }
+                | GitHubError::Token(_)
+                | GitHubError::App(app::AppAuthError::Secret(_))
+        )
     }
 
     /// A name for the failure, for a failed invocation's `errorType`.
@@ -47,6 +60,8 @@ impl GitHubError {
         match self {
             GitHubError::Token(_) => "GitHubTokenUnavailable",
             GitHubError::MalformedToken => "GitHubTokenMalformed",
+            GitHubError::App(app::AppAuthError::Secret(_)) => "GitHubAppKeyUnavailable",
+            GitHubError::App(app::AppAuthError::Key(_)) => "GitHubAppKeyInvalid",
             GitHubError::BaseUrl(_) | GitHubError::RootCertificates(_) => {
                 "GitHubClientMisconfigured"
             }

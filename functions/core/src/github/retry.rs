@@ -38,7 +38,8 @@ pub trait Recheck: Sync {
 /// What one attempt came to.
 #[derive(Debug)]
 pub(crate) enum Attempt {
-    Created,
+    /// A 2xx, with the answer's body.
+    Created(String),
     Retry {
         after: Option<Duration>,
         reason: String,
@@ -59,7 +60,7 @@ pub(crate) fn classify(
     now: SystemTime,
 ) -> Attempt {
     if status.is_success() {
-        return Attempt::Created;
+        return Attempt::Created(body.to_owned());
     }
     let message = serde_json::from_str::<serde_json::Value>(body)
         .ok()
@@ -136,7 +137,7 @@ mod tests {
         let none = HeaderMap::new();
         assert!(matches!(
             classify(StatusCode::CREATED, &none, "", now),
-            Attempt::Created
+            Attempt::Created(_)
         ));
         assert_eq!(
             retry_after(classify(StatusCode::BAD_GATEWAY, &none, "", now)),

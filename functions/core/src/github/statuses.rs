@@ -99,7 +99,8 @@ impl GitHubClient {
             sha
         );
         let body = Bytes::from(serde_json::to_vec(status).unwrap_or_default());
-        self.send(Method::POST, &url, body, deadline, recheck).await
+        self.send(repo, Method::POST, &url, body, deadline, recheck)
+            .await
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::duration::human;
 use super::links::build_console_url;
+use super::report;
 use super::settle::settled_build_status;
 use super::snapshot::{BuildSnapshot, Decision, Post};
 use super::source::build_commit;
@@ -25,7 +26,8 @@ pub fn for_build(
         .map(|d| format!(" after {}", human(d)))
         .unwrap_or_default();
     let phase = failed_phase(build).unwrap_or("an unknown phase");
-    let (state, description) = match settled_build_status(&change.build_status, &build.status) {
+    let settled = settled_build_status(&change.build_status, &build.status);
+    let (state, description) = match &settled {
         StatusType::InProgress => (
             StatusState::Pending,
             match build.current_phase.as_deref() {
@@ -72,6 +74,7 @@ pub fn for_build(
     Decision::Post(Post {
         repository,
         commit,
+        check: report::for_build(build, &settled, &description),
         status: CommitStatus::new(state, context, &description, Some(target_url)),
     })
 }

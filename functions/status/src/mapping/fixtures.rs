@@ -41,6 +41,7 @@ pub fn documented_build(index: usize) -> BuildSnapshot {
             .map(|p| PhaseSnapshot {
                 phase: text(&p["phaseType"]).unwrap(),
                 status: p["phaseStatus"].as_str().map(StatusType::from),
+                duration: p["durationInSeconds"].as_u64().map(Duration::from_secs),
             })
             .collect(),
         current_phase: text(&build["currentPhase"]),

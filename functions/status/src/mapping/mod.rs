@@ -6,7 +6,8 @@
 //! - `settle`: which state counts when the event and the read disagree;
 //! - `source`: which repository and commit the status is for;
 //! - `build`, `pipeline`: the status of a build, an execution or a stage;
-//! - `links`, `duration`: console links and durations as the statuses show them.
+//! - `links`, `duration`: console links and durations as the statuses show them;
+//! - `report`: a check run's conclusion and summary, and its request.
 
 mod build;
 mod duration;
@@ -14,6 +15,7 @@ mod duration;
 mod fixtures;
 mod links;
 mod pipeline;
+pub mod report;
 mod settle;
 mod snapshot;
 mod source;
@@ -23,8 +25,8 @@ pub use duration::human;
 pub use pipeline::{for_pipeline, for_stage};
 pub use settle::{latest_attempts, settled_build_status, settled_execution_status};
 pub use snapshot::{
-    ActionSnapshot, BuildSnapshot, Decision, DeclaredStage, ExecutionSnapshot, PhaseSnapshot, Post,
-    RevisionSnapshot,
+    ActionSnapshot, BuildSnapshot, CheckReport, Decision, DeclaredStage, ExecutionSnapshot,
+    PhaseSnapshot, Post, RevisionSnapshot,
 };
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use super::duration::human;
 use super::links::execution_console_url;
+use super::report;
 use super::snapshot::{ActionSnapshot, Decision, DeclaredStage, ExecutionSnapshot, Post};
 use super::source::execution_commit;
 use crate::event::{self, Origin, StageChange};
@@ -55,9 +56,16 @@ pub fn for_pipeline(
             format!("Pipeline ended in state {}", other.as_str()),
         ),
     };
+    let listed: Option<Vec<&ActionSnapshot>> = actions.map(|actions| actions.iter().collect());
     Decision::Post(Post {
         repository,
         commit,
+        check: report::for_execution(
+            execution,
+            report::execution_conclusion(&execution.status),
+            listed.as_deref(),
+            &description,
+        ),
         status: CommitStatus::new(
             state,
             context,
@@ -117,6 +125,7 @@ pub fn for_stage(
     let failed = stage_actions
         .iter()
         .find(|a| a.status == ActionExecutionStatus::Failed);
+    let conclusion = report::stage_conclusion(&current);
     let (state, description) = match current {
         StageExecutionStatus::InProgress => {
             (StatusState::Pending, format!("Stage {stage} running"))
@@ -135,9 +144,18 @@ pub fn for_stage(
         StageExecutionStatus::Cancelled => (StatusState::Error, format!("Stage {stage} cancelled")),
         _ => (StatusState::Error, format!("Stage {stage} stopped")),
     };
+    // A stage's run is its own: keyed by execution and stage.
+    let mut check = report::for_execution(
+        execution,
+        conclusion,
+        actions.is_some().then_some(stage_actions.as_slice()),
+        &description,
+    );
+    check.run = format!("{}/{stage}", execution.execution_id);
     Decision::Post(Post {
         repository,
         commit,
+        check,
         status: CommitStatus::new(
             state,
             format!("{context}/{stage}"),

@@ -3,7 +3,7 @@
 
 use aws_sdk_codebuild::types::StatusType;
 use aws_sdk_codepipeline::types::{ActionExecutionStatus, PipelineExecutionStatus};
-use gantry_core::github::CommitStatus;
+use gantry_core::github::{CheckConclusion, CommitStatus};
 use gantry_core::ids::{CommitSha, RepoName};
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ pub struct BuildSnapshot {
 pub struct PhaseSnapshot {
     pub phase: String,
     pub status: Option<StatusType>,
+    pub duration: Option<Duration>,
 }
 
 /// A pipeline execution as `GetPipelineExecution` reports it now.
@@ -80,4 +81,22 @@ pub struct Post {
     pub repository: RepoName,
     pub commit: CommitSha,
     pub status: CommitStatus,
+    /// What the check run shows, in App mode (the status's context is its
+    /// name, the description its title, the link its details).
+    pub check: CheckReport,
+}
+
+/// A check run's own parts, beside the status it mirrors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// The build (its id) or pipeline execution (its id) the run reports.
+    pub run: String,
+    /// Whether the run's subject can run again once it has finished: a
+    /// pipeline execution or stage can be retried or resumed, a build cannot.
+    pub reruns: bool,
+    /// `None` while the build or execution runs.
+    pub conclusion: Option<CheckConclusion>,
+    /// Markdown: the phases, or the stages and actions, each with its state
+    /// and duration; the failing action's message.
+    pub summary: String,
 }

@@ -7,10 +7,14 @@
 //! |---|---|---|---|
 //! | decision | `DELIVERY#<delivery>` | `DECISION` | `by-commit`: `commit_pk` = `COMMIT#<owner/name>#<sha>`, `commit_sk` = `<decided at>#<delivery>` |
 //! | start | `DELIVERY#<delivery>` | `START#<target>` | `by-ref`: `ref_pk` = `REF#<owner/name>#<ref>#<route>`, `ref_sk` = `<claimed at>#<delivery>` |
-//! | check run | `RUN#<build or execution id>` | `ATTEMPT#<n>#<check name>` | |
+//! | check run | `RUN#<build or execution id>` | `CHECK#<check name>#<attempt, 6 digits>` | |
 //!
 //! Every item carries `expires_at` (the table's TTL attribute), 15 days after
 //! its last write: GitHub keeps deliveries 3 days, SQS messages live up to 14.
+
+mod check_runs;
+
+pub use check_runs::{CheckRunClaim, CheckRunRecord};
 
 use crate::aws::ServiceError;
 use crate::deadline;
@@ -146,15 +150,6 @@ pub struct DecisionRecord {
     /// The delivery's event as it came off the bus, for re-runs.
     pub event: serde_json::Value,
     pub decided_at: i64,
-}
-
-/// What `put_check_run` found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckRunPut {
-    /// This call's id is recorded.
-    Recorded,
-    /// Another call recorded one first: use that one.
-    Exists(u64),
 }
 
 pub struct Ledger {
@@ -428,55 +423,6 @@ impl Ledger {
             .collect())
     }
 
-    /// Records `check_run_id` for one attempt's check, unless another call
-    /// recorded one first (two first events arriving together create one run).
-    pub async fn put_check_run(
-        &self,
-        run: &str,
-        attempt: u32,
-        name: &str,
-        check_run_id: u64,
-        deadline: Instant,
-    ) -> Result<CheckRunPut, LedgerError> {
-        let now = self.now();
-        let (pk, sk) = check_run_key(run, attempt, name);
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(&pk))
-            .item("sk", s(&sk))
-            .item("check_run_id", n(check_run_id as i64))
-            .item("expires_at", n(self.expiry(now)))
-            .condition_expression("attribute_not_exists(pk)");
-        match deadline::aws_call(deadline, put.send()).await {
-            Ok(_) => Ok(CheckRunPut::Recorded),
-            Err(err) if is_condition_failure(&err) => {
-                match self.check_run(run, attempt, name, deadline).await? {
-                    Some(existing) => Ok(CheckRunPut::Exists(existing)),
-                    None => Err(malformed(&pk, &sk, "refused as existing, then not found")),
-                }
-            }
-            Err(err) => Err(self.dynamo("PutItem", err)),
-        }
-    }
-
-    /// The check run recorded for one attempt's check, if any.
-    pub async fn check_run(
-        &self,
-        run: &str,
-        attempt: u32,
-        name: &str,
-        deadline: Instant,
-    ) -> Result<Option<u64>, LedgerError> {
-        let (pk, sk) = check_run_key(run, attempt, name);
-        Ok(self
-            .get(&pk, &sk, deadline)
-            .await?
-            .and_then(|item| number(&item, "check_run_id"))
-            .map(|id| id as u64))
-    }
-
     async fn get(
         &self,
         pk: &str,
@@ -526,10 +472,6 @@ fn commit_pk(repository: &RepoName, commit: &CommitSha) -> String {
         "COMMIT#{}#{commit}",
         repository.as_str().to_ascii_lowercase()
     )
-}
-
-fn check_run_key(run: &str, attempt: u32, name: &str) -> (String, String) {
-    (format!("RUN#{run}"), format!("ATTEMPT#{attempt}#{name}"))
 }
 
 fn s(value: &str) -> AttributeValue {
@@ -627,10 +569,6 @@ mod tests {
         assert_eq!(
             commit_pk(&repository, &commit),
             "COMMIT#codertocat/hello-world#6113728f27ae82c7b1a177c8d03f9e96e0adf246"
-        );
-        assert_eq!(
-            check_run_key("app-build:1", 2, "ci/app"),
-            ("RUN#app-build:1".to_owned(), "ATTEMPT#2#ci/app".to_owned())
         );
     }
 

@@ -1,0 +1,312 @@
+//! Check runs: `POST /repos/{owner}/{repo}/check-runs` and
+//! `PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}`. Only a GitHub App
+//! may create them. Every field is cut to GitHub's documented limits here, so a
+//! long log or summary is never a 422.
+
+use super::{GitHubClient, GitHubError};
+use crate::ids::{CommitSha, RepoName};
+use bytes::Bytes;
+use http::Method;
+use serde::Serialize;
+use tokio::time::Instant;
+
+/// `output.summary` and `output.text`: "Maximum length: 65535 characters".
+pub const MAX_OUTPUT_CHARS: usize = 65_535;
+/// Annotations per request (`maxItems: 50`); more go in later updates.
+pub const MAX_ANNOTATIONS: usize = 50;
+/// GitHub documents no limit for a title; one line of a check page's header
+/// is kept short, as a commit status's 140.
+pub const MAX_TITLE_CHARS: usize = 140;
+/// Actions per run (`maxItems: 3`), and their fields' `maxLength`s.
+pub const MAX_ACTIONS: usize = 3;
+pub const MAX_ACTION_LABEL_CHARS: usize = 20;
+pub const MAX_ACTION_DESCRIPTION_CHARS: usize = 40;
+pub const MAX_ACTION_IDENTIFIER_CHARS: usize = 20;
+/// An annotation's message: "64 KB" in GitHub's guide.
+pub const MAX_ANNOTATION_MESSAGE_CHARS: usize = 65_535;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Queued,
+    InProgress,
+    Completed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckConclusion {
+    ActionRequired,
+    Cancelled,
+    Failure,
+    Neutral,
+    Success,
+    Skipped,
+    TimedOut,
+}
+
+impl CheckConclusion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckConclusion::ActionRequired => "action_required",
+            CheckConclusion::Cancelled => "cancelled",
+            CheckConclusion::Failure => "failure",
+            CheckConclusion::Neutral => "neutral",
+            CheckConclusion::Success => "success",
+            CheckConclusion::Skipped => "skipped",
+            CheckConclusion::TimedOut => "timed_out",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnnotationLevel {
+    Notice,
+    Warning,
+    Failure,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Annotation {
+    pub path: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub annotation_level: AnnotationLevel,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckOutput {
+    pub title: String,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub annotations: Vec<Annotation>,
+}
+
+/// A button on the check run's page; GitHub sends `check_run.requested_action`
+/// with its `identifier` when it is pressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckAction {
+    pub label: String,
+    pub description: String,
+    pub identifier: String,
+}
+
+/// The fields a create and an update share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckRun {
+    pub name: String,
+    pub status: CheckStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conclusion: Option<CheckConclusion>,
+    /// `YYYY-MM-DDTHH:MM:SSZ`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details_url: Option<String>,
+    /// The build or execution the run reports, for whoever reads the run back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub output: CheckOutput,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<CheckAction>,
+}
+
+impl CheckRun {
+    /// The run as GitHub accepts it: every text within its limit (cut on a
+    /// character boundary, marked with `…`), at most 50 annotations and three
+    /// actions. Annotations past the 50th are returned, for later updates.
+    pub fn within_limits(mut self) -> (CheckRun, Vec<Annotation>) {
+        self.output.title = cut(&self.output.title, MAX_TITLE_CHARS);
+        self.output.summary = cut(&self.output.summary, MAX_OUTPUT_CHARS);
+        self.output.text = self.output.text.map(|text| cut(&text, MAX_OUTPUT_CHARS));
+        let rest = if self.output.annotations.len() > MAX_ANNOTATIONS {
+            self.output.annotations.split_off(MAX_ANNOTATIONS)
+        } else {
+            Vec::new()
+        };
+        for annotation in &mut self.output.annotations {
+            annotation.message = cut(&annotation.message, MAX_ANNOTATION_MESSAGE_CHARS);
+        }
+        self.actions.truncate(MAX_ACTIONS);
+        for action in &mut self.actions {
+            action.label = cut(&action.label, MAX_ACTION_LABEL_CHARS);
+            action.description = cut(&action.description, MAX_ACTION_DESCRIPTION_CHARS);
+            // An identifier is matched, never shown: cut, not marked.
+            action.identifier = action
+                .identifier
+                .chars()
+                .take(MAX_ACTION_IDENTIFIER_CHARS)
+                .collect();
+        }
+        (self, rest)
+    }
+}
+
+/// `text` in at most `max` characters; a cut one ends with `…`.
+pub fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut kept: String = text.chars().take(max.saturating_sub(1)).collect();
+    kept.push('…');
+    kept
+}
+
+#[derive(Serialize)]
+struct Create<'a> {
+    head_sha: &'a str,
+    #[serde(flatten)]
+    run: &'a CheckRun,
+}
+
+impl GitHubClient {
+    /// Creates a check run on `sha`; returns its id. Needs App mode.
+    pub async fn create_check_run(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        run: &CheckRun,
+        deadline: Instant,
+    ) -> Result<u64, GitHubError> {
+        let url = format!(
+            "{}/repos/{}/{}/check-runs",
+            self.api_url,
+            repo.owner(),
+            repo.name()
+        );
+        let body = Create {
+            head_sha: sha.as_str(),
+            run,
+        };
+        let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let answer = self
+            .send_for_answer(repo, Method::POST, &url, body, deadline, None)
+            .await?;
+        let answer = match answer {
+            super::client::Delivered::Accepted(answer) => answer,
+            // No recheck is asked for, so none drops it; kept as a retry.
+            super::client::Delivered::Dropped(reason) => {
+                return Err(GitHubError::Transient {
+                    attempts: 1,
+                    last: format!("request dropped: {reason}"),
+                })
+            }
+        };
+        serde_json::from_str::<serde_json::Value>(&answer)
+            .ok()
+            .and_then(|json| json["id"].as_u64())
+            .ok_or_else(|| GitHubError::Transient {
+                attempts: 1,
+                last: "GitHub's check run answer has no id".into(),
+            })
+    }
+
+    /// Updates check run `id` with `run` (its annotations are appended to
+    /// those already on the run).
+    pub async fn update_check_run(
+        &self,
+        repo: &RepoName,
+        id: u64,
+        run: &CheckRun,
+        deadline: Instant,
+    ) -> Result<(), GitHubError> {
+        let url = format!(
+            "{}/repos/{}/{}/check-runs/{id}",
+            self.api_url,
+            repo.owner(),
+            repo.name()
+        );
+        let body = Bytes::from(serde_json::to_vec(run).unwrap_or_default());
+        self.send(repo, Method::PATCH, &url, body, deadline, None)
+            .await
+            .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run() -> CheckRun {
+        CheckRun {
+            name: "gantry/app".into(),
+            status: CheckStatus::Completed,
+            conclusion: Some(CheckConclusion::Failure),
+            started_at: None,
+            completed_at: None,
+            details_url: None,
+            external_id: None,
+            output: CheckOutput {
+                title: "t".into(),
+                summary: "s".into(),
+                text: None,
+                annotations: vec![],
+            },
+            actions: vec![],
+        }
+    }
+
+    fn annotation(line: u32) -> Annotation {
+        Annotation {
+            path: "src/lib.rs".into(),
+            start_line: line,
+            end_line: line,
+            annotation_level: AnnotationLevel::Failure,
+            message: "m".into(),
+            title: None,
+        }
+    }
+
+    #[test]
+    fn every_field_is_cut_to_githubs_limits() {
+        let mut long = run();
+        long.output.title = "t".repeat(500);
+        long.output.summary = "é".repeat(70_000);
+        long.output.text = Some("x".repeat(65_536));
+        long.output.annotations = (1..=120).map(annotation).collect();
+        long.actions = (0..5)
+            .map(|n| CheckAction {
+                label: format!("Retry failed actions {n}"),
+                description: "d".repeat(60),
+                identifier: format!("retry-failed-actions-{n}"),
+            })
+            .collect();
+        let (run, rest) = long.within_limits();
+        assert_eq!(run.output.title.chars().count(), MAX_TITLE_CHARS);
+        assert_eq!(run.output.summary.chars().count(), MAX_OUTPUT_CHARS);
+        assert!(run.output.summary.ends_with('…'));
+        assert_eq!(
+            run.output.text.as_deref().map(|t| t.chars().count()),
+            Some(MAX_OUTPUT_CHARS)
+        );
+        assert_eq!(run.output.annotations.len(), 50);
+        assert_eq!(rest.len(), 70);
+        assert_eq!(rest[0].start_line, 51);
+        assert_eq!(run.actions.len(), 3);
+        for action in &run.actions {
+            assert!(action.label.chars().count() <= 20);
+            assert!(action.description.chars().count() <= 40);
+            assert!(action.identifier.chars().count() <= 20);
+        }
+    }
+
+    #[test]
+    fn a_run_within_its_limits_is_unchanged_and_serialises_as_documented() {
+        let (same, rest) = run().within_limits();
+        assert_eq!(same, run());
+        assert!(rest.is_empty());
+        let json = serde_json::to_value(&same).unwrap();
+        assert_eq!(json["status"], "completed");
+        assert_eq!(json["conclusion"], "failure");
+        assert!(json.get("actions").is_none());
+        assert!(json["output"].get("annotations").is_none());
+    }
+}

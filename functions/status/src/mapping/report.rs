@@ -1,0 +1,290 @@
+//! What a check run shows beyond its status: the conclusion and a markdown
+//! summary a reviewer reads without AWS access (the build's phases, or the
+//! execution's actions, each with its state and duration; the failing
+//! action's message), and the check-run request built from a `Post`.
+
+use super::duration::human;
+use super::snapshot::{ActionSnapshot, BuildSnapshot, CheckReport, ExecutionSnapshot, Post};
+use aws_sdk_codebuild::types::StatusType;
+use aws_sdk_codepipeline::types::{
+    ActionExecutionStatus, PipelineExecutionStatus, StageExecutionStatus,
+};
+use gantry_core::github::{CheckConclusion, CheckOutput, CheckRun, CheckStatus};
+
+/// A build's conclusion (`None`: still running), by the settled status.
+pub fn build_conclusion(status: &StatusType) -> Option<CheckConclusion> {
+    Some(match status {
+        StatusType::InProgress => return None,
+        StatusType::Succeeded => CheckConclusion::Success,
+        StatusType::TimedOut => CheckConclusion::TimedOut,
+        StatusType::Stopped => CheckConclusion::Cancelled,
+        // FAILED, FAULT (CodeBuild's own error) and any state not known yet.
+        _ => CheckConclusion::Failure,
+    })
+}
+
+pub fn execution_conclusion(status: &PipelineExecutionStatus) -> Option<CheckConclusion> {
+    Some(match status {
+        PipelineExecutionStatus::InProgress | PipelineExecutionStatus::Stopping => return None,
+        PipelineExecutionStatus::Succeeded => CheckConclusion::Success,
+        // Each with its own title, from the status description.
+        PipelineExecutionStatus::Stopped
+        | PipelineExecutionStatus::Superseded
+        | PipelineExecutionStatus::Cancelled => CheckConclusion::Cancelled,
+        _ => CheckConclusion::Failure,
+    })
+}
+
+pub fn stage_conclusion(status: &StageExecutionStatus) -> Option<CheckConclusion> {
+    Some(match status {
+        StageExecutionStatus::InProgress | StageExecutionStatus::Stopping => return None,
+        StageExecutionStatus::Succeeded => CheckConclusion::Success,
+        StageExecutionStatus::Stopped | StageExecutionStatus::Cancelled => {
+            CheckConclusion::Cancelled
+        }
+        _ => CheckConclusion::Failure,
+    })
+}
+
+pub fn for_build(build: &BuildSnapshot, status: &StatusType, description: &str) -> CheckReport {
+    let mut summary = format!("**{}**\n\n", cell(description));
+    if build.phases.is_empty() {
+        summary.push_str("CodeBuild reports no phases yet.\n");
+    } else {
+        summary.push_str("| Phase | Status | Duration |\n|---|---|---|\n");
+        for phase in &build.phases {
+            summary.push_str(&format!(
+                "| {} | {} | {} |\n",
+                cell(&phase.phase),
+                phase
+                    .status
+                    .as_ref()
+                    .map_or("running", |status| status.as_str()),
+                phase.duration.map(human).unwrap_or_default(),
+            ));
+        }
+    }
+    summary.push_str(&format!(
+        "\nProject `{}`, build `{}`.\n",
+        cell(&build.project),
+        cell(&build.id)
+    ));
+    CheckReport {
+        run: build.id.clone(),
+        reruns: false,
+        conclusion: build_conclusion(status),
+        summary,
+    }
+}
+
+/// `actions`: the latest attempt of each started action, of the whole
+/// execution or (for a stage's run) of that stage; `None`: not read.
+pub fn for_execution(
+    execution: &ExecutionSnapshot,
+    conclusion: Option<CheckConclusion>,
+    actions: Option<&[&ActionSnapshot]>,
+    description: &str,
+) -> CheckReport {
+    let mut summary = format!("**{}**\n\n", cell(description));
+    match actions {
+        None => summary.push_str("The execution's actions could not be read.\n"),
+        Some([]) => summary.push_str("No action has started yet.\n"),
+        Some(actions) => {
+            summary.push_str("| Stage | Action | Status | Duration |\n|---|---|---|---|\n");
+            for action in actions {
+                summary.push_str(&format!(
+                    "| {} | {} | {} | {} |\n",
+                    cell(&action.stage),
+                    cell(&action.action),
+                    action.status.as_str(),
+                    action.duration.map(human).unwrap_or_default(),
+                ));
+            }
+            for failed in actions
+                .iter()
+                .filter(|a| a.status == ActionExecutionStatus::Failed)
+            {
+                if let Some(message) = failed.summary.as_deref().filter(|s| !s.is_empty()) {
+                    summary.push_str(&format!(
+                        "\n**{} / {}** failed:\n\n```\n{}\n```\n",
+                        cell(&failed.stage),
+                        cell(&failed.action),
+                        message.replace("```", "'''")
+                    ));
+                }
+            }
+        }
+    }
+    summary.push_str(&format!(
+        "\nPipeline `{}`, execution `{}`.\n",
+        cell(&execution.pipeline),
+        cell(&execution.execution_id)
+    ));
+    CheckReport {
+        run: execution.execution_id.clone(),
+        reruns: true,
+        conclusion,
+        summary,
+    }
+}
+
+/// The check-run request for `post`: the status's context is the run's name
+/// (so branch protection's required checks carry over from statuses), its
+/// description the title, its link the details; cut to GitHub's limits.
+pub fn check_run(post: &Post) -> CheckRun {
+    let (run, _) = CheckRun {
+        name: post.status.context.clone(),
+        status: match post.check.conclusion {
+            Some(_) => CheckStatus::Completed,
+            None => CheckStatus::InProgress,
+        },
+        conclusion: post.check.conclusion,
+        started_at: None,
+        completed_at: None,
+        details_url: post.status.target_url.clone(),
+        external_id: Some(post.check.run.clone()),
+        output: CheckOutput {
+            title: post.status.description.clone(),
+            summary: post.check.summary.clone(),
+            text: None,
+            annotations: Vec::new(),
+        },
+        actions: Vec::new(),
+    }
+    .within_limits();
+    run
+}
+
+/// Text that stays inside one markdown table cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::fixtures::*;
+    use crate::mapping::for_pipeline;
+    use gantry_core::github::CheckConclusion;
+
+    #[test]
+    fn conclusions_follow_the_build_and_execution_states() {
+        let builds = [
+            (StatusType::InProgress, None),
+            (StatusType::Succeeded, Some(CheckConclusion::Success)),
+            (StatusType::Failed, Some(CheckConclusion::Failure)),
+            (StatusType::Fault, Some(CheckConclusion::Failure)),
+            (StatusType::TimedOut, Some(CheckConclusion::TimedOut)),
+            (StatusType::Stopped, Some(CheckConclusion::Cancelled)),
+        ];
+        for (status, conclusion) in builds {
+            assert_eq!(build_conclusion(&status), conclusion, "{status:?}");
+        }
+        let executions = [
+            ("InProgress", None),
+            ("Stopping", None),
+            ("Succeeded", Some(CheckConclusion::Success)),
+            ("Failed", Some(CheckConclusion::Failure)),
+            ("Stopped", Some(CheckConclusion::Cancelled)),
+            ("Superseded", Some(CheckConclusion::Cancelled)),
+            ("Cancelled", Some(CheckConclusion::Cancelled)),
+        ];
+        for (status, conclusion) in executions {
+            assert_eq!(
+                execution_conclusion(&PipelineExecutionStatus::from(status)),
+                conclusion,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_builds_summary_lists_its_phases_with_state_and_duration() {
+        let build = with_failed_phase(documented_build(1), StatusType::Failed, "BUILD");
+        let report = for_build(
+            &build,
+            &StatusType::Failed,
+            "Build failed in phase BUILD after 1m 14s",
+        );
+        assert_eq!(report.conclusion, Some(CheckConclusion::Failure));
+        assert!(!report.reruns);
+        assert!(
+            report.summary.starts_with(
+                "**Build failed in phase BUILD after 1m 14s**\n\n| Phase | Status | Duration |\n"
+            ),
+            "{}",
+            report.summary
+        );
+        assert!(
+            report.summary.contains("| BUILD | FAILED |"),
+            "{}",
+            report.summary
+        );
+        assert!(report.summary.contains(&build.id));
+    }
+
+    #[test]
+    fn a_failed_executions_summary_names_the_failing_action_and_its_message() {
+        let failed = ActionSnapshot {
+            stage: "Build".into(),
+            action: "Unit|tests".into(),
+            status: ActionExecutionStatus::Failed,
+            summary: Some("3 tests failed\nsee the report".into()),
+            duration: Some(std::time::Duration::from_secs(125)),
+            started_at: Some(1),
+        };
+        let source = ActionSnapshot {
+            stage: "Source".into(),
+            action: "Source".into(),
+            status: ActionExecutionStatus::Succeeded,
+            summary: None,
+            duration: Some(std::time::Duration::from_secs(4)),
+            started_at: Some(0),
+        };
+        let actions = [source, failed];
+        let post = posted(for_pipeline(
+            &execution("Failed"),
+            Some(&actions),
+            "gantry/app".into(),
+            &origin(),
+        ));
+        assert_eq!(post.check.conclusion, Some(CheckConclusion::Failure));
+        assert!(post.check.reruns);
+        let summary = &post.check.summary;
+        assert!(
+            summary.contains("| Build | Unit\\|tests | Failed | 2m 5s |"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("| Source | Source | Succeeded | 4s |"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains(
+                "**Build / Unit\\|tests** failed:\n\n```\n3 tests failed\nsee the report\n```"
+            ),
+            "{summary}"
+        );
+
+        let run = check_run(&post);
+        assert_eq!(run.name, "gantry/app");
+        assert_eq!(run.status, CheckStatus::Completed);
+        assert_eq!(run.output.title, post.status.description);
+        assert_eq!(run.details_url, post.status.target_url);
+        assert_eq!(run.external_id.as_deref(), Some(post.check.run.as_str()));
+    }
+
+    #[test]
+    fn a_running_execution_is_an_in_progress_run_without_a_conclusion() {
+        let post = posted(for_pipeline(
+            &execution("InProgress"),
+            None,
+            "gantry/app".into(),
+            &origin(),
+        ));
+        let run = check_run(&post);
+        assert_eq!(run.status, CheckStatus::InProgress);
+        assert_eq!(run.conclusion, None);
+        assert!(run.output.summary.contains("could not be read"));
+    }
+}

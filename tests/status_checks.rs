@@ -1,0 +1,365 @@
+//! `status` in App mode: state changes become check runs, against moto (the
+//! ledger in DynamoDB) and a GitHub stand-in that plays the App's side too
+//! (the installation lookup and the token exchange). Every request is checked
+//! against GitHub's REST description, and every JWT against the App's public
+//! key. CodeBuild is a stand-in for `BatchGetBuilds` (moto's builds succeed on
+//! their first read and run no phases).
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use gantry_core::github::{AppKey, GitHubClient, RetryPolicy};
+use gantry_core::ledger::Clock;
+use gantry_core::secret::CachedSecret;
+use gantry_status::config::StatusConfig;
+use gantry_status::reader::Reader;
+use gantry_status::{Outcome, StatusHandler};
+use gantry_tests::moto::Moto;
+use gantry_tests::rest::{check_request, description};
+use gantry_tests::route::RouteOperations;
+use gantry_tests::scenario::{self, LocalAws, PROJECT, REPOSITORY};
+use gantry_tests::workspace_root;
+use serde_json::Value;
+use std::time::Duration;
+use tokio::time::Instant;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+const BUILD: &str = "hello-world-build:5f6b2c1a-0000-4000-8000-000000000003";
+const APP_ID: &str = "4242";
+const INSTALLATION: u64 = 77;
+const INSTALLATION_TOKEN: &str = "ghs_installation_token_for_tests";
+const CHECK_RUN: u64 = 9001;
+
+fn app_key_pem() -> String {
+    std::fs::read_to_string(workspace_root().join("functions/core/tests/data/test-app-key.pem"))
+        .unwrap()
+}
+
+struct World {
+    _moto: Moto,
+    aws: LocalAws,
+    github: MockServer,
+    codebuild: MockServer,
+}
+
+/// GitHub's side: the App's installation on the repository, its token, and
+/// the check-run endpoints, each answering as documented.
+async fn world() -> World {
+    let moto = Moto::start().await.unwrap();
+    let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
+    let github = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPOSITORY}/installation")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "id": INSTALLATION, "app_id": 4242, "app_slug": "gantry"
+        })))
+        .mount(&github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/app/installations/{INSTALLATION}/access_tokens"
+        )))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
+            "token": INSTALLATION_TOKEN, "expires_at": "2099-01-01T00:00:00Z"
+        })))
+        .mount(&github)
+        .await;
+    let created = gantry_tests::rest::description("check-run.response-201.json");
+    let mut created = created;
+    created["id"] = CHECK_RUN.into();
+    Mock::given(method("POST"))
+        .and(path(format!("/repos/{REPOSITORY}/check-runs")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created.clone()))
+        .mount(&github)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/repos/{REPOSITORY}/check-runs/{CHECK_RUN}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(created))
+        .mount(&github)
+        .await;
+    World {
+        _moto: moto,
+        aws,
+        github,
+        codebuild: MockServer::start().await,
+    }
+}
+
+impl World {
+    fn handler(&self) -> StatusHandler {
+        let retry = RetryPolicy {
+            max_attempts: 3,
+            first_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(100),
+        };
+        let builds = aws_sdk_codebuild::Client::from_conf(
+            aws_sdk_codebuild::config::Builder::from(&self.aws.sdk)
+                .interceptor(RouteOperations::new(
+                    &self.codebuild.uri(),
+                    &["BatchGetBuilds"],
+                ))
+                .build(),
+        );
+        let key = AppKey::new(APP_ID.into(), CachedSecret::plain(&app_key_pem()));
+        StatusHandler::new(
+            StatusConfig::parse("{}").unwrap(),
+            Reader::new(builds, aws_sdk_codepipeline::Client::new(&self.aws.sdk)),
+            GitHubClient::app(&self.github.uri(), key, retry).unwrap(),
+        )
+        .with_ledger(scenario::ledger(&self.aws.sdk, Clock::system()))
+    }
+
+    /// CodeBuild answers `BatchGetBuilds` with the build in `status` from now on.
+    async fn build_is(&self, status: &str) {
+        self.codebuild.reset().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(batch_get_builds(status)))
+            .mount(&self.codebuild)
+            .await;
+    }
+
+    async fn requests(&self, verb: &str, suffix: &str) -> Vec<Request> {
+        self.github
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.method.as_str() == verb && r.url.path().ends_with(suffix))
+            .collect()
+    }
+}
+
+/// `BatchGetBuilds`' documented answer, for `BUILD` in `status`; a failed
+/// build failed in its BUILD phase.
+fn batch_get_builds(status: &str) -> Value {
+    let mut answer = gantry_tests::sample("status/codebuild.batch-get-builds.aws-cli-example.json");
+    let build = &mut answer["builds"][0];
+    build["id"] = BUILD.into();
+    build["arn"] = format!("arn:aws:codebuild:us-east-1:123456789012:build/{BUILD}").into();
+    build["projectName"] = PROJECT.into();
+    build["buildStatus"] = status.into();
+    build["buildComplete"] = (status != "IN_PROGRESS").into();
+    build["source"] = serde_json::json!({"type": "GITHUB", "location": format!("https://github.com/{REPOSITORY}.git")});
+    build["sourceVersion"] = COMMIT.into();
+    build["resolvedSourceVersion"] = COMMIT.into();
+    if status == "FAILED" {
+        for phase in build["phases"].as_array_mut().unwrap() {
+            if phase["phaseType"] == "BUILD" {
+                phase["phaseStatus"] = "FAILED".into();
+            }
+        }
+    }
+    answer
+}
+
+async fn handle(handler: &StatusHandler, status: &str) -> Outcome {
+    let event: EventBridgeEvent<Value> =
+        serde_json::from_value(scenario::build_state_change(BUILD, status, COMMIT)).unwrap();
+    handler
+        .handle(event, Instant::now() + Duration::from_secs(20))
+        .await
+        .unwrap()
+}
+
+/// The JWT an App request carried: RS256, signed by the App's key, issued by
+/// the App, living at most ten minutes.
+fn assert_app_jwt(request: &Request) {
+    let authorization = request.headers["authorization"].to_str().unwrap();
+    let jwt = authorization.strip_prefix("Bearer ").unwrap();
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3, "{jwt}");
+    let decode = |part: &str| -> Value {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    };
+    assert_eq!(decode(parts[0])["alg"], "RS256");
+    let claims = decode(parts[1]);
+    assert_eq!(claims["iss"], APP_ID);
+    let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
+    assert!(lifetime <= 600, "{claims}");
+    let key = gantry_core::github::app::parse_key(&app_key_pem()).unwrap();
+    let public = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        ring::signature::KeyPair::public_key(&key).as_ref().to_vec(),
+    );
+    public
+        .verify(
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &URL_SAFE_NO_PAD.decode(parts[2]).unwrap(),
+        )
+        .expect("the JWT verifies with the App's public key");
+}
+
+#[tokio::test]
+async fn in_app_mode_a_failed_build_is_one_check_run_created_running_then_completed() {
+    let world = world().await;
+    let handler = world.handler();
+
+    world.build_is("IN_PROGRESS").await;
+    let running = handle(&handler, "IN_PROGRESS").await;
+    assert!(
+        matches!(
+            &running,
+            Outcome::CheckRun {
+                check_run_id: CHECK_RUN,
+                attempt: 1,
+                conclusion: None,
+                ..
+            }
+        ),
+        "{running:?}"
+    );
+    world.build_is("FAILED").await;
+    let failed = handle(&handler, "FAILED").await;
+    let Outcome::CheckRun {
+        conclusion, title, ..
+    } = &failed
+    else {
+        panic!("{failed:?}")
+    };
+    assert_eq!(conclusion.as_deref(), Some("failure"));
+    assert!(title.starts_with("Build failed in phase BUILD"), "{title}");
+
+    // One installation lookup and one token exchange, App-signed; the token
+    // is scoped to the one repository and cached for the second event.
+    let lookups = world.requests("GET", "/installation").await;
+    let exchanges = world.requests("POST", "/access_tokens").await;
+    assert_eq!((lookups.len(), exchanges.len()), (1, 1));
+    assert_app_jwt(&lookups[0]);
+    assert_app_jwt(&exchanges[0]);
+    let exchange: Value = serde_json::from_slice(&exchanges[0].body).unwrap();
+    assert_eq!(
+        exchange,
+        serde_json::json!({"repositories": ["Hello-World"]})
+    );
+    check_request(
+        &description("apps-create-installation-access-token.json"),
+        "/app/installations/{installation_id}/access_tokens",
+        "post",
+        &exchange,
+    )
+    .unwrap();
+
+    // One run: created in progress, then completed with its phases.
+    let creates = world.requests("POST", "/check-runs").await;
+    let updates = world
+        .requests("PATCH", &format!("/check-runs/{CHECK_RUN}"))
+        .await;
+    assert_eq!((creates.len(), updates.len()), (1, 1));
+    for request in creates.iter().chain(&updates) {
+        assert_eq!(
+            request.headers["authorization"],
+            format!("Bearer {INSTALLATION_TOKEN}").as_str()
+        );
+    }
+    let create: Value = serde_json::from_slice(&creates[0].body).unwrap();
+    check_request(
+        &description("checks-create.json"),
+        "/repos/{owner}/{repo}/check-runs",
+        "post",
+        &create,
+    )
+    .unwrap();
+    assert_eq!(create["name"], format!("gantry/{PROJECT}"));
+    assert_eq!(create["head_sha"], COMMIT);
+    assert_eq!(create["status"], "in_progress");
+    assert_eq!(create["external_id"], BUILD);
+    let update: Value = serde_json::from_slice(&updates[0].body).unwrap();
+    check_request(
+        &description("checks-update.json"),
+        "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+        "patch",
+        &update,
+    )
+    .unwrap();
+    assert_eq!(update["status"], "completed");
+    assert_eq!(update["conclusion"], "failure");
+    let summary = update["output"]["summary"].as_str().unwrap();
+    assert!(summary.contains("| BUILD | FAILED |"), "{summary}");
+    assert!(
+        summary.contains("| Phase | Status | Duration |"),
+        "{summary}"
+    );
+
+    // A late event (the failed build read again) changes nothing.
+    let late = handle(&handler, "IN_PROGRESS").await;
+    assert!(matches!(late, Outcome::Ignored { .. }), "{late:?}");
+    assert_eq!(world.requests("PATCH", "").await.len(), 1);
+    assert_eq!(world.requests("POST", "/check-runs").await.len(), 1);
+}
+
+#[tokio::test]
+async fn two_first_events_at_once_create_one_check_run() {
+    let world = world().await;
+    world.build_is("SUCCEEDED").await;
+    // Two containers, each with its own caches, the same ledger.
+    let (first, second) = (world.handler(), world.handler());
+    let (a, b) = tokio::join!(handle(&first, "IN_PROGRESS"), handle(&second, "SUCCEEDED"));
+    let creates = world.requests("POST", "/check-runs").await;
+    assert_eq!(creates.len(), 1, "{a:?} {b:?}");
+    let create: Value = serde_json::from_slice(&creates[0].body).unwrap();
+    assert_eq!(create["conclusion"], "success");
+    // The other event found the completed run and wrote nothing.
+    assert!(
+        [&a, &b]
+            .iter()
+            .any(|o| matches!(o, Outcome::Ignored { .. })),
+        "{a:?} {b:?}"
+    );
+    assert!(world.requests("PATCH", "").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_installation_token_refused_with_401_is_exchanged_again_once() {
+    let world = world().await;
+    world.build_is("SUCCEEDED").await;
+    // The first create is refused: the token was revoked since it was issued.
+    Mock::given(method("POST"))
+        .and(path(format!("/repos/{REPOSITORY}/check-runs")))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(serde_json::json!({"message": "Bad credentials"})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&world.github)
+        .await;
+    let outcome = handle(&world.handler(), "SUCCEEDED").await;
+    assert!(
+        matches!(
+            &outcome,
+            Outcome::CheckRun {
+                check_run_id: CHECK_RUN,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(world.requests("POST", "/access_tokens").await.len(), 2);
+    assert_eq!(world.requests("POST", "/check-runs").await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_app_not_installed_on_the_repository_is_refused_for_good_and_named() {
+    let world = world().await;
+    world.build_is("SUCCEEDED").await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPOSITORY}/installation")))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(serde_json::json!({"message": "Not Found"})),
+        )
+        .with_priority(1)
+        .mount(&world.github)
+        .await;
+    let outcome = handle(&world.handler(), "SUCCEEDED").await;
+    let Outcome::Rejected { status, message } = &outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(*status, 404);
+    assert!(
+        message.contains("GitHub App 4242 is not installed on Codertocat/Hello-World"),
+        "{message}"
+    );
+    assert!(world.requests("POST", "/check-runs").await.is_empty());
+}
