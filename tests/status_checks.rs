@@ -22,7 +22,7 @@ use gantry_tests::workspace_root;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
@@ -98,7 +98,7 @@ impl World {
             aws_sdk_codebuild::config::Builder::from(&self.aws.sdk)
                 .interceptor(RouteOperations::new(
                     &self.codebuild.uri(),
-                    &["BatchGetBuilds"],
+                    &["BatchGetBuilds", "BatchGetReports", "DescribeTestCases"],
                 ))
                 .build(),
         );
@@ -114,7 +114,7 @@ impl World {
     /// CodeBuild answers `BatchGetBuilds` with the build in `status` from now on.
     async fn build_is(&self, status: &str) {
         self.codebuild.reset().await;
-        Mock::given(method("POST"))
+        Mock::given(header("x-amz-target", "CodeBuild_20161006.BatchGetBuilds"))
             .respond_with(ResponseTemplate::new(200).set_body_json(batch_get_builds(status)))
             .mount(&self.codebuild)
             .await;
@@ -362,4 +362,121 @@ async fn an_app_not_installed_on_the_repository_is_refused_for_good_and_named() 
         "{message}"
     );
     assert!(world.requests("POST", "/check-runs").await.is_empty());
+}
+
+const REPORT: &str =
+    "arn:aws:codebuild:us-east-1:123456789012:report/hello-world-unit-tests:6c3c6b4e";
+
+#[tokio::test]
+async fn a_failed_builds_check_run_lists_its_failed_tests_and_annotates_the_one_with_a_location() {
+    let world = world().await;
+    // CodeBuild's test report for the build (moto answers 500 to both reads,
+    // so the stand-in answers them in AWS's documented shapes): the CLI
+    // reference's report and test cases, plus one failure whose message names
+    // a file and line, as a Rust test's does.
+    let mut builds = batch_get_builds("FAILED");
+    builds["builds"][0]["reportArns"] = serde_json::json!([REPORT]);
+    Mock::given(header("x-amz-target", "CodeBuild_20161006.BatchGetBuilds"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(builds))
+        .mount(&world.codebuild)
+        .await;
+    let mut reports =
+        gantry_tests::sample("status/codebuild.batch-get-reports.aws-cli-example.json");
+    reports["reports"][0]["arn"] = REPORT.into();
+    reports["reports"][0]["name"] = "hello-world-unit-tests".into();
+    Mock::given(header("x-amz-target", "CodeBuild_20161006.BatchGetReports"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(reports))
+        .mount(&world.codebuild)
+        .await;
+    let mut errors =
+        gantry_tests::sample("status/codebuild.describe-test-cases.aws-cli-example.json");
+    let failed = serde_json::json!({"testCases": [{
+        "reportArn": REPORT, "testRawDataPath": "<test-report-path>",
+        "prefix": "hello_world::tests", "name": "greets_the_world", "status": "FAILED",
+        "durationInNanoSeconds": 1_000_000,
+        "message": "assertion `left == right` failed at src/lib.rs:42:9\n  left: \"hello\"\n right: \"hello, world\"",
+        "expired": 1_605_894_730
+    }]});
+    for case in errors["testCases"].as_array_mut().unwrap() {
+        case["reportArn"] = REPORT.into();
+    }
+    let describe = |status: &str| {
+        Mock::given(header(
+            "x-amz-target",
+            "CodeBuild_20161006.DescribeTestCases",
+        ))
+        .and(wiremock::matchers::body_partial_json(
+            serde_json::json!({"reportArn": REPORT, "filter": {"status": status}}),
+        ))
+    };
+    describe("FAILED")
+        .respond_with(ResponseTemplate::new(200).set_body_json(failed))
+        .mount(&world.codebuild)
+        .await;
+    describe("ERROR")
+        .respond_with(ResponseTemplate::new(200).set_body_json(errors))
+        .mount(&world.codebuild)
+        .await;
+
+    let outcome = handle(&world.handler(), "FAILED").await;
+    assert!(
+        matches!(&outcome, Outcome::CheckRun { conclusion: Some(c), .. } if c == "failure"),
+        "{outcome:?}"
+    );
+    let creates = world.requests("POST", "/check-runs").await;
+    assert_eq!(creates.len(), 1);
+    let create: Value = serde_json::from_slice(&creates[0].body).unwrap();
+    check_request(
+        &description("checks-create.json"),
+        "/repos/{owner}/{repo}/check-runs",
+        "post",
+        &create,
+    )
+    .unwrap();
+    let summary = create["output"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("### Tests: hello-world-unit-tests\n\n28 tests: 1 failed, 5 error, 18 succeeded, 4 skipped."),
+        "{summary}"
+    );
+    for listed in [
+        "| hello_world::tests | greets_the_world | FAILED | assertion `left == right` failed at src/lib.rs:42:9 |",
+        "| NUnit.Tests.Assemblies.MockTestFixture | NUnit.Tests.Assemblies.MockTestFixture.NotRunnableTest | ERROR | No arguments were provided |",
+        "NUnit.Tests.Assemblies.MockTestFixture.TestWithException | ERROR | System.ApplicationException : Intentional Exception |",
+    ] {
+        assert!(summary.contains(listed), "{listed} not in {summary}");
+    }
+    // Only the failure that names a file and line is an annotation.
+    let annotations = create["output"]["annotations"].as_array().unwrap();
+    assert_eq!(annotations.len(), 1, "{annotations:?}");
+    assert_eq!(annotations[0]["path"], "src/lib.rs");
+    assert_eq!(annotations[0]["start_line"], 42);
+    assert_eq!(annotations[0]["annotation_level"], "failure");
+    assert_eq!(
+        annotations[0]["title"],
+        "hello_world::tests / greets_the_world"
+    );
+}
+
+#[tokio::test]
+async fn test_reports_that_cannot_be_read_leave_the_check_run_without_them() {
+    let world = world().await;
+    let mut builds = batch_get_builds("FAILED");
+    builds["builds"][0]["reportArns"] = serde_json::json!([REPORT]);
+    Mock::given(header("x-amz-target", "CodeBuild_20161006.BatchGetBuilds"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(builds))
+        .mount(&world.codebuild)
+        .await;
+    // BatchGetReports answers 500, as moto does.
+    Mock::given(header("x-amz-target", "CodeBuild_20161006.BatchGetReports"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&world.codebuild)
+        .await;
+    let outcome = handle(&world.handler(), "FAILED").await;
+    assert!(matches!(&outcome, Outcome::CheckRun { .. }), "{outcome:?}");
+    let create: Value =
+        serde_json::from_slice(&world.requests("POST", "/check-runs").await[0].body).unwrap();
+    assert!(!create["output"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("### Tests"));
 }

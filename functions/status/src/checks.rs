@@ -11,7 +11,7 @@
 
 use crate::handler::{Outcome, StatusError};
 use crate::mapping::{report, Post};
-use gantry_core::github::GitHubClient;
+use gantry_core::github::{Annotation, CheckRun, GitHubClient, MAX_ANNOTATIONS};
 use gantry_core::ledger::{CheckRunClaim, CheckRunRecord, Ledger};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -87,7 +87,7 @@ pub struct CheckRuns<'a> {
 
 impl CheckRuns<'_> {
     pub async fn report(&self, post: &Post, deadline: Instant) -> Result<Outcome, StatusError> {
-        let run = report::check_run(post);
+        let (run, more_annotations) = report::check_run(post);
         let key = post.check.run.as_str();
         let conclusion = post.check.conclusion.map(|c| c.as_str());
         let waited_until = Instant::now() + WAIT_FOR_RUN;
@@ -115,9 +115,12 @@ impl CheckRuns<'_> {
                     attempt,
                     check_run_id,
                 } => {
-                    return self
+                    let outcome = self
                         .complete(post, &run, attempt, check_run_id, deadline)
-                        .await
+                        .await?;
+                    self.annotate(post, &run, check_run_id, more_annotations, deadline)
+                        .await;
+                    return Ok(outcome);
                 }
                 Step::Create { attempt } => {
                     match self
@@ -126,7 +129,18 @@ impl CheckRuns<'_> {
                         .await?
                     {
                         CheckRunClaim::Claimed => {
-                            return self.create(post, &run, attempt, deadline).await
+                            let outcome = self.create(post, &run, attempt, deadline).await?;
+                            if let Outcome::CheckRun { check_run_id, .. } = &outcome {
+                                self.annotate(
+                                    post,
+                                    &run,
+                                    *check_run_id,
+                                    more_annotations,
+                                    deadline,
+                                )
+                                .await;
+                            }
+                            return Ok(outcome);
                         }
                         // Another event claimed it first: decide again from its record.
                         CheckRunClaim::Taken(_) => continue,
@@ -139,7 +153,7 @@ impl CheckRuns<'_> {
     async fn create(
         &self,
         post: &Post,
-        run: &gantry_core::github::CheckRun,
+        run: &CheckRun,
         attempt: u32,
         deadline: Instant,
     ) -> Result<Outcome, StatusError> {
@@ -173,7 +187,7 @@ impl CheckRuns<'_> {
     async fn complete(
         &self,
         post: &Post,
-        run: &gantry_core::github::CheckRun,
+        run: &CheckRun,
         attempt: u32,
         check_run_id: u64,
         deadline: Instant,
@@ -197,12 +211,33 @@ impl CheckRuns<'_> {
     }
 }
 
-fn outcome(
-    post: &Post,
-    run: &gantry_core::github::CheckRun,
-    check_run_id: u64,
-    attempt: u32,
-) -> Outcome {
+impl CheckRuns<'_> {
+    /// Annotations past the first 50, 50 per update (GitHub appends them).
+    /// The run is already right without them: a failure is logged, not retried.
+    async fn annotate(
+        &self,
+        post: &Post,
+        run: &CheckRun,
+        check_run_id: u64,
+        annotations: Vec<Annotation>,
+        deadline: Instant,
+    ) {
+        for chunk in annotations.chunks(MAX_ANNOTATIONS) {
+            let mut update = run.clone();
+            update.output.annotations = chunk.to_vec();
+            if let Err(err) = self
+                .github
+                .update_check_run(&post.repository, check_run_id, &update, deadline)
+                .await
+            {
+                warn!(error = %gantry_core::logging::error_chain(&err), check_run_id, "annotations not all added");
+                return;
+            }
+        }
+    }
+}
+
+fn outcome(post: &Post, run: &CheckRun, check_run_id: u64, attempt: u32) -> Outcome {
     Outcome::CheckRun {
         repository: post.repository.to_string(),
         commit: post.commit.to_string(),

@@ -186,7 +186,13 @@ impl StatusHandler {
                     return Ok(not_configured("project", &build.project_name));
                 };
                 match self.reader.build(&build.build_id).await? {
-                    Some(snapshot) => Ok(mapping::for_build(build, &snapshot, context, origin)),
+                    Some(snapshot) => {
+                        let mut decision = mapping::for_build(build, &snapshot, context, origin);
+                        if let Decision::Post(post) = &mut decision {
+                            self.add_test_results(post, &snapshot).await;
+                        }
+                        Ok(decision)
+                    }
                     None => Ok(Decision::Ignore(format!("CodeBuild does not know build {}", build.build_id))),
                 }
             }
@@ -222,6 +228,27 @@ impl StatusHandler {
             StateChange::Action { pipeline, stage, action } => Ok(Decision::Ignore(format!(
                 "action change ({pipeline}/{stage}/{action}): statuses are per pipeline or per stage"
             ))),
+        }
+    }
+
+    /// A finished build's test results, for its check run (App mode only:
+    /// a status has no room for them). They make the run better, never block it.
+    async fn add_test_results(&self, post: &mut Post, snapshot: &mapping::BuildSnapshot) {
+        if !self.github.is_app()
+            || post.check.conclusion.is_none()
+            || snapshot.report_arns.is_empty()
+        {
+            return;
+        }
+        match self.reader.test_reports(&snapshot.report_arns).await {
+            Ok(reports) => {
+                let (text, annotations) = mapping::tests_section::section(&reports);
+                post.check.summary.push_str(&text);
+                post.check.annotations.extend(annotations);
+            }
+            Err(err) => {
+                warn!(error = %error_chain(&err), "test reports not read; the check run is posted without them");
+            }
         }
     }
 

@@ -2,8 +2,8 @@
 //! the SDK's answer into the plain snapshots the mapping decides on.
 
 use crate::mapping::{
-    self, ActionSnapshot, BuildSnapshot, DeclaredStage, ExecutionSnapshot, PhaseSnapshot,
-    RevisionSnapshot,
+    self, ActionSnapshot, BuildSnapshot, DeclaredStage, ExecutionSnapshot, FailedTest,
+    PhaseSnapshot, RevisionSnapshot, TestReport,
 };
 use aws_sdk_codebuild::primitives::DateTime;
 use aws_sdk_codebuild::types::StatusType;
@@ -35,6 +35,11 @@ pub enum ReadError {
         #[source]
         source: ServiceError<aws_sdk_codepipeline::Error>,
     },
+    #[error("reading the build's test reports failed")]
+    Reports {
+        #[source]
+        source: ServiceError<aws_sdk_codebuild::Error>,
+    },
     #[error("AWS reads not finished: the invocation's time ran out")]
     Deadline,
 }
@@ -42,7 +47,9 @@ pub enum ReadError {
 impl ReadError {
     pub fn is_transient(&self) -> bool {
         match self {
-            ReadError::Build { source, .. } => source.is_transient(),
+            ReadError::Build { source, .. } | ReadError::Reports { source } => {
+                source.is_transient()
+            }
             ReadError::Pipeline { source, .. } | ReadError::Declaration { source, .. } => {
                 source.is_transient()
             }
@@ -131,8 +138,97 @@ impl Reader {
                     current_phase: build.current_phase,
                     duration,
                     logs_link: build.logs.and_then(|logs| logs.deep_link),
+                    report_arns: build.report_arns.unwrap_or_default(),
                 }
             }))
+    }
+
+    /// The build's test reports: totals, and the failed cases (up to
+    /// `MAX_FAILED_READ` per report, one `DescribeTestCases` page).
+    pub async fn test_reports(&self, arns: &[String]) -> Result<Vec<TestReport>, ReadError> {
+        if arns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let output = self
+            .builds
+            .batch_get_reports()
+            .set_report_arns(Some(arns.to_vec()))
+            .send()
+            .await
+            .map_err(|err| ReadError::Reports {
+                source: ServiceError::from_sdk(err),
+            })?;
+        let mut reports = Vec::new();
+        for report in output.reports.unwrap_or_default() {
+            let summary = report.test_summary.as_ref();
+            let mut counts: Vec<(String, u32)> = summary
+                .map(|s| {
+                    s.status_counts
+                        .iter()
+                        .map(|(status, count)| (status.clone(), u32::try_from(*count).unwrap_or(0)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            counts.sort_by_key(|(status, _)| status_order(status));
+            let unsuccessful: u32 = counts
+                .iter()
+                .filter(|(status, _)| matches!(status.as_str(), "FAILED" | "ERROR"))
+                .map(|(_, count)| count)
+                .sum();
+            let (failed, more_failed) = match (&report.arn, unsuccessful) {
+                (Some(arn), 1..) => self.failed_cases(arn).await?,
+                _ => (Vec::new(), false),
+            };
+            reports.push(TestReport {
+                name: report.name.unwrap_or_default(),
+                total: summary.map_or(0, |s| u32::try_from(s.total).unwrap_or(0)),
+                counts,
+                failed,
+                more_failed,
+            });
+        }
+        Ok(reports)
+    }
+
+    async fn failed_cases(&self, report_arn: &str) -> Result<(Vec<FailedTest>, bool), ReadError> {
+        let mut cases = Vec::new();
+        for status in ["FAILED", "ERROR"] {
+            let output = self
+                .builds
+                .describe_test_cases()
+                .report_arn(report_arn)
+                .filter(
+                    aws_sdk_codebuild::types::TestCaseFilter::builder()
+                        .status(status)
+                        .build(),
+                )
+                .max_results(MAX_FAILED_READ)
+                .send()
+                .await
+                .map_err(|err| ReadError::Reports {
+                    source: ServiceError::from_sdk(err),
+                })?;
+            let more = output.next_token.is_some();
+            cases.extend(
+                output
+                    .test_cases
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|case| FailedTest {
+                        suite: case
+                            .test_suite_name
+                            .or(case.prefix)
+                            .filter(|s| !s.is_empty()),
+                        name: case.name.unwrap_or_default(),
+                        status: case.status.unwrap_or_else(|| status.to_owned()),
+                        message: case.message.filter(|m| !m.is_empty()),
+                    }),
+            );
+            if more {
+                return Ok((cases, true));
+            }
+        }
+        Ok((cases, false))
     }
 
     pub async fn execution(
@@ -260,6 +356,20 @@ impl Reader {
             }
         }
         Ok(mapping::latest_attempts(actions))
+    }
+}
+
+/// `DescribeTestCases`' page limit.
+const MAX_FAILED_READ: i32 = 100;
+
+/// Failures first in a report's totals.
+fn status_order(status: &str) -> u8 {
+    match status {
+        "FAILED" => 0,
+        "ERROR" => 1,
+        "SUCCEEDED" => 2,
+        "SKIPPED" => 3,
+        _ => 4,
     }
 }
 

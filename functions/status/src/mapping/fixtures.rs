@@ -49,6 +49,7 @@ pub fn documented_build(index: usize) -> BuildSnapshot {
             (build["endTime"].as_f64().unwrap() - build["startTime"].as_f64().unwrap()) as u64,
         )),
         logs_link: text(&build["logs"]["deepLink"]),
+        report_arns: vec![],
     }
 }
 

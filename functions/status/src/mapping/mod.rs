@@ -7,7 +7,8 @@
 //! - `source`: which repository and commit the status is for;
 //! - `build`, `pipeline`: the status of a build, an execution or a stage;
 //! - `links`, `duration`: console links and durations as the statuses show them;
-//! - `report`: a check run's conclusion and summary, and its request.
+//! - `report`: a check run's conclusion and summary, and its request;
+//! - `tests_section`: a build's test results in its check run, with annotations.
 
 mod build;
 mod duration;
@@ -19,6 +20,7 @@ pub mod report;
 mod settle;
 mod snapshot;
 mod source;
+pub mod tests_section;
 
 pub use build::for_build;
 pub use duration::human;
@@ -26,7 +28,7 @@ pub use pipeline::{for_pipeline, for_stage};
 pub use settle::{latest_attempts, settled_build_status, settled_execution_status};
 pub use snapshot::{
     ActionSnapshot, BuildSnapshot, CheckReport, Decision, DeclaredStage, ExecutionSnapshot,
-    PhaseSnapshot, Post, RevisionSnapshot,
+    FailedTest, PhaseSnapshot, Post, RevisionSnapshot, TestReport,
 };
 
 #[cfg(test)]

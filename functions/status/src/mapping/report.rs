@@ -9,7 +9,7 @@ use aws_sdk_codebuild::types::StatusType;
 use aws_sdk_codepipeline::types::{
     ActionExecutionStatus, PipelineExecutionStatus, StageExecutionStatus,
 };
-use gantry_core::github::{CheckConclusion, CheckOutput, CheckRun, CheckStatus};
+use gantry_core::github::{Annotation, CheckConclusion, CheckOutput, CheckRun, CheckStatus};
 
 /// A build's conclusion (`None`: still running), by the settled status.
 pub fn build_conclusion(status: &StatusType) -> Option<CheckConclusion> {
@@ -52,7 +52,8 @@ pub fn for_build(build: &BuildSnapshot, status: &StatusType, description: &str) 
         summary.push_str("CodeBuild reports no phases yet.\n");
     } else {
         summary.push_str("| Phase | Status | Duration |\n|---|---|---|\n");
-        for phase in &build.phases {
+        // COMPLETED is CodeBuild's end marker: it has no status or duration.
+        for phase in build.phases.iter().filter(|p| p.phase != "COMPLETED") {
             summary.push_str(&format!(
                 "| {} | {} | {} |\n",
                 cell(&phase.phase),
@@ -74,6 +75,7 @@ pub fn for_build(build: &BuildSnapshot, status: &StatusType, description: &str) 
         reruns: false,
         conclusion: build_conclusion(status),
         summary,
+        annotations: Vec::new(),
     }
 }
 
@@ -125,14 +127,16 @@ pub fn for_execution(
         reruns: true,
         conclusion,
         summary,
+        annotations: Vec::new(),
     }
 }
 
 /// The check-run request for `post`: the status's context is the run's name
 /// (so branch protection's required checks carry over from statuses), its
-/// description the title, its link the details; cut to GitHub's limits.
-pub fn check_run(post: &Post) -> CheckRun {
-    let (run, _) = CheckRun {
+/// description the title, its link the details; cut to GitHub's limits. The
+/// annotations past GitHub's 50 per request are returned, for later updates.
+pub fn check_run(post: &Post) -> (CheckRun, Vec<Annotation>) {
+    CheckRun {
         name: post.status.context.clone(),
         status: match post.check.conclusion {
             Some(_) => CheckStatus::Completed,
@@ -147,16 +151,15 @@ pub fn check_run(post: &Post) -> CheckRun {
             title: post.status.description.clone(),
             summary: post.check.summary.clone(),
             text: None,
-            annotations: Vec::new(),
+            annotations: post.check.annotations.clone(),
         },
         actions: Vec::new(),
     }
-    .within_limits();
-    run
+    .within_limits()
 }
 
 /// Text that stays inside one markdown table cell.
-fn cell(text: &str) -> String {
+pub(super) fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\r', '\n'], " ")
 }
 
@@ -266,7 +269,7 @@ mod tests {
             "{summary}"
         );
 
-        let run = check_run(&post);
+        let (run, _) = check_run(&post);
         assert_eq!(run.name, "gantry/app");
         assert_eq!(run.status, CheckStatus::Completed);
         assert_eq!(run.output.title, post.status.description);
@@ -282,7 +285,7 @@ mod tests {
             "gantry/app".into(),
             &origin(),
         ));
-        let run = check_run(&post);
+        let (run, _) = check_run(&post);
         assert_eq!(run.status, CheckStatus::InProgress);
         assert_eq!(run.conclusion, None);
         assert!(run.output.summary.contains("could not be read"));

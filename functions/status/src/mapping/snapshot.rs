@@ -3,7 +3,7 @@
 
 use aws_sdk_codebuild::types::StatusType;
 use aws_sdk_codepipeline::types::{ActionExecutionStatus, PipelineExecutionStatus};
-use gantry_core::github::{CheckConclusion, CommitStatus};
+use gantry_core::github::{Annotation, CheckConclusion, CommitStatus};
 use gantry_core::ids::{CommitSha, RepoName};
 use std::time::Duration;
 
@@ -22,6 +22,30 @@ pub struct BuildSnapshot {
     pub current_phase: Option<String>,
     pub duration: Option<Duration>,
     pub logs_link: Option<String>,
+    /// The build's test reports (CodeBuild report groups).
+    pub report_arns: Vec<String>,
+}
+
+/// A CodeBuild test report as `BatchGetReports` and `DescribeTestCases`
+/// report it: its totals and the test cases that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestReport {
+    pub name: String,
+    pub total: u32,
+    /// Per status (`SUCCEEDED`, `FAILED`, `ERROR`, `SKIPPED`, `UNKNOWN`).
+    pub counts: Vec<(String, u32)>,
+    pub failed: Vec<FailedTest>,
+    /// More failed cases than were read.
+    pub more_failed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedTest {
+    /// The test suite (`testSuiteName`, or CodeBuild's `prefix`).
+    pub suite: Option<String>,
+    pub name: String,
+    pub status: String,
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +121,8 @@ pub struct CheckReport {
     /// `None` while the build or execution runs.
     pub conclusion: Option<CheckConclusion>,
     /// Markdown: the phases, or the stages and actions, each with its state
-    /// and duration; the failing action's message.
+    /// and duration; the failing action's message; a build's test results.
     pub summary: String,
+    /// Where a failed test's message names a file and line.
+    pub annotations: Vec<Annotation>,
 }
