@@ -383,3 +383,43 @@ async fn the_trigger_binary_answers_a_queue_batch_and_dead_letters_what_needs_an
     assert_eq!(dead[0].0, "not an event");
     assert_eq!(dead[0].1["GantryErrorType"], "InvalidEvent");
 }
+
+#[tokio::test]
+async fn the_status_binary_in_app_mode_posts_a_failed_builds_check_run_with_its_tests() {
+    let moto = Moto::start().await.unwrap();
+    scenario::create_ledger_table(&moto.sdk_config().await)
+        .await
+        .unwrap();
+    let log_dir = workspace_root().join("target/test-logs/app-mode");
+    let app = gantry_tests::app_mode::AppMode::start(&moto, &log_dir)
+        .await
+        .unwrap();
+
+    let answer = app.report("FAILED").await.unwrap();
+    assert_eq!(answer["outcome"], "check_run", "{answer}");
+    assert_eq!(answer["conclusion"], "failure", "{answer}");
+    let runs = app.check_runs().await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].method, "POST");
+    let output = &runs[0].body["output"];
+    assert!(
+        output["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Build failed in phase BUILD"),
+        "{output}"
+    );
+    assert!(
+        output["summary"]
+            .as_str()
+            .unwrap()
+            .contains("### Tests: hello-world-unit-tests"),
+        "{output}"
+    );
+    assert_eq!(output["annotations"][0]["path"], "src/lib.rs");
+
+    // Redelivered, the same event changes nothing: the ledger knows the run.
+    let again = app.report("FAILED").await.unwrap();
+    assert_eq!(again["outcome"], "ignored", "{again}");
+    assert_eq!(app.check_runs().await.len(), 1);
+}

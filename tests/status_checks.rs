@@ -14,11 +14,11 @@ use gantry_core::secret::CachedSecret;
 use gantry_status::config::StatusConfig;
 use gantry_status::reader::Reader;
 use gantry_status::{Outcome, StatusHandler};
+use gantry_tests::app_mode::{app_key_pem, APP_ID, REPORT};
 use gantry_tests::moto::Moto;
 use gantry_tests::rest::{check_request, description};
 use gantry_tests::route::RouteOperations;
 use gantry_tests::scenario::{self, LocalAws, PROJECT, REPOSITORY};
-use gantry_tests::workspace_root;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -27,15 +27,9 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
 const BUILD: &str = "hello-world-build:5f6b2c1a-0000-4000-8000-000000000003";
-const APP_ID: &str = "4242";
 const INSTALLATION: u64 = 77;
 const INSTALLATION_TOKEN: &str = "ghs_installation_token_for_tests";
 const CHECK_RUN: u64 = 9001;
-
-fn app_key_pem() -> String {
-    std::fs::read_to_string(workspace_root().join("functions/core/tests/data/test-app-key.pem"))
-        .unwrap()
-}
 
 struct World {
     _moto: Moto,
@@ -102,7 +96,7 @@ impl World {
                 ))
                 .build(),
         );
-        let key = AppKey::new(APP_ID.into(), CachedSecret::plain(&app_key_pem()));
+        let key = AppKey::new(APP_ID.into(), CachedSecret::plain(&app_key_pem().unwrap()));
         StatusHandler::new(
             StatusConfig::parse("{}").unwrap(),
             Reader::new(builds, aws_sdk_codepipeline::Client::new(&self.aws.sdk)),
@@ -115,7 +109,10 @@ impl World {
     async fn build_is(&self, status: &str) {
         self.codebuild.reset().await;
         Mock::given(header("x-amz-target", "CodeBuild_20161006.BatchGetBuilds"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(batch_get_builds(status)))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(scenario::batch_get_builds(BUILD, status, COMMIT)),
+            )
             .mount(&self.codebuild)
             .await;
     }
@@ -129,29 +126,6 @@ impl World {
             .filter(|r| r.method.as_str() == verb && r.url.path().ends_with(suffix))
             .collect()
     }
-}
-
-/// `BatchGetBuilds`' documented answer, for `BUILD` in `status`; a failed
-/// build failed in its BUILD phase.
-fn batch_get_builds(status: &str) -> Value {
-    let mut answer = gantry_tests::sample("status/codebuild.batch-get-builds.aws-cli-example.json");
-    let build = &mut answer["builds"][0];
-    build["id"] = BUILD.into();
-    build["arn"] = format!("arn:aws:codebuild:us-east-1:123456789012:build/{BUILD}").into();
-    build["projectName"] = PROJECT.into();
-    build["buildStatus"] = status.into();
-    build["buildComplete"] = (status != "IN_PROGRESS").into();
-    build["source"] = serde_json::json!({"type": "GITHUB", "location": format!("https://github.com/{REPOSITORY}.git")});
-    build["sourceVersion"] = COMMIT.into();
-    build["resolvedSourceVersion"] = COMMIT.into();
-    if status == "FAILED" {
-        for phase in build["phases"].as_array_mut().unwrap() {
-            if phase["phaseType"] == "BUILD" {
-                phase["phaseStatus"] = "FAILED".into();
-            }
-        }
-    }
-    answer
 }
 
 async fn handle(handler: &StatusHandler, status: &str) -> Outcome {
@@ -178,7 +152,7 @@ fn assert_app_jwt(request: &Request) {
     assert_eq!(claims["iss"], APP_ID);
     let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
     assert!(lifetime <= 600, "{claims}");
-    let key = gantry_core::github::app::parse_key(&app_key_pem()).unwrap();
+    let key = gantry_core::github::app::parse_key(&app_key_pem().unwrap()).unwrap();
     let public = ring::signature::UnparsedPublicKey::new(
         &ring::signature::RSA_PKCS1_2048_8192_SHA256,
         ring::signature::KeyPair::public_key(&key).as_ref().to_vec(),
@@ -364,59 +338,12 @@ async fn an_app_not_installed_on_the_repository_is_refused_for_good_and_named() 
     assert!(world.requests("POST", "/check-runs").await.is_empty());
 }
 
-const REPORT: &str =
-    "arn:aws:codebuild:us-east-1:123456789012:report/hello-world-unit-tests:6c3c6b4e";
-
 #[tokio::test]
 async fn a_failed_builds_check_run_lists_its_failed_tests_and_annotates_the_one_with_a_location() {
     let world = world().await;
     // CodeBuild's test report for the build (moto answers 500 to both reads,
-    // so the stand-in answers them in AWS's documented shapes): the CLI
-    // reference's report and test cases, plus one failure whose message names
-    // a file and line, as a Rust test's does.
-    let mut builds = batch_get_builds("FAILED");
-    builds["builds"][0]["reportArns"] = serde_json::json!([REPORT]);
-    Mock::given(header("x-amz-target", "CodeBuild_20161006.BatchGetBuilds"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(builds))
-        .mount(&world.codebuild)
-        .await;
-    let mut reports =
-        gantry_tests::sample("status/codebuild.batch-get-reports.aws-cli-example.json");
-    reports["reports"][0]["arn"] = REPORT.into();
-    reports["reports"][0]["name"] = "hello-world-unit-tests".into();
-    Mock::given(header("x-amz-target", "CodeBuild_20161006.BatchGetReports"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(reports))
-        .mount(&world.codebuild)
-        .await;
-    let mut errors =
-        gantry_tests::sample("status/codebuild.describe-test-cases.aws-cli-example.json");
-    let failed = serde_json::json!({"testCases": [{
-        "reportArn": REPORT, "testRawDataPath": "<test-report-path>",
-        "prefix": "hello_world::tests", "name": "greets_the_world", "status": "FAILED",
-        "durationInNanoSeconds": 1_000_000,
-        "message": "assertion `left == right` failed at src/lib.rs:42:9\n  left: \"hello\"\n right: \"hello, world\"",
-        "expired": 1_605_894_730
-    }]});
-    for case in errors["testCases"].as_array_mut().unwrap() {
-        case["reportArn"] = REPORT.into();
-    }
-    let describe = |status: &str| {
-        Mock::given(header(
-            "x-amz-target",
-            "CodeBuild_20161006.DescribeTestCases",
-        ))
-        .and(wiremock::matchers::body_partial_json(
-            serde_json::json!({"reportArn": REPORT, "filter": {"status": status}}),
-        ))
-    };
-    describe("FAILED")
-        .respond_with(ResponseTemplate::new(200).set_body_json(failed))
-        .mount(&world.codebuild)
-        .await;
-    describe("ERROR")
-        .respond_with(ResponseTemplate::new(200).set_body_json(errors))
-        .mount(&world.codebuild)
-        .await;
+    // so the stand-in answers them in AWS's documented shapes).
+    gantry_tests::app_mode::failed_build_with_report(&world.codebuild, BUILD).await;
 
     let outcome = handle(&world.handler(), "FAILED").await;
     assert!(
@@ -435,7 +362,7 @@ async fn a_failed_builds_check_run_lists_its_failed_tests_and_annotates_the_one_
     .unwrap();
     let summary = create["output"]["summary"].as_str().unwrap();
     assert!(
-        summary.contains("### Tests: hello-world-unit-tests\n\n28 tests: 1 failed, 5 error, 18 succeeded, 4 skipped."),
+        summary.contains("### Tests: hello-world-unit-tests\n\n28 tests: 1 failed, 5 errored, 18 succeeded, 4 skipped."),
         "{summary}"
     );
     for listed in [
@@ -460,7 +387,7 @@ async fn a_failed_builds_check_run_lists_its_failed_tests_and_annotates_the_one_
 #[tokio::test]
 async fn test_reports_that_cannot_be_read_leave_the_check_run_without_them() {
     let world = world().await;
-    let mut builds = batch_get_builds("FAILED");
+    let mut builds = scenario::batch_get_builds(BUILD, "FAILED", COMMIT);
     builds["builds"][0]["reportArns"] = serde_json::json!([REPORT]);
     Mock::given(header("x-amz-target", "CodeBuild_20161006.BatchGetBuilds"))
         .respond_with(ResponseTemplate::new(200).set_body_json(builds))

@@ -560,22 +560,6 @@ async fn a_stage_is_success_only_once_every_declared_action_has_succeeded() {
     );
 }
 
-/// `BatchGetBuilds`' answer for `build_id` in `status`, in the documented shape
-/// (`events/status/codebuild.batch-get-builds.aws-cli-example.json`).
-fn batch_get_builds(build_id: &str, status: &str) -> Value {
-    let mut answer = gantry_tests::sample("status/codebuild.batch-get-builds.aws-cli-example.json");
-    let build = &mut answer["builds"][0];
-    build["id"] = build_id.into();
-    build["arn"] = format!("arn:aws:codebuild:us-east-1:123456789012:build/{build_id}").into();
-    build["projectName"] = PROJECT.into();
-    build["buildStatus"] = status.into();
-    build["buildComplete"] = (status != "IN_PROGRESS").into();
-    build["source"] = serde_json::json!({"type": "GITHUB", "location": format!("https://github.com/{REPOSITORY}.git")});
-    build["sourceVersion"] = COMMIT.into();
-    build["resolvedSourceVersion"] = COMMIT.into();
-    answer
-}
-
 #[tokio::test]
 async fn a_pending_that_github_did_not_take_is_dropped_once_the_build_has_finished() {
     let world = world().await;
@@ -585,7 +569,11 @@ async fn a_pending_that_github_did_not_take_is_dropped_once_the_build_has_finish
     let codebuild = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(batch_get_builds(BUILD, "IN_PROGRESS")),
+            ResponseTemplate::new(200).set_body_json(scenario::batch_get_builds(
+                BUILD,
+                "IN_PROGRESS",
+                COMMIT,
+            )),
         )
         .up_to_n_times(1)
         .with_priority(1)
@@ -593,7 +581,11 @@ async fn a_pending_that_github_did_not_take_is_dropped_once_the_build_has_finish
         .await;
     Mock::given(method("POST"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(batch_get_builds(BUILD, "SUCCEEDED")),
+            ResponseTemplate::new(200).set_body_json(scenario::batch_get_builds(
+                BUILD,
+                "SUCCEEDED",
+                COMMIT,
+            )),
         )
         .with_priority(2)
         .mount(&codebuild)

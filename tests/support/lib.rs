@@ -3,6 +3,7 @@
 //! run in, a recorder for the requests Gantry sends, and a router that sends
 //! chosen operations to a stand-in.
 
+pub mod app_mode;
 pub mod local_run;
 pub mod moto;
 pub mod recorder;

@@ -521,3 +521,29 @@ pub async fn put_artifacts(sdk: &SdkConfig, per_kind: usize) -> Result<(), BoxEr
     }
     Ok(())
 }
+
+/// `BatchGetBuilds`' answer for `build_id` of `PROJECT` at `commit` in
+/// `status`, in the documented shape
+/// (`events/status/codebuild.batch-get-builds.aws-cli-example.json`), for a
+/// CodeBuild stand-in: moto's builds succeed on their first read. A failed
+/// build failed in its BUILD phase.
+pub fn batch_get_builds(build_id: &str, status: &str, commit: &str) -> serde_json::Value {
+    let mut answer = crate::sample("status/codebuild.batch-get-builds.aws-cli-example.json");
+    let build = &mut answer["builds"][0];
+    build["id"] = build_id.into();
+    build["arn"] = format!("arn:aws:codebuild:us-east-1:123456789012:build/{build_id}").into();
+    build["projectName"] = PROJECT.into();
+    build["buildStatus"] = status.into();
+    build["buildComplete"] = (status != "IN_PROGRESS").into();
+    build["source"] = serde_json::json!({"type": "GITHUB", "location": format!("https://github.com/{REPOSITORY}.git")});
+    build["sourceVersion"] = commit.into();
+    build["resolvedSourceVersion"] = commit.into();
+    if status == "FAILED" {
+        for phase in build["phases"].as_array_mut().into_iter().flatten() {
+            if phase["phaseType"] == "BUILD" {
+                phase["phaseStatus"] = "FAILED".into();
+            }
+        }
+    }
+    answer
+}

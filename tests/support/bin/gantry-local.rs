@@ -86,6 +86,43 @@ async fn run() -> Result<(), BoxError> {
     let real = local.prune(&serde_json::json!({"dry_run": false})).await?;
     println!("   real run (input dry_run=false) {real}");
     println!("   every artifact here is minutes old, younger than keep_days, so all are kept; the tests prune with the clock moved on");
+
+    println!("\n5. The same status function in GitHub App mode: a failed build with a test report");
+    let app = gantry_tests::app_mode::AppMode::start(&local.moto, &log_dir).await?;
+    println!(
+        "   GitHub stand-in   {} (plays the App's installation and token, accepts check runs)",
+        app.github.uri()
+    );
+    println!("   CodeBuild stand-in {} (moto has no test reports: BatchGetBuilds, BatchGetReports, DescribeTestCases in AWS's documented shapes)", app.codebuild.uri());
+    let answer = app.report("FAILED").await?;
+    println!("   status answered   {answer}");
+    for run in app.check_runs().await {
+        let output = &run.body["output"];
+        println!(
+            "   GitHub received   {} check run {:?}: {} / {}",
+            run.method,
+            run.body["name"].as_str().unwrap_or("?"),
+            run.body["status"].as_str().unwrap_or("?"),
+            run.body["conclusion"].as_str().unwrap_or("-")
+        );
+        println!(
+            "   title             {}",
+            output["title"].as_str().unwrap_or("")
+        );
+        println!("   summary");
+        for line in output["summary"].as_str().unwrap_or("").lines() {
+            println!("     {line}");
+        }
+        for annotation in output["annotations"].as_array().into_iter().flatten() {
+            println!(
+                "   annotation        {}:{} ({}) {}",
+                annotation["path"].as_str().unwrap_or("?"),
+                annotation["start_line"],
+                annotation["annotation_level"].as_str().unwrap_or("?"),
+                annotation["title"].as_str().unwrap_or("")
+            );
+        }
+    }
     Ok(())
 }
 

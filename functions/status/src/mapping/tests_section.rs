@@ -21,7 +21,7 @@ pub fn section(reports: &[TestReport]) -> (String, Vec<Annotation>) {
             .counts
             .iter()
             .filter(|(_, count)| *count > 0)
-            .map(|(status, count)| format!("{count} {}", status.to_ascii_lowercase()))
+            .map(|(status, count)| format!("{count} {}", status_word(status)))
             .collect();
         text.push_str(&format!(
             "\n### Tests: {}\n\n{} tests: {}.\n",
@@ -98,6 +98,17 @@ pub fn location(text: &str) -> Option<(String, u32)> {
             (line > 0 && looks_like_file && !path.starts_with('/') && !path.contains("://"))
                 .then(|| (path.to_owned(), line))
         })
+}
+
+/// CodeBuild's test statuses as a count reads them.
+fn status_word(status: &str) -> String {
+    match status {
+        "SUCCEEDED" => "succeeded".into(),
+        "FAILED" => "failed".into(),
+        "ERROR" => "errored".into(),
+        "SKIPPED" => "skipped".into(),
+        other => other.to_ascii_lowercase(),
+    }
 }
 
 fn first_line(text: &str, max: usize) -> String {
