@@ -755,3 +755,86 @@ async fn a_claim_taken_over_after_a_crash_is_not_released_when_its_start_is_refu
         "each take-over looks first"
     );
 }
+
+#[tokio::test]
+async fn a_merge_groups_checks_start_its_routes_at_the_queues_head_commit() {
+    let routes = serde_json::json!({"routes": [
+        {"name": "queue", "repository": "octo-org/octo-repo", "events": ["push", "pull_request", "merge_group"],
+         "branches": ["**"], "pipeline": PIPELINE}
+    ]})
+    .to_string();
+    let world = world_routed(&routes).await.unwrap();
+    // GitHub's documented merge_group payload, signed as GitHub signs it.
+    let body = std::fs::read(
+        workspace_root().join("events/github/merge_group.checks_requested.payload.json"),
+    )
+    .unwrap();
+    let payload: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("x-github-event", HeaderValue::from_static("merge_group"));
+    headers.insert(
+        "x-github-delivery",
+        HeaderValue::from_static("a9f2b7c0-5d1e-11ef-8c3a-0242ac120002"),
+    );
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers.insert(
+        "x-hub-signature-256",
+        HeaderValue::from_str(&sign(LOCAL_SECRET.as_bytes(), &body)).unwrap(),
+    );
+    let events = accepted(&world, &headers, &body).await;
+    assert_eq!(events[0]["detail-type"], "GitHub Merge Group");
+    let summaries = run_trigger(&world, events).await;
+    let Summary::Started { started } = &summaries[0] else {
+        panic!("the merge group must start its route, got {summaries:?}")
+    };
+    assert_eq!(started[0].target, PIPELINE);
+    let starts = world.recorder.bodies("StartPipelineExecution");
+    assert_eq!(starts.len(), 1);
+    let head_sha = payload["merge_group"]["head_sha"].as_str().unwrap();
+    assert_eq!(
+        starts[0]["sourceRevisions"][0]["revisionValue"], head_sha,
+        "{}",
+        starts[0]
+    );
+    let variables: std::collections::HashMap<String, String> = starts[0]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap().to_owned(),
+                v["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(variables["GANTRY_COMMIT"], head_sha);
+    assert!(variables["GANTRY_BRANCH"].starts_with("gh-readonly-queue/main/"));
+
+    // The queue's branch also arrives as a push: the same route, which takes
+    // every branch, does not build it again.
+    let mut queue_push: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(workspace_root().join("events/github/push.with-new-branch.payload.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    queue_push["ref"] = payload["merge_group"]["head_ref"].clone();
+    queue_push["after"] = head_sha.into();
+    queue_push["repository"]["full_name"] = "octo-org/octo-repo".into();
+    let body = serde_json::to_vec(&queue_push).unwrap();
+    headers.insert("x-github-event", HeaderValue::from_static("push"));
+    headers.insert(
+        "x-github-delivery",
+        HeaderValue::from_static("a9f2b7c1-5d1e-11ef-8c3a-0242ac120002"),
+    );
+    headers.insert(
+        "x-hub-signature-256",
+        HeaderValue::from_str(&sign(LOCAL_SECRET.as_bytes(), &body)).unwrap(),
+    );
+    let events = accepted(&world, &headers, &body).await;
+    let summaries = run_trigger(&world, events).await;
+    assert!(
+        matches!(&summaries[0], Summary::Skipped { .. }),
+        "{summaries:?}"
+    );
+    assert_eq!(world.recorder.bodies("StartPipelineExecution").len(), 1);
+}

@@ -207,7 +207,7 @@ pub async fn provision(sdk: &SdkConfig) -> Result<LocalAws, BoxError> {
         .event_pattern(
             serde_json::json!({
                 "source": [gantry_core::contract::SOURCE],
-                "detail-type": ["GitHub Push", "GitHub Pull Request"]
+                "detail-type": ["GitHub Push", "GitHub Pull Request", "GitHub Merge Group"]
             })
             .to_string(),
         )

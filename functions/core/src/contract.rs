@@ -15,6 +15,8 @@ pub enum DetailType {
     Push,
     #[serde(rename = "GitHub Pull Request")]
     PullRequest,
+    #[serde(rename = "GitHub Merge Group")]
+    MergeGroup,
 }
 
 impl DetailType {
@@ -22,6 +24,7 @@ impl DetailType {
         match self {
             DetailType::Push => "GitHub Push",
             DetailType::PullRequest => "GitHub Pull Request",
+            DetailType::MergeGroup => "GitHub Merge Group",
         }
     }
 }
@@ -49,6 +52,7 @@ pub struct GitEvent {
 pub enum Change {
     Push(Push),
     PullRequest(PullRequest),
+    MergeGroup(MergeGroup),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +79,37 @@ pub struct PullRequest {
     pub title: String,
 }
 
+/// A merge queue's group to check (`checks_requested`): its head commit is the
+/// base branch with the queued pull requests merged in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeGroup {
+    pub action: String,
+    /// The queue's own branch, e.g. `refs/heads/gh-readonly-queue/main/pr-104-<sha>`.
+    pub head_ref: String,
+    /// The branch the group merges into, e.g. `refs/heads/main`.
+    pub base_ref: String,
+    pub head_commit_message: Option<String>,
+}
+
+impl MergeGroup {
+    /// The base branch's name (`main`).
+    pub fn base_branch(&self) -> &str {
+        self.base_ref
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&self.base_ref)
+    }
+
+    /// The queue branch's name (`gh-readonly-queue/main/pr-104-<sha>`).
+    pub fn head_branch(&self) -> &str {
+        self.head_ref
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&self.head_ref)
+    }
+}
+
+/// The prefix of the branches GitHub's merge queue creates for its groups.
+pub const MERGE_QUEUE_BRANCH_PREFIX: &str = "gh-readonly-queue/";
+
 /// A git ref, parsed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GitRef<'a> {
@@ -100,6 +135,7 @@ impl GitEvent {
         match self.change {
             Change::Push(_) => DetailType::Push,
             Change::PullRequest(_) => DetailType::PullRequest,
+            Change::MergeGroup(_) => DetailType::MergeGroup,
         }
     }
 
@@ -111,13 +147,14 @@ impl GitEvent {
                 _ => None,
             },
             Change::PullRequest(pr) => Some(&pr.head_branch),
+            Change::MergeGroup(group) => Some(group.head_branch()),
         }
     }
 
     pub fn pull_request_number(&self) -> Option<u64> {
         match &self.change {
             Change::PullRequest(pr) => Some(pr.number),
-            Change::Push(_) => None,
+            Change::Push(_) | Change::MergeGroup(_) => None,
         }
     }
 }

@@ -35,6 +35,7 @@ impl From<RoutesError> for ConfigError {
 pub enum EventKind {
     Push,
     PullRequest,
+    MergeGroup,
 }
 
 /// What a route does with a pull request from a fork: code from outside the
@@ -107,6 +108,13 @@ pub struct Route {
     pub fork_pull_requests: ForkPolicy,
     /// Whether draft pull requests are built (GitHub Actions builds them).
     pub drafts: bool,
+    /// Whether a push to one of the merge queue's own `gh-readonly-queue/...`
+    /// branches is built: only when `branches` names them, as the queue's
+    /// commit is built through its `merge_group` event.
+    pub builds_queue_branches: bool,
+    /// Whether a merge group's start also carries `GANTRY_MERGE_GROUP_BASE`
+    /// (a pipeline must declare it, so only routes that ask get it).
+    pub merge_group_variable: bool,
     pub target: Target,
 }
 
@@ -136,6 +144,7 @@ struct RouteDocument {
     codebuild_project: Option<String>,
     fork_pull_requests: Option<ForkPolicy>,
     drafts: Option<bool>,
+    merge_group_variable: Option<bool>,
 }
 
 impl Routes {
@@ -220,7 +229,18 @@ impl RouteDocument {
                     .into(),
             ));
         }
+        if !events.contains(&EventKind::MergeGroup) && self.merge_group_variable.is_some() {
+            return Err(fail(
+                "merge_group_variable applies only to a route with merge_group events".into(),
+            ));
+        }
+        let builds_queue_branches =
+            self.branches.iter().flatten().any(|pattern| {
+                pattern.starts_with(gantry_core::contract::MERGE_QUEUE_BRANCH_PREFIX)
+            });
         Ok(Route {
+            builds_queue_branches,
+            merge_group_variable: self.merge_group_variable.unwrap_or(false),
             fork_pull_requests: self.fork_pull_requests.unwrap_or_default(),
             drafts: self.drafts.unwrap_or(true),
             repository: globs("repository", &[self.repository], true).map_err(&fail)?,

@@ -134,6 +134,8 @@ pub async fn start_once(
 fn git_ref(event: &GitEvent) -> Option<String> {
     match &event.change {
         Change::PullRequest(pr) => Some(format!("pull/{}", pr.number)),
+        // The queue's branch names the group: what a dequeued group's stop looks up.
+        Change::MergeGroup(group) => Some(group.head_branch().to_owned()),
         Change::Push(push) => match GitRef::parse(&push.git_ref) {
             GitRef::Branch(branch) => Some(branch.to_owned()),
             GitRef::Tag(tag) => Some(format!("tag/{tag}")),

@@ -2,7 +2,7 @@
 //! pipeline executions and builds to start out. No I/O here.
 
 use crate::config::{EventKind, ForkPolicy, Route, Routes, Target};
-use gantry_core::contract::{Change, GitEvent, GitRef, PullRequest};
+use gantry_core::contract::{Change, GitEvent, GitRef, PullRequest, MERGE_QUEUE_BRANCH_PREFIX};
 use gantry_core::ids::RepoName;
 use std::fmt;
 
@@ -111,7 +111,7 @@ pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
                 target: route.target.clone(),
                 commit: event.commit.to_string(),
                 idempotency_token: idempotency_token(&event.delivery_id.to_string(), &route.target),
-                variables: variables(event),
+                variables: variables(event, route),
             });
         }
     }
@@ -129,10 +129,12 @@ fn idempotency_token(delivery_id: &str, target: &Target) -> String {
 }
 
 fn skip_requested(event: &GitEvent) -> bool {
-    let Change::Push(push) = &event.change else {
-        return false;
+    let message = match &event.change {
+        Change::Push(push) => &push.head_commit_message,
+        Change::MergeGroup(group) => &group.head_commit_message,
+        Change::PullRequest(_) => return false,
     };
-    let Some(message) = &push.head_commit_message else {
+    let Some(message) = message else {
         return false;
     };
     let message = message.to_ascii_lowercase();
@@ -145,9 +147,19 @@ fn route_match(route: &Route, event: &GitEvent) -> RouteMatch {
     }
     let matched = match &event.change {
         Change::Push(push) => {
+            let git_ref = GitRef::parse(&push.git_ref);
+            // The queue's commit is built through its merge_group event.
+            let queue_branch = matches!(git_ref, GitRef::Branch(branch) if branch.starts_with(MERGE_QUEUE_BRANCH_PREFIX));
             route.events.contains(&EventKind::Push)
-                && ref_matches(route, &GitRef::parse(&push.git_ref))
+                && (!queue_branch || route.builds_queue_branches)
+                && ref_matches(route, &git_ref)
                 && paths_match(route, push.changed_paths.as_deref())
+        }
+        Change::MergeGroup(group) => {
+            route.events.contains(&EventKind::MergeGroup)
+                && ref_matches(route, &GitRef::Branch(group.base_branch()))
+                // The payload lists no files: build rather than miss.
+                && paths_match(route, None)
         }
         Change::PullRequest(pr) => {
             let matched = route.events.contains(&EventKind::PullRequest)
@@ -214,7 +226,7 @@ fn paths_match(route: &Route, changed: Option<&[String]>) -> bool {
     }
 }
 
-fn variables(event: &GitEvent) -> Vec<(&'static str, String)> {
+fn variables(event: &GitEvent, route: &Route) -> Vec<(&'static str, String)> {
     let mut variables = vec![
         ("GANTRY_REPOSITORY", event.repository.to_string()),
         ("GANTRY_COMMIT", event.commit.to_string()),
@@ -231,6 +243,13 @@ fn variables(event: &GitEvent) -> Vec<(&'static str, String)> {
             variables.push(("GANTRY_REF", format!("refs/pull/{}/head", pr.number)));
             variables.push(("GANTRY_BRANCH", pr.head_branch.clone()));
             variables.push(("GANTRY_PULL_REQUEST", pr.number.to_string()));
+        }
+        Change::MergeGroup(group) => {
+            variables.push(("GANTRY_REF", group.head_ref.clone()));
+            variables.push(("GANTRY_BRANCH", group.head_branch().to_owned()));
+            if route.merge_group_variable {
+                variables.push(("GANTRY_MERGE_GROUP_BASE", group.base_branch().to_owned()));
+            }
         }
     }
     variables
@@ -463,6 +482,94 @@ mod tests {
             {"repository": "Codertocat/Hello-World", "pipeline": "p", "source_action": "GitHub", "pipeline_variables": false}
         ]}"#;
         assert_eq!(targets(&push("refs/heads/main", "x", None), routes), ["p"]);
+    }
+
+    fn merge_group(base: &str, message: &str) -> GitEvent {
+        event(Change::MergeGroup(gantry_core::contract::MergeGroup {
+            action: "checks_requested".into(),
+            head_ref: format!("refs/heads/gh-readonly-queue/{base}/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64"),
+            base_ref: format!("refs/heads/{base}"),
+            head_commit_message: Some(message.into()),
+        }))
+    }
+
+    #[test]
+    fn a_merge_group_builds_on_routes_that_list_it_for_its_base_branch() {
+        let routes = r#"{"routes": [
+            {"name": "queue", "repository": "Codertocat/Hello-World", "events": ["push", "merge_group"], "branches": ["main"], "pipeline": "p", "merge_group_variable": true},
+            {"name": "pushes", "repository": "Codertocat/Hello-World", "events": ["push"], "pipeline": "q"},
+            {"name": "other-base", "repository": "Codertocat/Hello-World", "events": ["merge_group"], "branches": ["release/*"], "codebuild_project": "b"}
+        ]}"#;
+        assert_eq!(
+            decided(&merge_group("main", "Merge pull request #2048"), routes).0,
+            ["p"]
+        );
+        let Plan::Start { starts, .. } = plan(
+            &merge_group("main", "Merge pull request #2048"),
+            &Routes::parse(routes).unwrap(),
+        ) else {
+            panic!("a plan")
+        };
+        let variables: std::collections::HashMap<_, _> =
+            starts[0].variables.iter().cloned().collect();
+        assert_eq!(
+            variables["GANTRY_BRANCH"],
+            "gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64"
+        );
+        assert_eq!(
+            variables["GANTRY_REF"],
+            "refs/heads/gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64"
+        );
+        assert_eq!(variables["GANTRY_MERGE_GROUP_BASE"], "main");
+        assert_eq!(variables["GANTRY_COMMIT"], SHA);
+
+        // Without the opt-in, a pipeline gets only the variables it declares.
+        let plain = r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["merge_group"], "pipeline": "p"}]}"#;
+        let Plan::Start { starts, .. } =
+            plan(&merge_group("main", "m"), &Routes::parse(plain).unwrap())
+        else {
+            panic!("a plan")
+        };
+        assert!(starts[0]
+            .variables
+            .iter()
+            .all(|(name, _)| *name != "GANTRY_MERGE_GROUP_BASE"));
+        assert_eq!(starts[0].variables.len(), 5);
+
+        // `[skip ci]` in the group's head commit skips it, as for a push.
+        assert_eq!(
+            plan(
+                &merge_group("main", "docs [skip ci]"),
+                &Routes::parse(routes).unwrap()
+            ),
+            Plan::SkipRequested
+        );
+    }
+
+    #[test]
+    fn the_queues_own_branches_are_not_built_as_pushes_unless_a_route_names_them() {
+        let queue_push = push(
+            "refs/heads/gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64",
+            "Merge pull request #2048",
+            None,
+        );
+        let every_branch = r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["push"], "branches": ["**"], "pipeline": "p"}]}"#;
+        assert!(decided(&queue_push, every_branch).0.is_empty());
+        let named = r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["push"], "branches": ["gh-readonly-queue/**"], "pipeline": "p"}]}"#;
+        assert_eq!(decided(&queue_push, named).0, ["p"]);
+        // Other branches are untouched.
+        assert_eq!(
+            decided(&push("refs/heads/main", "m", None), every_branch).0,
+            ["p"]
+        );
+    }
+
+    #[test]
+    fn the_merge_group_variable_needs_merge_group_events() {
+        let err = Routes::parse(r#"{"routes": [{"repository": "a/b", "events": ["push"], "pipeline": "p", "merge_group_variable": true}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("merge_group_variable applies only"), "{err}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! pure decision of what a delivery becomes: a pong, a normalised event, or
 //! something acknowledged and ignored.
 
-use gantry_core::contract::{Change, GitEvent, PullRequest, Push};
+use gantry_core::contract::{Change, GitEvent, MergeGroup, PullRequest, Push};
 use gantry_core::ids::{CommitSha, DeliveryId, IdError, RepoName};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -26,6 +26,7 @@ pub enum EventName {
     Ping,
     Push,
     PullRequest,
+    MergeGroup,
     Other(String),
 }
 
@@ -35,6 +36,7 @@ impl EventName {
             "ping" => EventName::Ping,
             "push" => EventName::Push,
             "pull_request" => EventName::PullRequest,
+            "merge_group" => EventName::MergeGroup,
             other => EventName::Other(other.to_owned()),
         }
     }
@@ -52,6 +54,7 @@ pub enum Decision {
 pub enum IgnoreReason {
     UnhandledEvent(String),
     UnhandledAction(String),
+    UnhandledMergeGroupAction(String),
     RefDeleted,
 }
 
@@ -62,6 +65,10 @@ impl std::fmt::Display for IgnoreReason {
             IgnoreReason::UnhandledAction(action) => {
                 write!(f, "pull_request action {action:?} does not need a build")
             }
+            IgnoreReason::UnhandledMergeGroupAction(action) => write!(
+                f,
+                "merge_group action {action:?} does not need a build (stopping a dequeued group's build is not done yet)"
+            ),
             IgnoreReason::RefDeleted => f.write_str("the pushed ref was deleted"),
         }
     }
@@ -125,6 +132,21 @@ struct PullRequestPayload {
 }
 
 #[derive(Deserialize)]
+struct MergeGroupPayload {
+    action: String,
+    merge_group: MergeGroupBody,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct MergeGroupBody {
+    head_sha: String,
+    head_ref: String,
+    base_ref: String,
+    head_commit: Option<HeadCommit>,
+}
+
+#[derive(Deserialize)]
 struct PullRequestBody {
     title: String,
     #[serde(default)]
@@ -151,6 +173,7 @@ pub fn decide(
         EventName::Ping => Ok(Decision::Pong),
         EventName::Push => decide_push(delivery, parse(body)?),
         EventName::PullRequest => decide_pull_request(delivery, parse(body)?),
+        EventName::MergeGroup => decide_merge_group(delivery, parse(body)?),
         EventName::Other(name) => Ok(Decision::Ignore(IgnoreReason::UnhandledEvent(name.clone()))),
     }
 }
@@ -177,15 +200,23 @@ pub fn subject(body: &[u8]) -> Subject {
         head: Head,
     }
     #[derive(Deserialize)]
+    struct Group {
+        head_sha: String,
+    }
+    #[derive(Deserialize)]
     struct Any {
         repository: Option<Repository>,
         after: Option<String>,
         pull_request: Option<PullRequestHead>,
+        merge_group: Option<Group>,
     }
     match serde_json::from_slice::<Any>(body) {
         Ok(any) => Subject {
             repository: any.repository.map(|r| r.full_name),
-            commit: any.after.or(any.pull_request.map(|pr| pr.head.sha)),
+            commit: any
+                .after
+                .or(any.pull_request.map(|pr| pr.head.sha))
+                .or(any.merge_group.map(|group| group.head_sha)),
         },
         Err(_) => Subject::default(),
     }
@@ -252,6 +283,32 @@ fn decide_pull_request(
             head_repository,
             draft: pr.draft,
             title: truncate(pr.title, MAX_MESSAGE_BYTES),
+        }),
+    })))
+}
+
+fn decide_merge_group(
+    delivery: &DeliveryId,
+    payload: MergeGroupPayload,
+) -> Result<Decision, PayloadError> {
+    if payload.action != "checks_requested" {
+        return Ok(Decision::Ignore(IgnoreReason::UnhandledMergeGroupAction(
+            payload.action,
+        )));
+    }
+    let group = payload.merge_group;
+    Ok(Decision::Publish(Box::new(GitEvent {
+        delivery_id: delivery.clone(),
+        repository: RepoName::parse(&payload.repository.full_name)?,
+        clone_url: payload.repository.clone_url,
+        commit: CommitSha::parse(&group.head_sha)?,
+        change: Change::MergeGroup(MergeGroup {
+            action: payload.action,
+            head_ref: group.head_ref,
+            base_ref: group.base_ref,
+            head_commit_message: group
+                .head_commit
+                .map(|head| truncate(head.message, MAX_MESSAGE_BYTES)),
         }),
     })))
 }
@@ -330,6 +387,49 @@ mod tests {
         let payload: serde_json::Value =
             serde_json::from_slice(&fixture("push.with-new-branch.payload.json")).unwrap();
         assert_eq!(event.commit.as_str(), payload["after"].as_str().unwrap());
+    }
+
+    #[test]
+    fn a_merge_groups_checks_are_requested_at_its_head_sha() {
+        let file = "merge_group.checks_requested.payload.json";
+        let event = published(EventName::MergeGroup, file);
+        let payload: serde_json::Value = serde_json::from_slice(&fixture(file)).unwrap();
+        assert_eq!(
+            event.commit.as_str(),
+            payload["merge_group"]["head_sha"].as_str().unwrap()
+        );
+        assert_eq!(event.repository.as_str(), "octo-org/octo-repo");
+        let Change::MergeGroup(group) = &event.change else {
+            panic!("not a merge group")
+        };
+        assert_eq!(group.base_branch(), "main");
+        assert!(group
+            .head_branch()
+            .starts_with("gh-readonly-queue/main/pr-104-"));
+        assert_eq!(event.detail_type().as_str(), "GitHub Merge Group");
+        assert!(group
+            .head_commit_message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("Merge pull request #2048")));
+
+        // A group leaving the queue starts nothing, and says why.
+        let mut destroyed = payload.clone();
+        destroyed["action"] = "destroyed".into();
+        destroyed["reason"] = "dequeued".into();
+        let decision = decide(
+            &EventName::MergeGroup,
+            &delivery(),
+            &serde_json::to_vec(&destroyed).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            decision,
+            Decision::Ignore(IgnoreReason::UnhandledMergeGroupAction("destroyed".into()))
+        );
+        assert_eq!(
+            subject(&fixture(file)).commit.as_deref(),
+            payload["merge_group"]["head_sha"].as_str()
+        );
     }
 
     #[test]

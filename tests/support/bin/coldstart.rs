@@ -64,7 +64,12 @@ async fn main() -> Result<(), BoxError> {
         ),
         (
             "trigger",
-            with(&[("GANTRY_ROUTES", scenario::routes_json())]),
+            with(&[
+                ("GANTRY_ROUTES", scenario::routes_json()),
+                ("GANTRY_LEDGER_TABLE", scenario::LEDGER_TABLE.into()),
+                ("GANTRY_TRIGGER_QUEUE_URL", aws.queue_url.clone()),
+                ("GANTRY_TRIGGER_DLQ_URL", aws.dead_letter_url.clone()),
+            ]),
             trigger_event,
         ),
         (
