@@ -106,7 +106,7 @@ async fn both_starts_of_one_delivery_are_in_flight_together() {
         .handle(push(), Instant::now() + Duration::from_secs(3))
         .await
         .unwrap();
-    let Summary::Started { started } = summary else {
+    let Summary::Started { started, .. } = summary else {
         panic!("expected starts, got {summary:?}")
     };
     let kinds: Vec<&Started> = started.iter().map(|s| &s.started).collect();

@@ -134,9 +134,13 @@ async fn a_start_is_claimed_once_completed_once_and_recovered_after_its_lease() 
         .await
         .unwrap();
     assert_eq!(on_main.len(), 2);
-    assert!(on_main
-        .iter()
-        .any(|(d, s)| d == DELIVERY && s.as_ref() == Some(&started)));
+    assert!(
+        on_main.iter().any(|start| start.delivery == DELIVERY
+            && start.started.as_ref() == Some(&started)
+            && start.commit == COMMIT
+            && start.target == "pipeline/app"),
+        "{on_main:?}"
+    );
 }
 
 #[tokio::test]

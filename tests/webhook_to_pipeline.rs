@@ -152,7 +152,7 @@ async fn signed_push_starts_the_pipeline_at_the_pushed_commit_once_per_delivery(
     assert_eq!(events[0]["detail"]["ref"], "refs/heads/master");
 
     let summaries = run_trigger(&world, events).await;
-    let Summary::Started { started } = &summaries[0] else {
+    let Summary::Started { started, .. } = &summaries[0] else {
         panic!("expected a start, got {summaries:?}")
     };
     let Started::PipelineExecution(execution_id) = &started[0].started else {
@@ -209,7 +209,7 @@ async fn signed_push_starts_the_pipeline_at_the_pushed_commit_once_per_delivery(
     // execution already started (the token would make a repeat idempotent too).
     let events = accepted(&world, &headers, &body).await;
     let again = run_trigger(&world, events).await;
-    let Summary::Started { started: again } = &again[0] else {
+    let Summary::Started { started: again, .. } = &again[0] else {
         panic!("expected the earlier start, got {again:?}")
     };
     assert!(again[0].already_started);
@@ -231,7 +231,7 @@ async fn signed_pull_request_starts_a_build_at_the_head_commit() {
     let events = accepted(&world, &headers, &body).await;
     assert_eq!(events[0]["detail-type"], "GitHub Pull Request");
     let summaries = run_trigger(&world, events).await;
-    let Summary::Started { started } = &summaries[0] else {
+    let Summary::Started { started, .. } = &summaries[0] else {
         panic!("expected a start, got {summaries:?}")
     };
     let Started::Build(build_id) = &started[0].started else {
@@ -544,7 +544,8 @@ async fn each_target_of_a_delivery_starts_exactly_once_across_a_retry_and_a_late
     scenario::create_build_project(&world.aws.sdk, "late-build", &role)
         .await
         .unwrap();
-    let Summary::Started { started } = world.trigger.handle(push_event(), soon()).await.unwrap()
+    let Summary::Started { started, .. } =
+        world.trigger.handle(push_event(), soon()).await.unwrap()
     else {
         panic!("the retry must start what is left")
     };
@@ -561,7 +562,8 @@ async fn each_target_of_a_delivery_starts_exactly_once_across_a_retry_and_a_late
     // Redelivered from GitHub's page an hour later, past CodeBuild's 5-minute
     // idempotency window: nothing is sent again.
     world.clock.advance(Duration::from_secs(3_600));
-    let Summary::Started { started } = world.trigger.handle(push_event(), soon()).await.unwrap()
+    let Summary::Started { started, .. } =
+        world.trigger.handle(push_event(), soon()).await.unwrap()
     else {
         panic!("a redelivery answers with what started")
     };
@@ -629,7 +631,8 @@ async fn a_retry_after_a_crash_between_start_and_record_finds_the_build_instead_
 
     // After the lease: the build carrying the delivery id is found and recorded.
     clock.advance(Duration::from_secs(41));
-    let Summary::Started { started } = trigger.handle(push_event(), soon()).await.unwrap() else {
+    let Summary::Started { started, .. } = trigger.handle(push_event(), soon()).await.unwrap()
+    else {
         panic!("the found build is the answer")
     };
     assert_eq!(started[0].started, Started::Build(BUILD.into()));
@@ -687,7 +690,8 @@ async fn a_retry_after_a_crash_that_finds_no_build_starts_it_with_the_same_token
     claim_and_die(&scenario::ledger(&world.aws.sdk, world.clock.clone())).await;
     world.clock.advance(Duration::from_secs(41));
 
-    let Summary::Started { started } = world.trigger.handle(push_event(), soon()).await.unwrap()
+    let Summary::Started { started, .. } =
+        world.trigger.handle(push_event(), soon()).await.unwrap()
     else {
         panic!("nothing carrying the delivery id was found: it must be started")
     };
@@ -784,7 +788,7 @@ async fn a_merge_groups_checks_start_its_routes_at_the_queues_head_commit() {
     let events = accepted(&world, &headers, &body).await;
     assert_eq!(events[0]["detail-type"], "GitHub Merge Group");
     let summaries = run_trigger(&world, events).await;
-    let Summary::Started { started } = &summaries[0] else {
+    let Summary::Started { started, .. } = &summaries[0] else {
         panic!("the merge group must start its route, got {summaries:?}")
     };
     assert_eq!(started[0].target, PIPELINE);
@@ -837,4 +841,209 @@ async fn a_merge_groups_checks_start_its_routes_at_the_queues_head_commit() {
         "{summaries:?}"
     );
     assert_eq!(world.recorder.bodies("StartPipelineExecution").len(), 1);
+}
+
+/// The push sample, as another delivery of another commit on the same branch.
+fn push_event_of(delivery: &str, commit: &str) -> EventBridgeEvent<serde_json::Value> {
+    let mut event = sample("trigger/push.json");
+    event["detail"]["delivery_id"] = delivery.into();
+    event["detail"]["commit"] = commit.into();
+    serde_json::from_value(event).unwrap()
+}
+
+/// A merge group event on the bus, as the webhook publishes GitHub's payload.
+fn merge_group_event(
+    delivery: &str,
+    action: &str,
+    reason: Option<&str>,
+) -> EventBridgeEvent<serde_json::Value> {
+    let mut event = sample("trigger/push.json");
+    event["detail-type"] = "GitHub Merge Group".into();
+    event["detail"] = serde_json::json!({
+        "delivery_id": delivery,
+        "repository": scenario::REPOSITORY,
+        "clone_url": "https://github.com/Codertocat/Hello-World.git",
+        "commit": PUSH_COMMIT,
+        "event": "merge_group",
+        "action": action,
+        "head_ref": "refs/heads/gh-readonly-queue/master/pr-2-6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+        "base_ref": "refs/heads/master",
+        "head_commit_message": "Merge pull request #2",
+        "reason": reason,
+    });
+    serde_json::from_value(event).unwrap()
+}
+
+fn stopped_ids(summary: &Summary) -> Vec<String> {
+    let stopped = match summary {
+        Summary::Started { stopped, .. } | Summary::Stopped { stopped } => stopped,
+        other => panic!("{other:?}"),
+    };
+    stopped
+        .iter()
+        .map(|stop| match &stop.started {
+            Started::Build(id) | Started::PipelineExecution(id) => id.clone(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_push_stops_the_build_of_the_branchs_older_commit_and_a_late_redelivery_stops_nothing(
+) {
+    let routes = serde_json::json!({"routes": [
+        {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT, "cancel_in_progress": true}
+    ]})
+    .to_string();
+    let world = world_routed(&routes).await.unwrap();
+    let first = world.trigger.handle(push_event(), soon()).await.unwrap();
+    let Summary::Started { started, .. } = &first else {
+        panic!("{first:?}")
+    };
+    let Started::Build(first_build) = started[0].started.clone() else {
+        panic!("a build")
+    };
+    assert!(stopped_ids(&first).is_empty());
+
+    // The next push to the branch: its build starts, the older one is stopped.
+    let second = world
+        .trigger
+        .handle(
+            push_event_of(
+                "8d3162e0-cc78-11e3-81ab-4c9367dc0958",
+                "a10867b14bb761a232cd80139fbd4c0d33264240",
+            ),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stopped_ids(&second), std::slice::from_ref(&first_build));
+    let Summary::Started { stopped, .. } = &second else {
+        unreachable!()
+    };
+    assert_eq!(stopped[0].reason, "Superseded by a10867b");
+    let stops = world.recorder.bodies("StopBuild");
+    assert_eq!(stops.len(), 1);
+    assert_eq!(stops[0]["id"], first_build.as_str());
+
+    // The first push redelivered late: already started, and it stops nothing newer.
+    world.clock.advance(Duration::from_secs(3_600));
+    let late = world.trigger.handle(push_event(), soon()).await.unwrap();
+    assert!(stopped_ids(&late).is_empty(), "{late:?}");
+    assert_eq!(world.recorder.bodies("StopBuild").len(), 1);
+    assert_eq!(world.recorder.bodies("StartBuild").len(), 2);
+}
+
+#[tokio::test]
+async fn a_dequeued_merge_group_has_its_build_stopped_and_a_merged_one_does_not() {
+    let routes = serde_json::json!({"routes": [
+        {"repository": scenario::REPOSITORY, "events": ["merge_group"], "branches": ["master"], "codebuild_project": PROJECT}
+    ]})
+    .to_string();
+    let world = world_routed(&routes).await.unwrap();
+    let queued = world
+        .trigger
+        .handle(
+            merge_group_event(
+                "1a3162e0-cc78-11e3-81ab-4c9367dc0958",
+                "checks_requested",
+                None,
+            ),
+            soon(),
+        )
+        .await
+        .unwrap();
+    let Summary::Started { started, .. } = &queued else {
+        panic!("{queued:?}")
+    };
+    let Started::Build(build) = started[0].started.clone() else {
+        panic!("a build")
+    };
+
+    let merged = world
+        .trigger
+        .handle(
+            merge_group_event(
+                "2a3162e0-cc78-11e3-81ab-4c9367dc0958",
+                "destroyed",
+                Some("merged"),
+            ),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&merged, Summary::Skipped { reason } if reason.contains("merged")),
+        "{merged:?}"
+    );
+    assert!(world.recorder.bodies("StopBuild").is_empty());
+
+    let dequeued = world
+        .trigger
+        .handle(
+            merge_group_event(
+                "3a3162e0-cc78-11e3-81ab-4c9367dc0958",
+                "destroyed",
+                Some("dequeued"),
+            ),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stopped_ids(&dequeued), std::slice::from_ref(&build));
+    assert_eq!(world.recorder.bodies("StopBuild")[0]["id"], build.as_str());
+}
+
+#[tokio::test]
+async fn a_superseded_execution_is_stopped_without_abandoning_its_running_actions() {
+    // moto answers 500 to StopPipelineExecution: a stand-in answers it in
+    // CodePipeline's documented shape, and records the request.
+    let world = world().await.unwrap();
+    let stand_in = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::header(
+        "x-amz-target",
+        "CodePipeline_20150709.StopPipelineExecution",
+    ))
+    .respond_with(
+        wiremock::ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"pipelineExecutionId": "older-execution"})),
+    )
+    .mount(&stand_in)
+    .await;
+    let pipelines = aws_sdk_codepipeline::Client::from_conf(
+        aws_sdk_codepipeline::config::Builder::from(&world.aws.sdk)
+            .interceptor(gantry_tests::route::RouteOperations::new(
+                &stand_in.uri(),
+                &["StopPipelineExecution"],
+            ))
+            .build(),
+    );
+    let routes = serde_json::json!({"routes": [
+        {"repository": scenario::REPOSITORY, "events": ["push"], "pipeline": PIPELINE, "cancel_in_progress": true}
+    ]})
+    .to_string();
+    let clock = Clock::manual(1_800_000_000);
+    let trigger = Trigger::new(
+        Routes::parse(&routes).unwrap(),
+        Starter::new(pipelines, aws_sdk_codebuild::Client::new(&world.aws.sdk)),
+        scenario::ledger(&world.aws.sdk, clock.clone()),
+    );
+    trigger.handle(push_event(), soon()).await.unwrap();
+    clock.advance(Duration::from_secs(60));
+    let second = trigger
+        .handle(
+            push_event_of(
+                "9d3162e0-cc78-11e3-81ab-4c9367dc0958",
+                "a10867b14bb761a232cd80139fbd4c0d33264240",
+            ),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stopped_ids(&second).len(), 1);
+    let requests = stand_in.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(body["pipelineName"], PIPELINE);
+    assert_eq!(body["abandon"], false);
+    assert_eq!(body["reason"], "Superseded by a10867b");
 }

@@ -40,7 +40,9 @@ scenarios: parameters and their descriptions; every Rules assertion evaluated wi
 the default parameter values plus only the answers a first deploy needs (and the
 combinations the rules must refuse); the default routes' fork policy; and an update
 from the previous template (UPGRADE_BASE): no resource holding data is removed or
-replaced.
+replaced. infra/github-app-manifest.json, the GitHub App that App mode posts check
+runs as, is checked against the events the routes can name and the permission
+GitHub's docs require for each event (MANIFEST_EVENT_PERMISSIONS).
 
 Every check prints one line (PASS or FAIL); indented "note:" lines point at
 things worth a look that are not failures. The last line is "N passed, M failed";
@@ -124,11 +126,11 @@ FUNCTIONS = {
 }
 
 # The variables each function reads (README "Configuration"); the template must set
-# exactly these.
+# exactly these (status: these plus the ones of its mode, STATUS_MODE_ENV).
 FUNCTION_ENV = {
     "Webhook": ["GANTRY_EVENT_BUS", "GANTRY_WEBHOOK_SECRET_ARN"],
     "Trigger": ["GANTRY_ROUTES", "GANTRY_LEDGER_TABLE", "GANTRY_TRIGGER_QUEUE_URL", "GANTRY_TRIGGER_DLQ_URL"],
-    "Status": ["GANTRY_GITHUB_TOKEN_ARN", "GANTRY_GITHUB_API_URL", "GANTRY_STATUS_CONFIG", "GANTRY_LEDGER_TABLE"],
+    "Status": ["GANTRY_GITHUB_API_URL", "GANTRY_STATUS_CONFIG", "GANTRY_LEDGER_TABLE"],
     "Pruner": [
         "GANTRY_ARTIFACT_BUCKET",
         "GANTRY_PIPELINES",
@@ -137,9 +139,62 @@ FUNCTION_ENV = {
         "GANTRY_PRUNE_ALLOWED_PREFIXES",
     ],
 }
+# status's credential: token mode (GitHubAppId empty) or App mode, never both (status
+# refuses both at cold start). Names as functions/status/src/config.rs declares them
+# (its constants, STATUS_CONFIG_CONSTANTS): check_status_settings reads them there.
+STATUS_MODE_ENV = {
+    "token": ["GANTRY_GITHUB_TOKEN_ARN"],
+    "app": ["GANTRY_GITHUB_APP_ID", "GANTRY_GITHUB_APP_KEY_ARN"],
+}
+# The constant in functions/status/src/config.rs for each variable above, and for the
+# plain-value variables that are for local runs only (the template never sets them).
+STATUS_CONFIG_CONSTANTS = {
+    "TOKEN_ARN": "GANTRY_GITHUB_TOKEN_ARN",
+    "APP_ID": "GANTRY_GITHUB_APP_ID",
+    "APP_KEY_ARN": "GANTRY_GITHUB_APP_KEY_ARN",
+}
+STATUS_LOCAL_ONLY_CONSTANTS = {"TOKEN": "GANTRY_GITHUB_TOKEN", "APP_KEY": "GANTRY_GITHUB_APP_KEY"}
+
+
+def function_env(key: str, app: bool) -> list[str]:
+    """The variables the template must set on a function, in the scenario's mode."""
+    if key == "Status":
+        return FUNCTION_ENV[key] + STATUS_MODE_ENV["app" if app else "token"]
+    return FUNCTION_ENV[key]
+
+
 # Variables the template sets ahead of the code that will read them: while no
 # source names one, check_code_reads_env prints a note instead of failing.
 ENV_AHEAD_OF_CODE = {("Status", "GANTRY_LEDGER_TABLE")}
+
+# infra/github-app-manifest.json: GitHub's "Registering a GitHub App from a manifest"
+# (https://docs.github.com/en/apps/sharing-github-apps/registering-a-github-app-from-a-manifest).
+APP_MANIFEST = ROOT / "infra" / "github-app-manifest.json"
+# The permission (its API name, as default_permissions keys it) each event needs, from
+# the event's "To subscribe to this event, a GitHub App must have at least read-level
+# access for the ... permission" in
+# https://docs.github.com/en/webhooks/webhook-events-and-payloads.
+MANIFEST_EVENT_PERMISSIONS = {
+    "push": "contents",  # "Contents" repository permission
+    "pull_request": "pull_requests",  # "Pull requests"
+    "check_run": "checks",  # "Checks"; apps with Checks: write are subscribed automatically
+    "check_suite": "checks",  # "Checks"; likewise
+    "merge_group": "merge_queues",  # "Merge queues"
+    "issue_comment": "issues",  # "Issues", for comments on pull requests too
+}
+# Everything Gantry asks for, now and for its next steps, asked once: a change of an
+# App's permissions makes every installation approve it again (infra/README.md).
+MANIFEST_PERMISSIONS = {
+    "checks": "write",  # check runs
+    "statuses": "write",  # commit statuses: token-mode parity, rulesets' expected source
+    "contents": "read",  # push events; the head commit
+    "pull_requests": "read",  # pull_request events; a pull request's files (path filters)
+    "metadata": "read",  # mandatory with any repository permission; collaborators
+    "merge_queues": "read",  # merge_group events
+    "issues": "read",  # issue_comment events (comments on pull requests)
+}
+# Events the manifest subscribes to besides those a route can name (trigger's EventKind).
+MANIFEST_EXTRA_EVENTS = ["check_run", "check_suite", "merge_group", "issue_comment"]
 
 # CodePipeline names a pipeline's artifact folder after the first 20 characters of
 # its name (the pruner's PIPELINE_PREFIX_CHARS).
@@ -241,16 +296,21 @@ SDK_CALLS = {
     "get_secret_value": ["secretsmanager:GetSecretValue"],
     "start_pipeline_execution": ["codepipeline:StartPipelineExecution"],
     "start_build": ["codebuild:StartBuild"],
+    "stop_build": ["codebuild:StopBuild"],
+    "stop_pipeline_execution": ["codepipeline:StopPipelineExecution"],
     "get_pipeline_execution": ["codepipeline:GetPipelineExecution"],
     "get_pipeline": ["codepipeline:GetPipeline"],
     "list_action_executions": ["codepipeline:ListActionExecutions"],
     "list_pipeline_executions": ["codepipeline:ListPipelineExecutions"],
     "list_pipelines": ["codepipeline:ListPipelines"],
     "batch_get_builds": ["codebuild:BatchGetBuilds"],
+    "batch_get_reports": ["codebuild:BatchGetReports"],
+    "describe_test_cases": ["codebuild:DescribeTestCases"],
     "list_builds_for_project": ["codebuild:ListBuildsForProject"],
     "get_item": ["dynamodb:GetItem"],
     "put_item": ["dynamodb:PutItem"],
     "update_item": ["dynamodb:UpdateItem"],
+    "delete_item": ["dynamodb:DeleteItem"],
     "query": ["dynamodb:Query"],
     "list_objects_v2": ["s3:ListBucket"],
     "list_object_versions": ["s3:ListBucketVersions"],
@@ -268,8 +328,11 @@ SDK_CALLS = {
 # invocations to the failure queue, Lambda's event source mapping polls TriggerQueue
 # and deletes what succeeded as trigger's role, and KMS is called by Secrets Manager
 # and S3.
-LEDGER_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+LEDGER_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"}
 EVENT_SOURCE_MAPPING_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+# The modules of gantry-core's ledger (functions/core/src/ledger/) whose DynamoDB
+# calls each role makes: trigger's starts and decisions, status's check runs.
+LEDGER_MODULES = {"TriggerRole": ["mod.rs"], "StatusRole": ["check_runs.rs"]}
 UNCALLED_BY_DESIGN = {
     "Webhook": {"secretsmanager:GetSecretValue", "kms:Decrypt"},
     "Trigger": {"sqs:SendMessage"} | LEDGER_ACTIONS | EVENT_SOURCE_MAPPING_ACTIONS,
@@ -277,6 +340,11 @@ UNCALLED_BY_DESIGN = {
     "Pruner": {"sqs:SendMessage", "kms:Decrypt"},
 }
 
+
+# A project's report groups: a buildspec's report group NAME is created as
+# PROJECT-NAME, so status reads PROJECT-* (report-group/ with an empty or unused name
+# slot, `-*` or `~-*`, is not one).
+REPORT_GROUPS_OF_PROJECT = re.compile(r"arn:aws:codebuild:[^:]+:\d{12}:report-group/[^*?/~]+-\*")
 
 # Every action some scenario's roles grant, for the README's role table.
 GRANTED_ACTIONS: set[str] = set()
@@ -311,6 +379,8 @@ class Scenario:
     secrets_key: str | None = None  # SecretsKmsKeyArn
     artifact_key: str | None = None  # ArtifactBucketKmsKeyArn
     secret_admins: list[str] = field(default_factory=list)  # SecretAdminRoleArns
+    app_id: str | None = None  # GitHubAppId: App mode; None: token mode
+    existing_app_key: bool = False  # ExistingGitHubAppKeySecretArn (created in moto first)
     # Filled in while running.
     secret_arns: dict[str, str] = field(default_factory=dict)
 
@@ -421,6 +491,49 @@ def scenarios(account: str, region: str) -> list[Scenario]:
             alarm_topic=f"arn:aws:sns:{region}:{account}:gantry-alarms",
             prune_prefixes=["app-pipeline/", "nightly-builds/"],
             artifact_key=artifact_key,
+        ),
+        Scenario(
+            tag="app",
+            title="App mode (GitHubAppId, the stack's own empty App key secret under its own KMS key, admin roles), example pipeline, named pipelines and projects",
+            stack="gantry-app",
+            params={
+                "CreateExamplePipeline": "true",
+                "ConnectionArn": connection,
+                "FullRepositoryId": "octo-org/app",
+                "PipelineNames": "app-pipeline",
+                "ProjectNames": "pr-build",
+                "GitHubAppId": "12345",
+                "SecretsKmsKeyArn": secrets_key,
+                "SecretAdminRoleArns": ",".join(admins),
+            },
+            example=True,
+            pipelines=["app-pipeline"],
+            projects=["pr-build"],
+            routes=None,
+            reserved=False,
+            secrets_key=secrets_key,
+            secret_admins=admins,
+            app_id="12345",
+        ),
+        Scenario(
+            tag="app-existing-key",
+            title="App mode with an existing App key secret, after token mode with existing secrets (ExistingGitHubTokenSecretArn left set: ignored), own routes",
+            stack="gantry-app-key",
+            params={
+                "CreateExamplePipeline": "false",
+                "RoutesJson": json.dumps(routes, separators=(",", ":")),
+                "PipelineNames": "app-pipeline",
+                "GitHubAppId": "67890",
+                # The three secret ARNs are filled in once the secrets exist in moto.
+            },
+            example=False,
+            pipelines=["app-pipeline"],
+            projects=[],
+            routes=routes,
+            existing_secrets=True,
+            reserved=False,
+            app_id="67890",
+            existing_app_key=True,
         ),
     ]
 
@@ -830,6 +943,18 @@ class Run:
     def example_name(self) -> str:
         return f"{self.s.stack}-example"
 
+    @property
+    def app(self) -> bool:
+        """App mode (GitHubAppId set): check runs as the App, no token secret."""
+        return self.s.app_id is not None
+
+    def github_secret(self) -> str:
+        """The secret status reads in the scenario's mode: the App's key or the token."""
+        s, a = self.s, self.attrs
+        if self.app:
+            return s.secret_arns.get("ExistingGitHubAppKeySecretArn") or a[("GitHubAppKeySecret", None)]
+        return s.secret_arns.get("ExistingGitHubTokenSecretArn") or a[("GitHubTokenSecret", None)]
+
     def all_pipelines(self) -> list[str]:
         return ([self.example_name] if self.s.example else []) + self.s.pipelines
 
@@ -862,6 +987,11 @@ class Run:
                 arn = aws.secretsmanager.create_secret(Name=name, SecretString="local")["ARN"]
                 self.s.params[param] = arn
                 self.s.secret_arns[param] = arn
+        if self.s.existing_app_key:
+            pem = "-----BEGIN RSA PRIVATE KEY-----\nlocal\n-----END RSA PRIVATE KEY-----\n"
+            arn = aws.secretsmanager.create_secret(Name="octo-github-app-key", SecretString=pem)["ARN"]
+            self.s.params["ExistingGitHubAppKeySecretArn"] = arn
+            self.s.secret_arns["ExistingGitHubAppKeySecretArn"] = arn
 
     def check_parameters(self, template: dict) -> None:
         declared = template["Parameters"]
@@ -994,12 +1124,15 @@ class Run:
         self.r.equal("output EventBusArn is the bus", self.outputs.get("EventBusArn"), bus["Arn"])
         bucket = s.existing_bucket or self.phys.get("ArtifactBucket")
         self.r.equal("output ArtifactBucketName is the artifact bucket", self.outputs.get("ArtifactBucketName"), bucket)
-        expected_secrets = {
-            "WebhookSecretArn": s.secret_arns.get("ExistingWebhookSecretArn") or self.attrs.get(("WebhookSecret", None)),
-            "GitHubTokenSecretArn": s.secret_arns.get("ExistingGitHubTokenSecretArn") or self.attrs.get(("GitHubTokenSecret", None)),
-        }
-        for key, value in expected_secrets.items():
-            self.r.equal(f"output {key} is the secret the functions read", self.outputs.get(key), value)
+        self.r.equal(
+            "output WebhookSecretArn is the secret the webhook function reads",
+            self.outputs.get("WebhookSecretArn"),
+            s.secret_arns.get("ExistingWebhookSecretArn") or self.attrs.get(("WebhookSecret", None)),
+        )
+        # The credential's output: the one secret of the mode, and no output for the other.
+        present, absent = ("GitHubAppKeySecretArn", "GitHubTokenSecretArn") if self.app else ("GitHubTokenSecretArn", "GitHubAppKeySecretArn")
+        self.r.equal(f"output {present} is the secret the status function reads ({'App' if self.app else 'token'} mode)", self.outputs.get(present), self.github_secret())
+        self.r.check(f"no output {absent} in {'App' if self.app else 'token'} mode", absent not in self.outputs, f"got {self.outputs.get(absent)!r}")
         self.r.equal("output LedgerTableName is the deployed ledger table", self.outputs.get("LedgerTableName"), self.phys.get("LedgerTable"))
         if s.example:
             self.r.equal("output ExamplePipelineName", self.outputs.get("ExamplePipelineName"), self.example_name)
@@ -1028,7 +1161,6 @@ class Run:
     def expected_env(self, key: str) -> dict[str, str]:
         s = self.s
         webhook_secret = s.secret_arns.get("ExistingWebhookSecretArn") or self.attrs[("WebhookSecret", None)]
-        token_secret = s.secret_arns.get("ExistingGitHubTokenSecretArn") or self.attrs[("GitHubTokenSecret", None)]
         if key == "Webhook":
             return {"GANTRY_EVENT_BUS": s.stack, "GANTRY_WEBHOOK_SECRET_ARN": webhook_secret}
         if key == "Trigger":
@@ -1053,8 +1185,12 @@ class Run:
                 "GANTRY_TRIGGER_DLQ_URL": self.phys["TriggerDlq"],
             }
         if key == "Status":
+            if self.app:
+                credential = {"GANTRY_GITHUB_APP_ID": s.app_id, "GANTRY_GITHUB_APP_KEY_ARN": self.github_secret()}
+            else:
+                credential = {"GANTRY_GITHUB_TOKEN_ARN": self.github_secret()}
             return {
-                "GANTRY_GITHUB_TOKEN_ARN": token_secret,
+                **credential,
                 "GANTRY_GITHUB_API_URL": self.values["GitHubApiUrl"],
                 "GANTRY_STATUS_CONFIG": self.values["StatusConfigJson"],
                 "GANTRY_LEDGER_TABLE": self.phys["LedgerTable"],
@@ -1082,7 +1218,15 @@ class Run:
             roles[name] = config.get("Role")
             env = dict(config.get("Environment", {}).get("Variables", {}))
             expected = self.expected_env(key)
-            self.r.equal(f"function {name}: sets exactly {', '.join(FUNCTION_ENV[key])}", sorted(env), sorted(FUNCTION_ENV[key]))
+            names = function_env(key, self.app)
+            self.r.equal(f"function {name}: sets exactly {', '.join(names)}", sorted(env), sorted(names))
+            if key == "Status":
+                other = STATUS_MODE_ENV["token" if self.app else "app"]
+                self.r.check(
+                    f"function {name}: {'App' if self.app else 'token'} mode, none of the other mode's {', '.join(other)} (status refuses both)",
+                    not set(other) & set(env),
+                    str(sorted(set(other) & set(env))),
+                )
             self.r.check(
                 f"function {name}: no RUST_LOG (it would override the level Lambda sets in AWS_LAMBDA_LOG_LEVEL)",
                 "RUST_LOG" not in env,
@@ -1235,7 +1379,7 @@ class Run:
             # target: the logical id of the resource the rule sends to.
             "TriggerRule": {
                 "bus": self.s.stack,
-                "pattern": {"source": ["gantry.github"], "detail-type": ["GitHub Push", "GitHub Pull Request"]},
+                "pattern": {"source": ["gantry.github"], "detail-type": ["GitHub Push", "GitHub Pull Request", "GitHub Merge Group"]},
                 "target": "TriggerQueue",
                 "dlq": "TriggerRuleDlq",
             },
@@ -1409,6 +1553,10 @@ class Run:
     def project_arns(self, names: list[str]) -> set[str]:
         return {self.arn("codebuild", f"project/{name}") for name in names}
 
+    def report_group_arns(self, names: list[str]) -> set[str]:
+        """The report groups a buildspec creates for each project: PROJECT-NAME."""
+        return {self.arn("codebuild", f"report-group/{name}-*") for name in names}
+
     def expected_permissions(self) -> dict[str, dict[str, set[str]]]:
         """Role logical id -> action -> resources, as README and the template describe."""
         s = self.s
@@ -1417,7 +1565,6 @@ class Run:
         bucket = s.existing_bucket or self.phys.get("ArtifactBucket")
         bucket_arn = f"arn:aws:s3:::{bucket}"
         webhook_secret = s.secret_arns.get("ExistingWebhookSecretArn") or a[("WebhookSecret", None)]
-        token_secret = s.secret_arns.get("ExistingGitHubTokenSecretArn") or a[("GitHubTokenSecret", None)]
         pipelines = self.pipeline_arns(self.all_pipelines())
         table = a[("LedgerTable", "Arn")]
         common = lambda fn: {**{x: log(f"{fn}LogGroup") for x in LOG_ACTIONS}, **{x: {"*"} for x in XRAY_ACTIONS}}  # noqa: E731
@@ -1436,6 +1583,8 @@ class Run:
                 "codepipeline:StartPipelineExecution": pipelines,
                 "codepipeline:ListPipelineExecutions": pipelines,
                 "codepipeline:GetPipelineExecution": pipelines,
+                # A superseded or dequeued group's execution (cancel_in_progress, merge queue).
+                "codepipeline:StopPipelineExecution": pipelines,
                 "dynamodb:GetItem": {table},
                 "dynamodb:PutItem": {table},
                 "dynamodb:UpdateItem": {table},
@@ -1444,14 +1593,22 @@ class Run:
             "StatusRole": {
                 **common("Status"),
                 "sqs:SendMessage": {a[("StatusFailureQueue", "Arn")]},
-                "secretsmanager:GetSecretValue": {token_secret},
+                # Only the secret of its mode: the App's key, or the token.
+                "secretsmanager:GetSecretValue": {self.github_secret()},
+                # The check runs' items, on the table itself (no index).
                 "dynamodb:GetItem": {table},
                 "dynamodb:PutItem": {table},
                 "dynamodb:UpdateItem": {table},
+                "dynamodb:DeleteItem": {table},
+                "dynamodb:Query": {table},
                 "codepipeline:GetPipelineExecution": pipelines,
                 "codepipeline:ListActionExecutions": pipelines,
                 "codepipeline:GetPipeline": pipelines,
                 "codebuild:BatchGetBuilds": self.project_arns(self.all_projects()),
+                # A finished build's test reports and failed cases (App mode's check
+                # runs; granted in both modes), in its project's report groups.
+                "codebuild:BatchGetReports": self.report_group_arns(self.all_projects()),
+                "codebuild:DescribeTestCases": self.report_group_arns(self.all_projects()),
             },
             "PrunerRole": {
                 **common("Pruner"),
@@ -1466,7 +1623,7 @@ class Run:
         }
         # The example project's source is the pipeline: only the pipeline starts it.
         if s.projects:
-            for action in ["codebuild:StartBuild", "codebuild:ListBuildsForProject", "codebuild:BatchGetBuilds"]:
+            for action in ["codebuild:StartBuild", "codebuild:ListBuildsForProject", "codebuild:BatchGetBuilds", "codebuild:StopBuild"]:
                 roles["TriggerRole"][action] = self.project_arns(s.projects)
         if s.secrets_key:
             roles["WebhookRole"]["kms:Decrypt"] = {s.secrets_key}
@@ -1566,10 +1723,15 @@ class Run:
                         for action in actions:
                             granted_conditions[action] = statement["Condition"]
                     for resource in resources:
-                        # Only an object suffix (bucket/*, bucket/prefix*) or a log group's
-                        # streams (:*) may end in a wildcard; an empty last part means an
-                        # empty parameter slot; BUCKET~* is an unused prefix slot.
+                        # Only an object suffix (bucket/*, bucket/prefix*), a log group's
+                        # streams (:*) or a project's report groups (report-group/PROJECT-*)
+                        # may end in a wildcard; an empty last part means an empty
+                        # parameter slot; BUCKET~* is an unused prefix slot.
                         named = resource.removesuffix("/*").removesuffix(":*")
+                        if REPORT_GROUPS_OF_PROJECT.fullmatch(resource):
+                            named = resource.removesuffix("-*")
+                        if resource.startswith("arn:aws:codebuild:") and resource.endswith("/~-*"):
+                            continue
                         if resource.startswith("arn:aws:s3:::") and resource.endswith("~*") and "/" not in resource:
                             continue
                         if resource == "*":
@@ -1581,7 +1743,7 @@ class Run:
                         for resource in resources:
                             # An unused name slot (`~`) names a resource that cannot exist;
                             # an unused prefix slot gives BUCKET~*, which names no object.
-                            if resource.endswith((":~", "/~")) or (resource.startswith("arn:aws:s3:::") and resource.endswith("~*") and "/" not in resource):
+                            if resource.endswith((":~", "/~", "/~-*")) or (resource.startswith("arn:aws:s3:::") and resource.endswith("~*") and "/" not in resource):
                                 continue
                             if resource != "*" and not same_service(action, resource):
                                 # IAM matches an action only against its own service's ARNs.
@@ -1617,6 +1779,26 @@ class Run:
             # With no pipeline or project of some kind, a role rightly lacks its actions.
             if function in FUNCTIONS and self.s.projects and self.s.pipelines and self.s.example:
                 self.check_calls_granted(function, granted)
+            if lid in LEDGER_MODULES:
+                self.check_ledger_calls_granted(lid, granted)
+
+    def check_ledger_calls_granted(self, lid: str, granted: dict[str, set[str]]) -> None:
+        """The ledger's DynamoDB calls live in gantry-core, not in the function's own
+        folder: the role must grant, on the table, every call of the ledger module its
+        function uses (LEDGER_MODULES)."""
+        folder = ROOT / "functions" / "core" / "src" / "ledger"
+        paths = [folder / name for name in LEDGER_MODULES[lid]]
+        missing_files = [str(path.relative_to(ROOT)) for path in paths if not path.exists()]
+        if missing_files:
+            print(f"     note: {', '.join(missing_files)} not found: {lid}'s ledger calls not compared with its role")
+            return
+        source = "".join(path.read_text() for path in paths)
+        table = self.attrs[("LedgerTable", "Arn")]
+        called = sorted(m for m in SDK_CALLS if SDK_CALLS[m][0].startswith("dynamodb:") and re.search(r"\.\s*" + m + r"\s*\(", source))
+        where = ", ".join(path.name for path in paths)
+        for method in called:
+            missing = [action for action in SDK_CALLS[method] if table not in granted.get(action, set())]
+            self.r.check(f"role {lid}: grants on the ledger table what gantry-core's ledger/{where} calls for it ({method})", not missing, f"missing {missing}")
 
     def check_calls_granted(self, key: str, granted: dict[str, set[str]]) -> None:
         """Moto does not enforce IAM: compare the AWS calls in the function's source
@@ -1853,17 +2035,32 @@ class Run:
             (a[("WebhookFunction", "Arn")], "NONE", "BUFFERED"),
         )
 
-        # Secrets: created only when no existing one is named.
-        for lid, param in [("WebhookSecret", "ExistingWebhookSecretArn"), ("GitHubTokenSecret", "ExistingGitHubTokenSecretArn")]:
-            self.r.equal(f"{lid} created only without {param} [template]", present(lid), not s.existing_secrets)
-            if present(lid):
-                props = resources[lid]["Properties"]
-                self.r.check(f"{lid}: value generated, not passed in [template]", "GenerateSecretString" in props and "SecretString" not in props)
-                self.r.equal(
-                    f"{lid}: KMS key is SecretsKmsKeyArn when set, else aws/secretsmanager (no KmsKeyId) [template]",
-                    res.value(props).get("KmsKeyId"),
-                    s.secrets_key,
+        # Secrets: created only when no existing one is named, and the GitHub credential
+        # only for the mode: the token secret in token mode, the App key secret in App
+        # mode, never both.
+        for lid, wanted, when in self.created_secrets():
+            self.r.equal(f"{lid} created {when} [template]", present(lid), wanted)
+            if not present(lid):
+                continue
+            props = resources[lid]["Properties"]
+            if lid == "GitHubAppKeySecret":
+                # Only GitHub makes the App's key: no value to generate, none passed in.
+                self.r.check(
+                    f"{lid}: created empty (neither SecretString nor GenerateSecretString) [template]",
+                    "GenerateSecretString" not in props and "SecretString" not in props,
+                    str(sorted(props)),
                 )
+            else:
+                self.r.check(f"{lid}: value generated, not passed in [template]", "GenerateSecretString" in props and "SecretString" not in props)
+            self.r.equal(
+                f"{lid}: KMS key is SecretsKmsKeyArn when set, else aws/secretsmanager (no KmsKeyId) [template]",
+                res.value(props).get("KmsKeyId"),
+                s.secrets_key,
+            )
+        self.r.check(
+            "GitHubTokenSecret and GitHubAppKeySecret: never both created [template]",
+            not (present("GitHubTokenSecret") and present("GitHubAppKeySecret")),
+        )
         self.check_secret_policies(present)
 
         # Alarms: one on every queue, one on every function's errors, the webhook's
@@ -1983,16 +2180,26 @@ class Run:
             json.dumps(passed),
         )
 
+    def created_secrets(self) -> list[tuple[str, bool, str]]:
+        """(secret, whether the stack creates it here, when it does) for the scenario."""
+        s = self.s
+        return [
+            ("WebhookSecret", not s.existing_secrets, "only without ExistingWebhookSecretArn"),
+            ("GitHubTokenSecret", not self.app and not s.existing_secrets, "only in token mode without ExistingGitHubTokenSecretArn"),
+            ("GitHubAppKeySecret", self.app and not s.existing_app_key, "only in App mode without ExistingGitHubAppKeySecretArn"),
+        ]
+
     def check_secret_policies(self, present: Callable[[str], bool]) -> None:
         """The resource policies of the secrets the stack creates (moto skips them),
         evaluated for the principals that matter."""
         s, a, resources = self.s, self.attrs, self.translated["Resources"]
         root = f"arn:aws:iam::{self.account}:root"
-        readers = {"WebhookSecret": "WebhookRole", "GitHubTokenSecret": "StatusRole"}
-        for secret, role in readers.items():
+        readers = {"WebhookSecret": "WebhookRole", "GitHubTokenSecret": "StatusRole", "GitHubAppKeySecret": "StatusRole"}
+        for secret, created, _ in self.created_secrets():
+            role = readers[secret]
             lid = f"{secret}Policy"
-            if s.existing_secrets:
-                self.r.check(f"no {lid} on a secret the stack did not create [template]", not present(lid))
+            if not created:
+                self.r.check(f"no {lid}: the stack did not create {secret} [template]", not present(lid))
                 continue
             if not self.r.check(f"{lid} exists [template]", present(lid)):
                 continue
@@ -2011,7 +2218,7 @@ class Run:
                 str(keys),
             )
             own = a[(role, "Arn")]
-            other = a[(readers["GitHubTokenSecret" if secret == "WebhookSecret" else "WebhookSecret"], "Arn")]
+            other = a[("StatusRole" if role == "WebhookRole" else "WebhookRole", "Arn")]
             cases = [
                 (f"the deployed {role} (aws:PrincipalArn of its Lambda sessions)", own, "secretsmanager:GetSecretValue", False),
                 ("the account root user", root, "secretsmanager:GetSecretValue", False),
@@ -2228,6 +2435,20 @@ class Run:
                 "title": "A change",
             },
         }
+        # What webhook publishes for a merge queue's group (merge_group checks_requested).
+        merge_group = {
+            "source": "gantry.github",
+            "detail-type": "GitHub Merge Group",
+            "detail": {
+                **push["detail"],
+                "event": "merge_group",
+                "action": "checks_requested",
+                "head_ref": "refs/heads/gh-readonly-queue/master/pr-7-6113728f27ae82c7b1a177c8d03f9e96e0adf246",
+                "base_ref": "refs/heads/master",
+            },
+        }
+        for key in ["ref", "changed_paths"]:
+            del merge_group["detail"][key]
         build_state = sample("status/codebuild.docs.build-state-change.json")
         build_phase = sample("status/codebuild.docs.build-phase-change.json")
         pipe_started = sample("status/codepipeline.docs.pipeline-started.json")
@@ -2238,6 +2459,8 @@ class Run:
         cases: list[tuple[str, dict, str | None]] = [
             ("GitHub Push on the Gantry bus", entry(push, s.stack), "TriggerRule"),
             ("GitHub Pull Request on the Gantry bus", entry(pull, s.stack), "TriggerRule"),
+            ("GitHub Merge Group on the Gantry bus", entry(merge_group, s.stack), "TriggerRule"),
+            ("GitHub Merge Group from another source", {**entry(merge_group, s.stack), "Source": "octo.github"}, None),
             ("other detail-type from gantry.github", {**entry(push, s.stack), "DetailType": "GitHub Ping"}, None),
             ("GitHub Push from another source", {**entry(push, s.stack), "Source": "octo.github"}, None),
             ("GitHub Push on the default bus", entry(push, "default"), None),
@@ -2354,7 +2577,9 @@ def check_code_reads_env(report: Report) -> None:
     function's own source, or through a gantry-core constant holding the name that
     the function's source uses."""
     core = "".join(path.read_text() for path in sorted((ROOT / "functions" / "core" / "src").rglob("*.rs")))
-    for key, names in FUNCTION_ENV.items():
+    for key in FUNCTION_ENV:
+        # Both of status's modes: the template sets one or the other.
+        names = sorted(set(function_env(key, False)) | set(function_env(key, True)))
         folder = FUNCTIONS[key][0]
         source = "".join(path.read_text() for path in sorted((ROOT / "functions" / folder / "src").rglob("*.rs")))
         for name in names:
@@ -2366,12 +2591,46 @@ def check_code_reads_env(report: Report) -> None:
                 print(f"     note: functions/{folder} does not read {name} yet (set ahead of the code, ENV_AHEAD_OF_CODE)")
                 continue
             report.check(label, found, "the template sets a variable the code does not read")
-    # The table's keys, indexes and TTL attribute are the ones the ledger module uses.
-    ledger = (ROOT / "functions" / "core" / "src" / "ledger.rs").read_text()
+    # The table's keys, indexes and TTL attribute are the ones the ledger module uses
+    # (functions/core/src/ledger.rs, or the ledger/ folder it became).
+    src = ROOT / "functions" / "core" / "src"
+    paths = [src / "ledger.rs"] if (src / "ledger.rs").exists() else sorted((src / "ledger").rglob("*.rs"))
+    ledger = "".join(path.read_text() for path in paths)
     names = [k["AttributeName"] for k in LEDGER_KEYS] + [k["AttributeName"] for ks in LEDGER_INDEXES.values() for k in ks]
     names += list(LEDGER_INDEXES) + [LEDGER_TTL_ATTRIBUTE]
     missing = [name for name in names if f'"{name}"' not in ledger]
-    report.check("functions/core/src/ledger.rs names the table's key attributes, indexes and TTL attribute", not missing, f"missing {missing}")
+    report.check(
+        f"gantry-core's ledger ({', '.join(str(path.relative_to(src)) for path in paths) or 'not found'}) names the table's key attributes, indexes and TTL attribute",
+        bool(paths) and not missing,
+        f"missing {missing}",
+    )
+
+
+def check_status_settings(report: Report, template: dict) -> None:
+    """status's credential settings as functions/status/src/config.rs declares them:
+    the template sets the Secrets Manager ones of one mode at a time and never the
+    plain-value ones (local runs only)."""
+    path = ROOT / "functions" / "status" / "src" / "config.rs"
+    if not path.exists():
+        print("     note: functions/status/src/config.rs not found: status's setting names not compared with the template")
+        return
+    declared = dict(re.findall(r'pub const (\w+): &str = "(GANTRY_[A-Z0-9_]+)";', path.read_text()))
+    for constant, name in {**STATUS_CONFIG_CONSTANTS, **STATUS_LOCAL_ONLY_CONSTANTS}.items():
+        report.equal(f"functions/status/src/config.rs: {constant} is {name}", declared.get(constant), name)
+    variables = template["Resources"]["StatusFunction"]["Properties"]["Environment"]["Variables"]
+    both_modes = sorted(set(FUNCTION_ENV["Status"]) | {n for names in STATUS_MODE_ENV.values() for n in names})
+    report.equal("StatusFunction: declares the variables of both modes, each under its Fn::If [template]", sorted(variables), both_modes)
+    local = sorted(set(variables) & set(STATUS_LOCAL_ONLY_CONSTANTS.values()))
+    report.check(
+        f"StatusFunction: never sets the plain-value {', '.join(sorted(STATUS_LOCAL_ONLY_CONSTANTS.values()))} (local runs only) [template]",
+        not local,
+        str(local),
+    )
+    for mode, names in STATUS_MODE_ENV.items():
+        for name in names:
+            spec = variables.get(name, {})
+            branch = spec.get("Fn::If", [None])[0] if isinstance(spec, dict) else None
+            report.equal(f"StatusFunction: {name} only in {mode} mode (Fn::If UseGitHubApp) [template]", branch, "UseGitHubApp")
 
 
 class RulesEvaluator:
@@ -2454,6 +2713,15 @@ def check_first_deploy(report: Report, template: dict, account: str, region: str
     for label, answers in first_deploy_answers(account, region).items():
         refused = RulesEvaluator(template, answers).refusals()
         report.check(f"rules: every default plus only {', '.join(sorted(answers))} ({label}) passes every rule", not refused, str(refused))
+    # App mode: the App's id alone (the stack creates the key secret), or with a key ARN.
+    example = first_deploy_answers(account, region)["the example pipeline"]
+    key = f"arn:aws:secretsmanager:{region}:{account}:secret:octo-github-app-key-AbCdEf"
+    for label, answers in [
+        ("App mode, the stack's own key secret", {**example, "GitHubAppId": "12345"}),
+        ("App mode, an existing key secret", {**example, "GitHubAppId": "12345", "ExistingGitHubAppKeySecretArn": key}),
+    ]:
+        refused = RulesEvaluator(template, answers).refusals()
+        report.check(f"rules: the example pipeline's answers plus {label} pass every rule", not refused, str(refused))
     connection = first_deploy_answers(account, region)["the example pipeline"]["ConnectionArn"]
     refusals = [
         ("the previous defaults: the example pipeline on, no ConnectionArn", {"CreateExamplePipeline": "true", "FullRepositoryId": "octo-org/app"}, "ExampleSource", "ConnectionArn"),
@@ -2465,6 +2733,15 @@ def check_first_deploy(report: Report, template: dict, account: str, region: str
             {"ConnectionArn": connection, "FullRepositoryId": "octo-org/app"},
             "RoutesOrExample",
             "example pipeline",
+        ),
+        (
+            "ExistingGitHubAppKeySecretArn without GitHubAppId",
+            {
+                **first_deploy_answers(account, region)["the example pipeline"],
+                "ExistingGitHubAppKeySecretArn": f"arn:aws:secretsmanager:{region}:{account}:secret:octo-github-app-key-AbCdEf",
+            },
+            "AppKeyNeedsAppId",
+            "GitHubAppId",
         ),
         (
             "ArtifactBucketKmsKeyArn with the stack's own bucket",
@@ -2527,6 +2804,12 @@ def check_parameter_patterns(report: Report, template: dict, account: str) -> No
         ("SecretsKmsKeyArn", f"arn:aws:kms:us-east-1:{account}:key/11111111-2222-3333-4444-555555555555", True),
         ("SecretsKmsKeyArn", f"arn:aws:kms:us-east-1:{account}:alias/gantry", False),
         ("ArtifactBucketKmsKeyArn", f"arn:aws:kms:us-east-1:{account}:key/11111111-2222-3333-4444-555555555555", True),
+        ("GitHubAppId", "", True),  # token mode
+        ("GitHubAppId", "12345", True),
+        ("GitHubAppId", " 12345", False),
+        ("GitHubAppId", "gantry-ci", False),  # the App's name (slug) is not its id
+        ("ExistingGitHubAppKeySecretArn", f"arn:aws:secretsmanager:us-east-1:{account}:secret:octo-github-app-key-AbCdEf", True),
+        ("ExistingGitHubAppKeySecretArn", "octo-github-app-key", False),
     ]
     for name, value, ok in cases:
         report.equal(
@@ -2661,9 +2944,16 @@ def check_queue_upgrade(report: Report, template: dict) -> None:
     report.equal(f"upgrade from {QUEUE_UPGRADE_BASE}: removes only TriggerRulePermission", removed, ["TriggerRulePermission"])
     added = sorted(set(new) - set(old))
     report.equal(
-        f"upgrade from {QUEUE_UPGRADE_BASE}: adds TriggerQueue, its policy, TriggerDlq and its alarm",
+        f"upgrade from {QUEUE_UPGRADE_BASE}: adds TriggerQueue, its policy, TriggerDlq and its alarm (and, App mode only, GitHubAppKeySecret and its policy)",
         added,
-        sorted(["TriggerQueue", "TriggerQueuePolicy", "TriggerDlq", "TriggerDlqAlarm"]),
+        sorted(["TriggerQueue", "TriggerQueuePolicy", "TriggerDlq", "TriggerDlqAlarm", "GitHubAppKeySecret", "GitHubAppKeySecretPolicy"]),
+    )
+    # Neither App resource exists for a stack that stays in token mode.
+    values = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()}
+    token = Resolver(template, values, {}, {})
+    report.check(
+        "upgrade: GitHubAppKeySecret and its policy are created only in App mode (not for a stack that keeps GitHubAppId empty)",
+        not any(token.condition(new[lid]["Condition"]) for lid in ["GitHubAppKeySecret", "GitHubAppKeySecretPolicy"]),
     )
     invoke = new["TriggerFunction"]["Properties"].get("EventInvokeConfig", {})
     report.equal(
@@ -2785,6 +3075,94 @@ def check_trigger_retry_source(report: Report) -> None:
         )
 
 
+def route_event_names() -> list[str] | None:
+    """The events a route may name: trigger's EventKind variants, snake_case as serde
+    reads them (functions/trigger/src/config.rs); None when they cannot be read."""
+    path = ROOT / "functions" / "trigger" / "src" / "config.rs"
+    if not path.exists():
+        return None
+    match = re.search(r"#\[serde\(rename_all = \"snake_case\"\)\]\s*pub enum EventKind \{([^}]*)\}", path.read_text())
+    if not match:
+        return None
+    body = re.sub(r"//[^\n]*", "", match.group(1))
+    variants = re.findall(r"\b([A-Z][A-Za-z0-9]*)\b", body)
+    return [re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() for name in variants]
+
+
+def check_app_manifest(report: Report) -> None:
+    """infra/github-app-manifest.json: a manifest GitHub's manifest flow accepts, with
+    the permission every event needs and every event Gantry acts on."""
+    try:
+        manifest = json.loads(APP_MANIFEST.read_text())
+    except (OSError, ValueError) as error:
+        report.check("infra/github-app-manifest.json is valid JSON", False, str(error))
+        return
+    report.check("infra/github-app-manifest.json is valid JSON, an object", isinstance(manifest, dict), type(manifest).__name__)
+    if not isinstance(manifest, dict):
+        return
+    known = {
+        "name", "url", "hook_attributes", "redirect_url", "callback_urls", "setup_url", "description",
+        "public", "default_events", "default_permissions", "request_oauth_on_install", "setup_on_update",
+    }
+    report.check(
+        "manifest: only the parameters GitHub's manifest flow documents",
+        set(manifest) <= known,
+        str(sorted(set(manifest) - known)),
+    )
+    report.equal("manifest: name gantry-ci (editable on GitHub's page; it must be unique on GitHub)", manifest.get("name"), "gantry-ci")
+    report.check("manifest: url (required) is an https URL", str(manifest.get("url", "")).startswith("https://"), str(manifest.get("url")))
+    hook = manifest.get("hook_attributes") or {}
+    report.check(
+        "manifest: hook_attributes.url (required) is an obvious placeholder for the stack's WebhookUrl output, and active",
+        "REPLACE-WITH-WebhookUrl-OUTPUT" in str(hook.get("url", "")) and str(hook.get("url", "")).startswith("https://") and hook.get("active") is True,
+        json.dumps(hook),
+    )
+    report.equal("manifest: public false (only the owner's account may install it)", manifest.get("public"), False)
+    permissions = manifest.get("default_permissions") or {}
+    report.equal(
+        "manifest: default_permissions exactly what Gantry needs now and next, asked once (MANIFEST_PERMISSIONS)",
+        permissions,
+        MANIFEST_PERMISSIONS,
+    )
+    report.check(
+        "manifest: every permission is read or write",
+        all(value in ("read", "write") for value in permissions.values()),
+        json.dumps(permissions),
+    )
+    events = manifest.get("default_events") or []
+    report.equal("manifest: default_events has no duplicate", len(events), len(set(events)))
+    unknown = sorted(set(events) - set(MANIFEST_EVENT_PERMISSIONS))
+    report.check("manifest: every default_events entry is an event whose required permission this check knows (MANIFEST_EVENT_PERMISSIONS)", not unknown, str(unknown))
+    for event in events:
+        needed = MANIFEST_EVENT_PERMISSIONS.get(event)
+        if needed:
+            report.check(
+                f"manifest: default_events {event} needs the {needed!r} permission, which default_permissions grants",
+                permissions.get(needed) in ("read", "write"),
+                f"default_permissions[{needed!r}] = {permissions.get(needed)!r}",
+            )
+    routed = route_event_names()
+    if routed is None:
+        print("     note: functions/trigger/src/config.rs has no EventKind in the form this check reads: the routes' events not compared with the manifest")
+        routed = []
+    else:
+        report.check("functions/trigger/src/config.rs: a route may name push and pull_request (EventKind)", {"push", "pull_request"} <= set(routed), str(routed))
+    wanted = routed + [e for e in MANIFEST_EXTRA_EVENTS if e not in routed]
+    missing = [event for event in wanted if event not in events]
+    report.check(
+        f"manifest: default_events holds every event a route can name ({', '.join(routed) or 'unread'}) and {', '.join(MANIFEST_EXTRA_EVENTS)}",
+        not missing,
+        f"missing {missing}",
+    )
+    section = readme_section("GitHub App mode")
+    undocumented = [name for name in list(events) + list(permissions) if f"`{name}`" not in section]
+    report.check(
+        "infra/README.md GitHub App mode: names every event and permission of the manifest, and the doc each was checked in",
+        bool(section) and not undocumented and "docs.github.com/en/webhooks/webhook-events-and-payloads" in section,
+        f"missing {undocumented}",
+    )
+
+
 def check_template(report: Report, account: str, region: str) -> None:
     """What the template says whatever the parameters: parameters, rules, routes."""
     template = yaml_parse(TEMPLATE.read_text())
@@ -2862,8 +3240,11 @@ def main() -> int:
     report.section("template", lambda: check_template(report, account, aws.region))
     print("== infra/README.md: what it says against the template and the deployed roles")
     report.section("README", lambda: check_readme(report, yaml_parse(TEMPLATE.read_text()), account, aws.region))
+    print("== infra/github-app-manifest.json: the GitHub App for App mode")
+    report.section("App manifest", lambda: check_app_manifest(report))
     print("== source: the variables the template sets are the ones the code reads")
     report.section("source", lambda: check_code_reads_env(report))
+    report.section("status's settings", lambda: check_status_settings(report, yaml_parse(TEMPLATE.read_text())))
     report.section("trigger's retries", lambda: check_trigger_retry_source(report))
     print()
     for line in summaries + details:

@@ -89,6 +89,9 @@ pub struct MergeGroup {
     /// The branch the group merges into, e.g. `refs/heads/main`.
     pub base_ref: String,
     pub head_commit_message: Option<String>,
+    /// Why a `destroyed` group left the queue: `merged`, `invalidated` or `dequeued`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl MergeGroup {

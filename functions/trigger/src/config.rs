@@ -115,6 +115,9 @@ pub struct Route {
     /// Whether a merge group's start also carries `GANTRY_MERGE_GROUP_BASE`
     /// (a pipeline must declare it, so only routes that ask get it).
     pub merge_group_variable: bool,
+    /// A new commit on a branch or pull request stops what this route started
+    /// for the older ones.
+    pub cancel_in_progress: bool,
     pub target: Target,
 }
 
@@ -145,6 +148,7 @@ struct RouteDocument {
     fork_pull_requests: Option<ForkPolicy>,
     drafts: Option<bool>,
     merge_group_variable: Option<bool>,
+    cancel_in_progress: Option<bool>,
 }
 
 impl Routes {
@@ -241,6 +245,7 @@ impl RouteDocument {
         Ok(Route {
             builds_queue_branches,
             merge_group_variable: self.merge_group_variable.unwrap_or(false),
+            cancel_in_progress: self.cancel_in_progress.unwrap_or(false),
             fork_pull_requests: self.fork_pull_requests.unwrap_or_default(),
             drafts: self.drafts.unwrap_or(true),
             repository: globs("repository", &[self.repository], true).map_err(&fail)?,

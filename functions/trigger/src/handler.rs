@@ -2,13 +2,14 @@
 //! is returned as an error, so the event is tried again (`retry`) or kept in a
 //! dead-letter queue; nothing is dropped with a success.
 
+use crate::cancel::{self, Stop, StopError, Stopped};
 use crate::config::Routes;
 use crate::once::{self, OnceError, Outcome};
 use crate::route::{self, Plan};
 use crate::start::{Started, Starter};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use futures_util::future::join_all;
-use gantry_core::contract::{GitEvent, SOURCE};
+use gantry_core::contract::{Change, GitEvent, SOURCE};
 use gantry_core::ledger::{DecisionRecord, Ledger, LedgerError};
 use gantry_core::logging::error_chain;
 use serde::Serialize;
@@ -23,6 +24,13 @@ pub enum TriggerError {
     Detail { path: String, message: String },
     #[error("what was decided could not be recorded")]
     Ledger(#[from] LedgerError),
+    #[error("{failed} of {planned} stops failed ({kind}); first: {first}")]
+    Stop {
+        failed: usize,
+        planned: usize,
+        kind: FailureKind,
+        first: String,
+    },
     #[error("{failed} of {planned} starts failed ({kind}); first: {first}")]
     Start {
         failed: usize,
@@ -56,7 +64,9 @@ impl TriggerError {
         match self {
             TriggerError::Envelope(_) | TriggerError::Detail { .. } => false,
             TriggerError::Ledger(err) => err.is_transient(),
-            TriggerError::Start { kind, .. } => *kind == FailureKind::Transient,
+            TriggerError::Start { kind, .. } | TriggerError::Stop { kind, .. } => {
+                *kind == FailureKind::Transient
+            }
         }
     }
 
@@ -66,6 +76,11 @@ impl TriggerError {
             TriggerError::Ledger(err) if err.is_transient() => "LedgerUnavailable",
             TriggerError::Ledger(_) => "LedgerRefused",
             TriggerError::Start { error_type, .. } => error_type,
+            TriggerError::Stop {
+                kind: FailureKind::Transient,
+                ..
+            } => "AwsUnavailable",
+            TriggerError::Stop { .. } => "StopRefused",
         }
     }
 }
@@ -74,9 +89,22 @@ impl TriggerError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Summary {
-    Ignored { reason: String },
-    Skipped { reason: String },
-    Started { started: Vec<StartedTarget> },
+    Ignored {
+        reason: String,
+    },
+    Skipped {
+        reason: String,
+    },
+    Started {
+        started: Vec<StartedTarget>,
+        /// What the starts superseded (`cancel_in_progress`), stopped.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        stopped: Vec<Stop>,
+    },
+    /// A merge group left the queue: what it started, stopped.
+    Stopped {
+        stopped: Vec<Stop>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -154,6 +182,37 @@ impl Trigger {
             decided_at: self.ledger.now(),
         };
         let (starts, held_back) = match route::plan(event, &self.routes) {
+            Plan::Nothing(reason) => {
+                info!(%reason, "nothing started");
+                decision.outcome = "skipped".into();
+                decision.reason = Some(reason.clone());
+                self.ledger.record_decision(&decision, deadline).await?;
+                return Ok(Summary::Skipped { reason });
+            }
+            Plan::StopGroup { routes } => {
+                decision.outcome = "stopped".into();
+                decision.routes = routes
+                    .iter()
+                    .map(|route| format!("{route}: stops the group's builds"))
+                    .collect();
+                self.ledger.record_decision(&decision, deadline).await?;
+                let mut stops = Vec::new();
+                let Change::MergeGroup(group) = &event.change else {
+                    return Ok(Summary::Stopped { stopped: stops });
+                };
+                let reason = group.reason.as_deref().unwrap_or("destroyed");
+                for route in &routes {
+                    let starts = self
+                        .ledger
+                        .starts_for_ref(&event.repository, group.head_branch(), route, deadline)
+                        .await?;
+                    stops.extend(cancel::for_group(&starts, reason));
+                }
+                return self
+                    .stop_all(stops, deadline)
+                    .await
+                    .map(|stopped| Summary::Stopped { stopped });
+            }
             Plan::SkipRequested => {
                 let reason = "head commit message asks to skip CI".to_owned();
                 info!(%reason, "nothing started");
@@ -251,7 +310,74 @@ impl Trigger {
                 first: error_chain(first),
                 error_type: worst.error_type(),
             }),
-            _ => Ok(Summary::Started { started }),
+            _ => {
+                let stopped = self.cancel_older(event, &starts, deadline).await?;
+                Ok(Summary::Started { started, stopped })
+            }
+        }
+    }
+
+    /// For each start on a `cancel_in_progress` route: stops what the route
+    /// started for the branch's or pull request's older commits.
+    async fn cancel_older(
+        &self,
+        event: &GitEvent,
+        starts: &[route::Start],
+        deadline: Instant,
+    ) -> Result<Vec<Stop>, TriggerError> {
+        let Some(git_ref) = once::cancellable_ref(event) else {
+            return Ok(Vec::new());
+        };
+        let mut stops = Vec::new();
+        for start in starts.iter().filter(|start| start.cancels_older) {
+            let on_ref = self
+                .ledger
+                .starts_for_ref(&event.repository, &git_ref, &start.route, deadline)
+                .await?;
+            stops.extend(cancel::superseded(
+                &on_ref,
+                event.delivery_id.as_str(),
+                event.commit.as_str(),
+            ));
+        }
+        self.stop_all(stops, deadline).await
+    }
+
+    /// Stops each, concurrently; every failure is the event's, so it is tried
+    /// again (a stop of what has finished is a no-op).
+    async fn stop_all(
+        &self,
+        stops: Vec<Stop>,
+        deadline: Instant,
+    ) -> Result<Vec<Stop>, TriggerError> {
+        let results = join_all(stops.iter().map(|stop| self.starter.stop(stop, deadline))).await;
+        let mut failures = Vec::new();
+        for (stop, result) in stops.iter().zip(results) {
+            match result {
+                Ok(Stopped::Stopped) => {
+                    info!(target = %stop.target, started = ?stop.started, reason = %stop.reason, "stopped")
+                }
+                Ok(Stopped::AlreadyFinished) => {
+                    info!(target = %stop.target, started = ?stop.started, "already finished; nothing to stop")
+                }
+                Err(err) => {
+                    warn!(error = %error_chain(&err), transient = err.is_transient(), "stop failed");
+                    failures.push(err);
+                }
+            }
+        }
+        match failures.first() {
+            None => Ok(stops),
+            Some(first) => Err(TriggerError::Stop {
+                failed: failures.len(),
+                planned: stops.len(),
+                kind: if failures.iter().any(StopError::is_transient) {
+                    FailureKind::Transient
+                } else {
+                    FailureKind::Permanent
+                },
+                first: error_chain(first),
+            }),
         }
     }
 }

@@ -131,6 +131,19 @@ pub async fn start_once(
 
 /// The branch, tag or pull request a start builds, as the ledger indexes it:
 /// `<branch>`, `tag/<tag>` or `pull/<number>`.
+/// The ledger's ref for a branch push or a pull request: the refs whose older
+/// commits' builds `cancel_in_progress` stops (not tags, not merge groups).
+pub fn cancellable_ref(event: &GitEvent) -> Option<String> {
+    match &event.change {
+        Change::PullRequest(_) => git_ref(event),
+        Change::Push(push) => match GitRef::parse(&push.git_ref) {
+            GitRef::Branch(_) => git_ref(event),
+            _ => None,
+        },
+        Change::MergeGroup(_) => None,
+    }
+}
+
 fn git_ref(event: &GitEvent) -> Option<String> {
     match &event.change {
         Change::PullRequest(pr) => Some(format!("pull/{}", pr.number)),

@@ -89,7 +89,10 @@ mod tests {
         let table: Vec<(&str, Result<Summary, TriggerError>, u32, Disposition)> = vec![
             (
                 "started",
-                Ok(Summary::Started { started: vec![] }),
+                Ok(Summary::Started {
+                    started: vec![],
+                    stopped: vec![],
+                }),
                 1,
                 Disposition::Done,
             ),

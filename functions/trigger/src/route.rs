@@ -13,6 +13,11 @@ const SKIP_MARKERS: [&str; 3] = ["[skip ci]", "[ci skip]", "[no ci]"];
 pub enum Plan {
     /// The head commit asked not to be built.
     SkipRequested,
+    /// A merge group left the queue without merging (`dequeued`,
+    /// `invalidated`): stop what these routes started for it.
+    StopGroup { routes: Vec<String> },
+    /// Nothing to start or stop, and why.
+    Nothing(String),
     /// Start each of these (empty when no route matches), and say why the
     /// routes in `held_back` matched but start nothing.
     Start {
@@ -80,9 +85,30 @@ pub struct Start {
     pub idempotency_token: String,
     /// Passed as pipeline variables or build environment variables.
     pub variables: Vec<(&'static str, String)>,
+    /// Stop what this route started for the branch's or pull request's older
+    /// commits (`cancel_in_progress`).
+    pub cancels_older: bool,
 }
 
 pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
+    if let Change::MergeGroup(group) = &event.change {
+        if group.action == "destroyed" {
+            return match group.reason.as_deref() {
+                Some("dequeued" | "invalidated") => Plan::StopGroup {
+                    routes: routes
+                        .routes
+                        .iter()
+                        .filter(|route| matches!(route_match(route, event), RouteMatch::Yes))
+                        .map(|route| route.label.clone())
+                        .collect(),
+                },
+                reason => Plan::Nothing(format!(
+                    "merge group destroyed ({}): its builds run to the end",
+                    reason.unwrap_or("no reason given")
+                )),
+            };
+        }
+    }
     if skip_requested(event) {
         return Plan::SkipRequested;
     }
@@ -112,6 +138,7 @@ pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
                 commit: event.commit.to_string(),
                 idempotency_token: idempotency_token(&event.delivery_id.to_string(), &route.target),
                 variables: variables(event, route),
+                cancels_older: route.cancel_in_progress,
             });
         }
     }
@@ -308,7 +335,7 @@ mod tests {
                     .collect(),
                 held_back.into_iter().map(|h| h.reason).collect(),
             ),
-            Plan::SkipRequested => panic!("no skip marker in a pull request"),
+            other => panic!("expected starts, got {other:?}"),
         }
     }
 
@@ -426,6 +453,7 @@ mod tests {
                 .map(|s| s.target.name().to_owned())
                 .collect(),
             Plan::SkipRequested => vec!["<skip>".into()],
+            other => panic!("expected starts, got {other:?}"),
         }
     }
 
@@ -490,6 +518,7 @@ mod tests {
             head_ref: format!("refs/heads/gh-readonly-queue/{base}/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64"),
             base_ref: format!("refs/heads/{base}"),
             head_commit_message: Some(message.into()),
+            reason: None,
         }))
     }
 
@@ -562,6 +591,34 @@ mod tests {
             decided(&push("refs/heads/main", "m", None), every_branch).0,
             ["p"]
         );
+    }
+
+    #[test]
+    fn a_destroyed_group_stops_unless_it_merged() {
+        let routes = Routes::parse(r#"{"routes": [
+            {"name": "queue", "repository": "Codertocat/Hello-World", "events": ["merge_group"], "branches": ["main"], "pipeline": "p"},
+            {"name": "pushes", "repository": "Codertocat/Hello-World", "events": ["push"], "pipeline": "q"}
+        ]}"#).unwrap();
+        let destroyed = |reason: Option<&str>| {
+            let mut group = merge_group("main", "m");
+            if let Change::MergeGroup(g) = &mut group.change {
+                g.action = "destroyed".into();
+                g.reason = reason.map(str::to_owned);
+            }
+            plan(&group, &routes)
+        };
+        for reason in ["dequeued", "invalidated"] {
+            assert_eq!(
+                destroyed(Some(reason)),
+                Plan::StopGroup {
+                    routes: vec!["routes[0] (queue)".into()]
+                }
+            );
+        }
+        assert!(
+            matches!(destroyed(Some("merged")), Plan::Nothing(reason) if reason.contains("merged"))
+        );
+        assert!(matches!(destroyed(None), Plan::Nothing(_)));
     }
 
     #[test]

@@ -101,6 +101,14 @@ impl Starter {
         Starter { pipelines, builds }
     }
 
+    pub(crate) fn pipelines(&self) -> &aws_sdk_codepipeline::Client {
+        &self.pipelines
+    }
+
+    pub(crate) fn builds(&self) -> &aws_sdk_codebuild::Client {
+        &self.builds
+    }
+
     /// Starts `start`'s target, giving up (transiently) at `deadline`.
     pub async fn start(&self, start: &Start, deadline: Instant) -> Result<Started, StartError> {
         match &start.target {

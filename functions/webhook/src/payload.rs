@@ -67,7 +67,7 @@ impl std::fmt::Display for IgnoreReason {
             }
             IgnoreReason::UnhandledMergeGroupAction(action) => write!(
                 f,
-                "merge_group action {action:?} does not need a build (stopping a dequeued group's build is not done yet)"
+                "merge_group action {action:?} does not start or stop a build"
             ),
             IgnoreReason::RefDeleted => f.write_str("the pushed ref was deleted"),
         }
@@ -134,6 +134,8 @@ struct PullRequestPayload {
 #[derive(Deserialize)]
 struct MergeGroupPayload {
     action: String,
+    /// `destroyed` only: `merged`, `invalidated` or `dequeued`.
+    reason: Option<String>,
     merge_group: MergeGroupBody,
     repository: Repository,
 }
@@ -291,7 +293,8 @@ fn decide_merge_group(
     delivery: &DeliveryId,
     payload: MergeGroupPayload,
 ) -> Result<Decision, PayloadError> {
-    if payload.action != "checks_requested" {
+    // `destroyed` goes on too: a group dequeued or invalidated has its builds stopped.
+    if !["checks_requested", "destroyed"].contains(&payload.action.as_str()) {
         return Ok(Decision::Ignore(IgnoreReason::UnhandledMergeGroupAction(
             payload.action,
         )));
@@ -309,6 +312,7 @@ fn decide_merge_group(
             head_commit_message: group
                 .head_commit
                 .map(|head| truncate(head.message, MAX_MESSAGE_BYTES)),
+            reason: payload.reason,
         }),
     })))
 }
@@ -412,19 +416,37 @@ mod tests {
             .as_deref()
             .is_some_and(|m| m.starts_with("Merge pull request #2048")));
 
-        // A group leaving the queue starts nothing, and says why.
+        // A group leaving the queue goes on with its reason, for trigger to stop its builds.
         let mut destroyed = payload.clone();
         destroyed["action"] = "destroyed".into();
         destroyed["reason"] = "dequeued".into();
-        let decision = decide(
+        let Decision::Publish(event) = decide(
             &EventName::MergeGroup,
             &delivery(),
             &serde_json::to_vec(&destroyed).unwrap(),
         )
-        .unwrap();
+        .unwrap() else {
+            panic!("destroyed is published")
+        };
+        let Change::MergeGroup(gone) = &event.change else {
+            panic!("not a merge group")
+        };
         assert_eq!(
-            decision,
-            Decision::Ignore(IgnoreReason::UnhandledMergeGroupAction("destroyed".into()))
+            (gone.action.as_str(), gone.reason.as_deref()),
+            ("destroyed", Some("dequeued"))
+        );
+        // Any other action is acknowledged and ignored.
+        destroyed["action"] = "unknown_future_action".into();
+        assert_eq!(
+            decide(
+                &EventName::MergeGroup,
+                &delivery(),
+                &serde_json::to_vec(&destroyed).unwrap()
+            )
+            .unwrap(),
+            Decision::Ignore(IgnoreReason::UnhandledMergeGroupAction(
+                "unknown_future_action".into()
+            ))
         );
         assert_eq!(
             subject(&fixture(file)).commit.as_deref(),

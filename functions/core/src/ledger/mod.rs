@@ -134,6 +134,19 @@ pub struct StartedRecord {
     pub id: String,
 }
 
+/// One delivery's start on a ref and route, as `starts_for_ref` finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefStart {
+    pub delivery: String,
+    /// `pipeline/<name>` or `project/<name>`.
+    pub target: String,
+    pub commit: String,
+    /// When the delivery first claimed it (epoch seconds): the list's order.
+    pub claimed_at: i64,
+    /// What it started (`None`: claimed, not started yet, or released).
+    pub started: Option<StartedRecord>,
+}
+
 /// What Gantry decided for one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecisionRecord {
@@ -385,14 +398,14 @@ impl Ledger {
     }
 
     /// What each delivery started on one ref and route, newest first (the
-    /// `by-ref` index): (delivery, what it started, if anything yet).
+    /// `by-ref` index).
     pub async fn starts_for_ref(
         &self,
         repository: &RepoName,
         git_ref: &str,
         route: &str,
         deadline: Instant,
-    ) -> Result<Vec<(String, Option<StartedRecord>)>, LedgerError> {
+    ) -> Result<Vec<RefStart>, LedgerError> {
         let query = self
             .client
             .query()
@@ -413,12 +426,18 @@ impl Ledger {
         Ok(output
             .items()
             .iter()
-            .map(|item| {
-                let delivery = string(item, "pk")
+            .map(|item| RefStart {
+                delivery: string(item, "pk")
                     .and_then(|pk| pk.strip_prefix("DELIVERY#"))
                     .unwrap_or_default()
-                    .to_owned();
-                (delivery, started_record(item))
+                    .to_owned(),
+                target: string(item, "sk")
+                    .and_then(|sk| sk.strip_prefix("START#"))
+                    .unwrap_or_default()
+                    .to_owned(),
+                commit: string(item, "commit").unwrap_or_default().to_owned(),
+                claimed_at: number(item, "claimed_at").unwrap_or_default(),
+                started: started_record(item),
             })
             .collect())
     }
