@@ -238,7 +238,14 @@ async fn in_app_mode_a_failed_build_is_one_check_run_created_running_then_comple
     assert_eq!(create["name"], format!("gantry/{PROJECT}"));
     assert_eq!(create["head_sha"], COMMIT);
     assert_eq!(create["status"], "in_progress");
-    assert_eq!(create["external_id"], BUILD);
+    // Where it came from, for the buttons: the delivery trigger put in the
+    // build's environment, the target, the build.
+    assert_eq!(
+        create["external_id"],
+        format!("72d3162e-cc78-11e3-81ab-4c9367dc0958/project/{PROJECT}/{BUILD}")
+    );
+    assert_eq!(create["actions"][0]["identifier"], "stop");
+    assert_eq!(create["actions"][0]["label"], "Stop");
     let update: Value = serde_json::from_slice(&updates[0].body).unwrap();
     check_request(
         &description("checks-update.json"),
@@ -249,6 +256,10 @@ async fn in_app_mode_a_failed_build_is_one_check_run_created_running_then_comple
     .unwrap();
     assert_eq!(update["status"], "completed");
     assert_eq!(update["conclusion"], "failure");
+    assert!(
+        update.get("actions").is_none(),
+        "nothing to stop once it finished"
+    );
     let summary = update["output"]["summary"].as_str().unwrap();
     assert!(summary.contains("| BUILD | FAILED |"), "{summary}");
     assert!(

@@ -1047,3 +1047,155 @@ async fn a_superseded_execution_is_stopped_without_abandoning_its_running_action
     assert_eq!(body["abandon"], false);
     assert_eq!(body["reason"], "Superseded by a10867b");
 }
+
+/// A press of a button on one of Gantry's check runs, as the webhook
+/// publishes GitHub's `check_run` delivery.
+fn check_run_event(
+    delivery: &str,
+    action: &str,
+    external_id: &str,
+    identifier: Option<&str>,
+) -> EventBridgeEvent<serde_json::Value> {
+    let mut event = sample("trigger/push.json");
+    event["detail-type"] = "GitHub Check Run".into();
+    event["detail"] = serde_json::json!({
+        "delivery_id": delivery,
+        "repository": scenario::REPOSITORY,
+        "clone_url": "https://github.com/Codertocat/Hello-World.git",
+        "commit": PUSH_COMMIT,
+        "event": "check_run",
+        "action": action,
+        "check_run_id": 4,
+        "name": format!("gantry/{PROJECT}"),
+        "external_id": external_id,
+        "identifier": identifier,
+    });
+    serde_json::from_value(event).unwrap()
+}
+
+#[tokio::test]
+async fn re_run_on_a_check_run_starts_its_build_again_from_the_original_event_once() {
+    let routes = serde_json::json!({"routes": [
+        {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT}
+    ]})
+    .to_string();
+    let world = world_routed(&routes).await.unwrap();
+    let first = world.trigger.handle(push_event(), soon()).await.unwrap();
+    let Summary::Started { started, .. } = &first else {
+        panic!("{first:?}")
+    };
+    let Started::Build(build) = started[0].started.clone() else {
+        panic!("a build")
+    };
+    let external_id = format!("{PUSH_DELIVERY}/project/{PROJECT}/{build}");
+
+    // "Re-run" pressed: a new build at the same commit, with a token of its
+    // own and the original delivery id in its environment.
+    const PRESS: &str = "5c3162e0-cc78-11e3-81ab-4c9367dc0958";
+    let rerun = world
+        .trigger
+        .handle(
+            check_run_event(PRESS, "rerequested", &external_id, None),
+            soon(),
+        )
+        .await
+        .unwrap();
+    let Summary::Started { started, .. } = &rerun else {
+        panic!("{rerun:?}")
+    };
+    assert!(!started[0].already_started);
+    assert_ne!(started[0].started, Started::Build(build.clone()));
+    let starts = world.recorder.bodies("StartBuild");
+    assert_eq!(starts.len(), 2);
+    assert_eq!(starts[1]["idempotencyToken"], format!("{PRESS}-{PROJECT}"));
+    assert_eq!(starts[1]["sourceVersion"], PUSH_COMMIT);
+    let environment = starts[1]["environmentVariablesOverride"]
+        .as_array()
+        .unwrap();
+    assert!(
+        environment
+            .iter()
+            .any(|v| v["name"] == "GANTRY_DELIVERY_ID" && v["value"] == PUSH_DELIVERY),
+        "{environment:?}"
+    );
+
+    // GitHub redelivers the press: nothing starts again.
+    let again = world
+        .trigger
+        .handle(
+            check_run_event(PRESS, "rerequested", &external_id, None),
+            soon(),
+        )
+        .await
+        .unwrap();
+    let Summary::Started { started, .. } = &again else {
+        panic!("{again:?}")
+    };
+    assert!(started[0].already_started);
+    assert_eq!(world.recorder.bodies("StartBuild").len(), 2);
+
+    // A run Gantry did not start (no origin in its external_id) is left alone.
+    let foreign = world
+        .trigger
+        .handle(
+            check_run_event(
+                "6c3162e0-cc78-11e3-81ab-4c9367dc0958",
+                "rerequested",
+                "",
+                None,
+            ),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(foreign, Summary::Skipped { .. }), "{foreign:?}");
+    assert_eq!(world.recorder.bodies("StartBuild").len(), 2);
+}
+
+#[tokio::test]
+async fn stop_on_a_running_check_run_stops_its_build() {
+    let routes = serde_json::json!({"routes": [
+        {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT}
+    ]})
+    .to_string();
+    let world = world_routed(&routes).await.unwrap();
+    let first = world.trigger.handle(push_event(), soon()).await.unwrap();
+    let Summary::Started { started, .. } = &first else {
+        panic!("{first:?}")
+    };
+    let Started::Build(build) = started[0].started.clone() else {
+        panic!("a build")
+    };
+    let build = build.as_str();
+    let pressed = world
+        .trigger
+        .handle(
+            check_run_event(
+                "7c3162e0-cc78-11e3-81ab-4c9367dc0958",
+                "requested_action",
+                &format!("{PUSH_DELIVERY}/project/{PROJECT}/{build}"),
+                Some("stop"),
+            ),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(stopped_ids(&pressed), [build.to_owned()]);
+    assert_eq!(world.recorder.bodies("StopBuild")[0]["id"], build);
+    // A button Gantry does not offer starts and stops nothing.
+    let other = world
+        .trigger
+        .handle(
+            check_run_event(
+                "8c3162e0-cc78-11e3-81ab-4c9367dc0958",
+                "requested_action",
+                &format!("{PUSH_DELIVERY}/project/{PROJECT}/{build}"),
+                Some("deploy"),
+            ),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(other, Summary::Skipped { .. }), "{other:?}");
+    assert_eq!(world.recorder.bodies("StopBuild").len(), 1);
+}

@@ -1379,7 +1379,7 @@ class Run:
             # target: the logical id of the resource the rule sends to.
             "TriggerRule": {
                 "bus": self.s.stack,
-                "pattern": {"source": ["gantry.github"], "detail-type": ["GitHub Push", "GitHub Pull Request", "GitHub Merge Group"]},
+                "pattern": {"source": ["gantry.github"], "detail-type": ["GitHub Push", "GitHub Pull Request", "GitHub Merge Group", "GitHub Check Run"]},
                 "target": "TriggerQueue",
                 "dlq": "TriggerRuleDlq",
             },
@@ -2449,6 +2449,19 @@ class Run:
         }
         for key in ["ref", "changed_paths"]:
             del merge_group["detail"][key]
+        # What webhook publishes for a button pressed on a check run (check_run rerequested).
+        check_run = {
+            "source": "gantry.github",
+            "detail-type": "GitHub Check Run",
+            "detail": {
+                **{k: push["detail"][k] for k in ["delivery_id", "repository", "clone_url", "commit"]},
+                "event": "check_run",
+                "action": "rerequested",
+                "check_run_id": 4,
+                "name": "gantry/app",
+                "external_id": "72d3162e-cc78-11e3-81ab-4c9367dc0958/project/app/app:1",
+            },
+        }
         build_state = sample("status/codebuild.docs.build-state-change.json")
         build_phase = sample("status/codebuild.docs.build-phase-change.json")
         pipe_started = sample("status/codepipeline.docs.pipeline-started.json")
@@ -2461,6 +2474,7 @@ class Run:
             ("GitHub Pull Request on the Gantry bus", entry(pull, s.stack), "TriggerRule"),
             ("GitHub Merge Group on the Gantry bus", entry(merge_group, s.stack), "TriggerRule"),
             ("GitHub Merge Group from another source", {**entry(merge_group, s.stack), "Source": "octo.github"}, None),
+            ("GitHub Check Run on the Gantry bus", entry(check_run, s.stack), "TriggerRule"),
             ("other detail-type from gantry.github", {**entry(push, s.stack), "DetailType": "GitHub Ping"}, None),
             ("GitHub Push from another source", {**entry(push, s.stack), "Source": "octo.github"}, None),
             ("GitHub Push on the default bus", entry(push, "default"), None),

@@ -207,7 +207,7 @@ pub async fn provision(sdk: &SdkConfig) -> Result<LocalAws, BoxError> {
         .event_pattern(
             serde_json::json!({
                 "source": [gantry_core::contract::SOURCE],
-                "detail-type": ["GitHub Push", "GitHub Pull Request", "GitHub Merge Group"]
+                "detail-type": ["GitHub Push", "GitHub Pull Request", "GitHub Merge Group", "GitHub Check Run"]
             })
             .to_string(),
         )
@@ -538,6 +538,10 @@ pub fn batch_get_builds(build_id: &str, status: &str, commit: &str) -> serde_jso
     build["source"] = serde_json::json!({"type": "GITHUB", "location": format!("https://github.com/{REPOSITORY}.git")});
     build["sourceVersion"] = commit.into();
     build["resolvedSourceVersion"] = commit.into();
+    // As trigger starts it: the delivery that did is in its environment.
+    build["environment"]["environmentVariables"] = serde_json::json!([
+        {"name": "GANTRY_DELIVERY_ID", "value": "72d3162e-cc78-11e3-81ab-4c9367dc0958", "type": "PLAINTEXT"}
+    ]);
     if status == "FAILED" {
         for phase in build["phases"].as_array_mut().into_iter().flatten() {
             if phase["phaseType"] == "BUILD" {

@@ -17,6 +17,8 @@ pub enum DetailType {
     PullRequest,
     #[serde(rename = "GitHub Merge Group")]
     MergeGroup,
+    #[serde(rename = "GitHub Check Run")]
+    CheckRun,
 }
 
 impl DetailType {
@@ -25,6 +27,7 @@ impl DetailType {
             DetailType::Push => "GitHub Push",
             DetailType::PullRequest => "GitHub Pull Request",
             DetailType::MergeGroup => "GitHub Merge Group",
+            DetailType::CheckRun => "GitHub Check Run",
         }
     }
 }
@@ -53,6 +56,54 @@ pub enum Change {
     Push(Push),
     PullRequest(PullRequest),
     MergeGroup(MergeGroup),
+    CheckRun(CheckRunRequest),
+}
+
+/// A button pressed on one of Gantry's check runs: "Re-run" (`rerequested`)
+/// or one of the run's own actions (`requested_action`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRunRequest {
+    pub action: String,
+    pub check_run_id: u64,
+    pub name: String,
+    /// What Gantry wrote there: `<delivery>/<target>/<run>` (see `RunOrigin`).
+    pub external_id: String,
+    /// `requested_action` only: the action's identifier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identifier: Option<String>,
+}
+
+/// Where a check run's build or execution came from, as its `external_id`
+/// carries it: the delivery that started it, its target
+/// (`project/<name>` or `pipeline/<name>`) and the run (a build's id, an
+/// execution's id, `<execution>/<stage>` for a stage's run). Names of projects
+/// and pipelines hold no `/`, and a delivery id none either.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOrigin {
+    pub delivery: String,
+    pub target: String,
+    pub run: String,
+}
+
+impl RunOrigin {
+    pub fn to_external_id(&self) -> String {
+        format!("{}/{}/{}", self.delivery, self.target, self.run)
+    }
+
+    pub fn parse(external_id: &str) -> Option<RunOrigin> {
+        let mut parts = external_id.splitn(4, '/');
+        let delivery = parts.next().filter(|d| !d.is_empty())?;
+        let kind = parts
+            .next()
+            .filter(|k| matches!(*k, "project" | "pipeline"))?;
+        let name = parts.next().filter(|n| !n.is_empty())?;
+        let run = parts.next().filter(|r| !r.is_empty())?;
+        Some(RunOrigin {
+            delivery: delivery.to_owned(),
+            target: format!("{kind}/{name}"),
+            run: run.to_owned(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +190,7 @@ impl GitEvent {
             Change::Push(_) => DetailType::Push,
             Change::PullRequest(_) => DetailType::PullRequest,
             Change::MergeGroup(_) => DetailType::MergeGroup,
+            Change::CheckRun(_) => DetailType::CheckRun,
         }
     }
 
@@ -151,13 +203,14 @@ impl GitEvent {
             },
             Change::PullRequest(pr) => Some(&pr.head_branch),
             Change::MergeGroup(group) => Some(group.head_branch()),
+            Change::CheckRun(_) => None,
         }
     }
 
     pub fn pull_request_number(&self) -> Option<u64> {
         match &self.change {
             Change::PullRequest(pr) => Some(pr.number),
-            Change::Push(_) | Change::MergeGroup(_) => None,
+            Change::Push(_) | Change::MergeGroup(_) | Change::CheckRun(_) => None,
         }
     }
 }
@@ -187,6 +240,31 @@ mod tests {
         assert_eq!(back, event);
         assert_eq!(back.branch(), Some("main"));
         assert_eq!(back.detail_type().as_str(), "GitHub Push");
+    }
+
+    #[test]
+    fn a_runs_origin_round_trips_through_its_external_id() {
+        let origin = RunOrigin {
+            delivery: "72d3162e-cc78-11e3-81ab-4c9367dc0958".into(),
+            target: "project/hello-world-build".into(),
+            run: "hello-world-build:5f6b2c1a".into(),
+        };
+        let id = origin.to_external_id();
+        assert_eq!(id, "72d3162e-cc78-11e3-81ab-4c9367dc0958/project/hello-world-build/hello-world-build:5f6b2c1a");
+        assert_eq!(RunOrigin::parse(&id), Some(origin));
+        let stage = RunOrigin::parse("d/pipeline/app/exec-1/Deploy").unwrap();
+        assert_eq!(
+            (stage.target.as_str(), stage.run.as_str()),
+            ("pipeline/app", "exec-1/Deploy")
+        );
+        for other in [
+            "",
+            "d/x/app/run",
+            "d/project/app",
+            "hello-world-build:5f6b2c1a",
+        ] {
+            assert_eq!(RunOrigin::parse(other), None, "{other}");
+        }
     }
 
     #[test]

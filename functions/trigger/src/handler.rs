@@ -125,6 +125,18 @@ pub struct Trigger {
 }
 
 impl Trigger {
+    pub(crate) fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub(crate) fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    pub(crate) fn starter(&self) -> &Starter {
+        &self.starter
+    }
+
     pub fn new(routes: Routes, starter: Starter, ledger: Ledger) -> Self {
         Trigger {
             routes,
@@ -171,6 +183,9 @@ impl Trigger {
         original: serde_json::Value,
         deadline: Instant,
     ) -> Result<Summary, TriggerError> {
+        if let Change::CheckRun(request) = &event.change {
+            return self.press(event, request, deadline).await;
+        }
         let mut decision = DecisionRecord {
             delivery: event.delivery_id.clone(),
             repository: event.repository.clone(),
@@ -345,7 +360,7 @@ impl Trigger {
 
     /// Stops each, concurrently; every failure is the event's, so it is tried
     /// again (a stop of what has finished is a no-op).
-    async fn stop_all(
+    pub(crate) async fn stop_all(
         &self,
         stops: Vec<Stop>,
         deadline: Instant,

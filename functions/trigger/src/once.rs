@@ -140,7 +140,7 @@ pub fn cancellable_ref(event: &GitEvent) -> Option<String> {
             GitRef::Branch(_) => git_ref(event),
             _ => None,
         },
-        Change::MergeGroup(_) => None,
+        Change::MergeGroup(_) | Change::CheckRun(_) => None,
     }
 }
 
@@ -149,6 +149,8 @@ fn git_ref(event: &GitEvent) -> Option<String> {
         Change::PullRequest(pr) => Some(format!("pull/{}", pr.number)),
         // The queue's branch names the group: what a dequeued group's stop looks up.
         Change::MergeGroup(group) => Some(group.head_branch().to_owned()),
+        // A re-run is claimed under the original event's ref, never this one.
+        Change::CheckRun(_) => None,
         Change::Push(push) => match GitRef::parse(&push.git_ref) {
             GitRef::Branch(branch) => Some(branch.to_owned()),
             GitRef::Tag(tag) => Some(format!("tag/{tag}")),

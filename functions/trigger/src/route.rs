@@ -145,6 +145,31 @@ pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
     Plan::Start { starts, held_back }
 }
 
+/// A re-run (GitHub's "Re-run" on a check run) of what `original` started on
+/// `target`: the same start at the same commit with the same variables
+/// (`GANTRY_DELIVERY_ID` stays the original delivery's), through a route that
+/// still starts that target for that event, but with the re-run delivery's
+/// own idempotency token, so it is a new build or execution.
+pub fn rerun(
+    original: &GitEvent,
+    routes: &Routes,
+    target: &str,
+    rerun_delivery: &str,
+) -> Option<Start> {
+    let route = routes.routes.iter().find(|route| {
+        route.target.ledger_key() == target
+            && matches!(route_match(route, original), RouteMatch::Yes)
+    })?;
+    Some(Start {
+        route: route.label.clone(),
+        target: route.target.clone(),
+        commit: original.commit.to_string(),
+        idempotency_token: idempotency_token(rerun_delivery, &route.target),
+        variables: variables(original, route),
+        cancels_older: false,
+    })
+}
+
 /// CodePipeline takes the delivery id itself. CodeBuild answers a token it has
 /// seen with other parameters by refusing the start, so one delivery that starts
 /// several projects gives each its own token, still the same on every redelivery.
@@ -159,7 +184,7 @@ fn skip_requested(event: &GitEvent) -> bool {
     let message = match &event.change {
         Change::Push(push) => &push.head_commit_message,
         Change::MergeGroup(group) => &group.head_commit_message,
-        Change::PullRequest(_) => return false,
+        Change::PullRequest(_) | Change::CheckRun(_) => return false,
     };
     let Some(message) = message else {
         return false;
@@ -182,6 +207,8 @@ fn route_match(route: &Route, event: &GitEvent) -> RouteMatch {
                 && ref_matches(route, &git_ref)
                 && paths_match(route, push.changed_paths.as_deref())
         }
+        // A check run's buttons act on what the run reports, not on routes.
+        Change::CheckRun(_) => false,
         Change::MergeGroup(group) => {
             route.events.contains(&EventKind::MergeGroup)
                 && ref_matches(route, &GitRef::Branch(group.base_branch()))
@@ -278,6 +305,7 @@ fn variables(event: &GitEvent, route: &Route) -> Vec<(&'static str, String)> {
                 variables.push(("GANTRY_MERGE_GROUP_BASE", group.base_branch().to_owned()));
             }
         }
+        Change::CheckRun(_) => {}
     }
     variables
 }
@@ -619,6 +647,28 @@ mod tests {
             matches!(destroyed(Some("merged")), Plan::Nothing(reason) if reason.contains("merged"))
         );
         assert!(matches!(destroyed(None), Plan::Nothing(_)));
+    }
+
+    #[test]
+    fn a_rerun_starts_the_same_target_with_its_own_token_and_the_original_variables() {
+        let routes = Routes::parse(
+            r#"{"routes": [
+            {"repository": "Codertocat/Hello-World", "events": ["push"], "codebuild_project": "b"},
+            {"repository": "Codertocat/Hello-World", "events": ["push"], "pipeline": "p"}
+        ]}"#,
+        )
+        .unwrap();
+        let original = push("refs/heads/main", "m", None);
+        let start = rerun(&original, &routes, "project/b", "rerun-delivery").unwrap();
+        assert_eq!(start.target.name(), "b");
+        assert_eq!(start.idempotency_token, "rerun-delivery-b");
+        assert!(start
+            .variables
+            .contains(&("GANTRY_DELIVERY_ID", DELIVERY.to_owned())));
+        assert_eq!(start.commit, SHA);
+        // A target no route starts for the event any more is not re-run.
+        assert!(rerun(&original, &routes, "project/gone", "r").is_none());
+        assert!(rerun(&push("refs/tags/v1", "m", None), &routes, "project/b", "r").is_none());
     }
 
     #[test]

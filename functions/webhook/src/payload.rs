@@ -2,7 +2,7 @@
 //! pure decision of what a delivery becomes: a pong, a normalised event, or
 //! something acknowledged and ignored.
 
-use gantry_core::contract::{Change, GitEvent, MergeGroup, PullRequest, Push};
+use gantry_core::contract::{Change, CheckRunRequest, GitEvent, MergeGroup, PullRequest, Push};
 use gantry_core::ids::{CommitSha, DeliveryId, IdError, RepoName};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -27,6 +27,7 @@ pub enum EventName {
     Push,
     PullRequest,
     MergeGroup,
+    CheckRun,
     Other(String),
 }
 
@@ -37,6 +38,7 @@ impl EventName {
             "push" => EventName::Push,
             "pull_request" => EventName::PullRequest,
             "merge_group" => EventName::MergeGroup,
+            "check_run" => EventName::CheckRun,
             other => EventName::Other(other.to_owned()),
         }
     }
@@ -55,6 +57,7 @@ pub enum IgnoreReason {
     UnhandledEvent(String),
     UnhandledAction(String),
     UnhandledMergeGroupAction(String),
+    UnhandledCheckRunAction(String),
     RefDeleted,
 }
 
@@ -68,6 +71,10 @@ impl std::fmt::Display for IgnoreReason {
             IgnoreReason::UnhandledMergeGroupAction(action) => write!(
                 f,
                 "merge_group action {action:?} does not start or stop a build"
+            ),
+            IgnoreReason::UnhandledCheckRunAction(action) => write!(
+                f,
+                "check_run action {action:?} is no button a person pressed"
             ),
             IgnoreReason::RefDeleted => f.write_str("the pushed ref was deleted"),
         }
@@ -149,6 +156,27 @@ struct MergeGroupBody {
 }
 
 #[derive(Deserialize)]
+struct CheckRunPayload {
+    action: String,
+    check_run: CheckRunBody,
+    requested_action: Option<RequestedAction>,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct CheckRunBody {
+    id: u64,
+    name: String,
+    head_sha: String,
+    external_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RequestedAction {
+    identifier: String,
+}
+
+#[derive(Deserialize)]
 struct PullRequestBody {
     title: String,
     #[serde(default)]
@@ -176,6 +204,7 @@ pub fn decide(
         EventName::Push => decide_push(delivery, parse(body)?),
         EventName::PullRequest => decide_pull_request(delivery, parse(body)?),
         EventName::MergeGroup => decide_merge_group(delivery, parse(body)?),
+        EventName::CheckRun => decide_check_run(delivery, parse(body)?),
         EventName::Other(name) => Ok(Decision::Ignore(IgnoreReason::UnhandledEvent(name.clone()))),
     }
 }
@@ -285,6 +314,33 @@ fn decide_pull_request(
             head_repository,
             draft: pr.draft,
             title: truncate(pr.title, MAX_MESSAGE_BYTES),
+        }),
+    })))
+}
+
+/// "Re-run" and a run's own buttons; GitHub delivers `rerequested` and
+/// `requested_action` only to the App that created the run.
+fn decide_check_run(
+    delivery: &DeliveryId,
+    payload: CheckRunPayload,
+) -> Result<Decision, PayloadError> {
+    if !["rerequested", "requested_action"].contains(&payload.action.as_str()) {
+        return Ok(Decision::Ignore(IgnoreReason::UnhandledCheckRunAction(
+            payload.action,
+        )));
+    }
+    let run = payload.check_run;
+    Ok(Decision::Publish(Box::new(GitEvent {
+        delivery_id: delivery.clone(),
+        repository: RepoName::parse(&payload.repository.full_name)?,
+        clone_url: payload.repository.clone_url,
+        commit: CommitSha::parse(&run.head_sha)?,
+        change: Change::CheckRun(CheckRunRequest {
+            action: payload.action,
+            check_run_id: run.id,
+            name: run.name,
+            external_id: run.external_id.unwrap_or_default(),
+            identifier: payload.requested_action.map(|action| action.identifier),
         }),
     })))
 }
@@ -451,6 +507,41 @@ mod tests {
         assert_eq!(
             subject(&fixture(file)).commit.as_deref(),
             payload["merge_group"]["head_sha"].as_str()
+        );
+    }
+
+    #[test]
+    fn a_check_runs_buttons_are_published_with_the_runs_external_id() {
+        let event = published(EventName::CheckRun, "check_run.rerequested.payload.json");
+        let Change::CheckRun(request) = &event.change else {
+            panic!("not a check run")
+        };
+        assert_eq!(
+            (request.action.as_str(), request.check_run_id),
+            ("rerequested", 4)
+        );
+        assert_eq!(
+            event.commit.as_str(),
+            "d6fde92930d4715a2b49857d24b940956b26d2d3"
+        );
+        assert_eq!(event.detail_type().as_str(), "GitHub Check Run");
+        let event = published(
+            EventName::CheckRun,
+            "check_run.requested_action.payload.json",
+        );
+        let Change::CheckRun(request) = &event.change else {
+            panic!("not a check run")
+        };
+        assert_eq!(request.identifier.as_deref(), Some("lgtm|26764"));
+        let completed = decide(
+            &EventName::CheckRun,
+            &delivery(),
+            &fixture("check_run.completed.payload.json"),
+        )
+        .unwrap();
+        assert_eq!(
+            completed,
+            Decision::Ignore(IgnoreReason::UnhandledCheckRunAction("completed".into()))
         );
     }
 

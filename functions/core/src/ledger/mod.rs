@@ -366,6 +366,19 @@ impl Ledger {
             .map_err(|err| self.dynamo("PutItem", err))
     }
 
+    /// The decision recorded for one delivery, with its original event: what a
+    /// re-run starts from.
+    pub async fn decision(
+        &self,
+        delivery: &DeliveryId,
+        deadline: Instant,
+    ) -> Result<Option<DecisionRecord>, LedgerError> {
+        self.get(&delivery_pk(delivery), "DECISION", deadline)
+            .await?
+            .map(|item| decision_record(&item))
+            .transpose()
+    }
+
     /// Every decision recorded for a commit, oldest first (the `by-commit` index).
     pub async fn decisions_for_commit(
         &self,

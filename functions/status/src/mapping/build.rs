@@ -74,7 +74,7 @@ pub fn for_build(
     Decision::Post(Post {
         repository,
         commit,
-        check: report::for_build(build, &settled, &description),
+        check: Box::new(report::for_build(build, &settled, &description)),
         status: CommitStatus::new(state, context, &description, Some(target_url)),
     })
 }

@@ -60,12 +60,12 @@ pub fn for_pipeline(
     Decision::Post(Post {
         repository,
         commit,
-        check: report::for_execution(
+        check: Box::new(report::for_execution(
             execution,
             report::execution_conclusion(&execution.status),
             listed.as_deref(),
             &description,
-        ),
+        )),
         status: CommitStatus::new(
             state,
             context,
@@ -155,7 +155,7 @@ pub fn for_stage(
     Decision::Post(Post {
         repository,
         commit,
-        check,
+        check: Box::new(check),
         status: CommitStatus::new(
             state,
             format!("{context}/{stage}"),

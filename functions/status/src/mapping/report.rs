@@ -9,7 +9,10 @@ use aws_sdk_codebuild::types::StatusType;
 use aws_sdk_codepipeline::types::{
     ActionExecutionStatus, PipelineExecutionStatus, StageExecutionStatus,
 };
-use gantry_core::github::{Annotation, CheckConclusion, CheckOutput, CheckRun, CheckStatus};
+use gantry_core::contract::RunOrigin;
+use gantry_core::github::{
+    Annotation, CheckAction, CheckConclusion, CheckOutput, CheckRun, CheckStatus,
+};
 
 /// A build's conclusion (`None`: still running), by the settled status.
 pub fn build_conclusion(status: &StatusType) -> Option<CheckConclusion> {
@@ -72,6 +75,8 @@ pub fn for_build(build: &BuildSnapshot, status: &StatusType, description: &str) 
     ));
     CheckReport {
         run: build.id.clone(),
+        target: format!("project/{}", build.project),
+        delivery: delivery_of(&build.environment),
         reruns: false,
         conclusion: build_conclusion(status),
         summary,
@@ -124,6 +129,8 @@ pub fn for_execution(
     ));
     CheckReport {
         run: execution.execution_id.clone(),
+        target: format!("pipeline/{}", execution.pipeline),
+        delivery: delivery_of(&execution.variables),
         reruns: true,
         conclusion,
         summary,
@@ -136,6 +143,25 @@ pub fn for_execution(
 /// description the title, its link the details; cut to GitHub's limits. The
 /// annotations past GitHub's 50 per request are returned, for later updates.
 pub fn check_run(post: &Post) -> (CheckRun, Vec<Annotation>) {
+    // Where the run came from, for GitHub's buttons to act on; a build or
+    // execution Gantry did not start has no buttons of Gantry's.
+    let origin = post.check.delivery.as_ref().map(|delivery| RunOrigin {
+        delivery: delivery.clone(),
+        target: post.check.target.clone(),
+        run: post.check.run.clone(),
+    });
+    let actions = match (&origin, post.check.conclusion) {
+        (Some(_), None) => vec![CheckAction {
+            label: "Stop".into(),
+            description: if post.check.target.starts_with("project/") {
+                "Stop this build".into()
+            } else {
+                "Stop this pipeline execution".into()
+            },
+            identifier: STOP_ACTION.into(),
+        }],
+        _ => Vec::new(),
+    };
     CheckRun {
         name: post.status.context.clone(),
         status: match post.check.conclusion {
@@ -146,16 +172,31 @@ pub fn check_run(post: &Post) -> (CheckRun, Vec<Annotation>) {
         started_at: None,
         completed_at: None,
         details_url: post.status.target_url.clone(),
-        external_id: Some(post.check.run.clone()),
+        external_id: Some(
+            origin
+                .as_ref()
+                .map_or_else(|| post.check.run.clone(), RunOrigin::to_external_id),
+        ),
         output: CheckOutput {
             title: post.status.description.clone(),
             summary: post.check.summary.clone(),
             text: None,
             annotations: post.check.annotations.clone(),
         },
-        actions: Vec::new(),
+        actions,
     }
     .within_limits()
+}
+
+/// The identifier of the "Stop" button; `trigger` acts on it.
+pub const STOP_ACTION: &str = "stop";
+
+fn delivery_of(variables: &[(String, String)]) -> Option<String> {
+    variables
+        .iter()
+        .find(|(name, _)| name == "GANTRY_DELIVERY_ID")
+        .map(|(_, value)| value.clone())
+        .filter(|value| !value.is_empty())
 }
 
 /// Text that stays inside one markdown table cell.
@@ -274,7 +315,40 @@ mod tests {
         assert_eq!(run.status, CheckStatus::Completed);
         assert_eq!(run.output.title, post.status.description);
         assert_eq!(run.details_url, post.status.target_url);
+        // Not started by Gantry (no GANTRY_DELIVERY_ID): no origin, no buttons.
         assert_eq!(run.external_id.as_deref(), Some(post.check.run.as_str()));
+        assert!(run.actions.is_empty());
+    }
+
+    #[test]
+    fn a_run_gantry_started_names_its_origin_and_offers_stop_while_it_runs() {
+        let mut running = execution("InProgress");
+        running.variables.push((
+            "GANTRY_DELIVERY_ID".into(),
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958".into(),
+        ));
+        let post = posted(for_pipeline(&running, None, "gantry/app".into(), &origin()));
+        let (run, _) = check_run(&post);
+        let run_origin = RunOrigin::parse(run.external_id.as_deref().unwrap()).unwrap();
+        assert_eq!(run_origin.delivery, "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+        assert_eq!(run_origin.target, "pipeline/myPipeline");
+        assert_eq!(run_origin.run, running.execution_id);
+        assert_eq!(run.actions.len(), 1);
+        assert_eq!(run.actions[0].identifier, STOP_ACTION);
+        assert_eq!(run.actions[0].label, "Stop");
+
+        let mut finished = running.clone();
+        finished.status = "Succeeded".into();
+        let post = posted(for_pipeline(
+            &finished,
+            None,
+            "gantry/app".into(),
+            &origin(),
+        ));
+        assert!(
+            check_run(&post).0.actions.is_empty(),
+            "a finished run has nothing to stop"
+        );
     }
 
     #[test]

@@ -107,7 +107,7 @@ pub struct Post {
     pub status: CommitStatus,
     /// What the check run shows, in App mode (the status's context is its
     /// name, the description its title, the link its details).
-    pub check: CheckReport,
+    pub check: Box<CheckReport>,
 }
 
 /// A check run's own parts, beside the status it mirrors.
@@ -115,6 +115,10 @@ pub struct Post {
 pub struct CheckReport {
     /// The build (its id) or pipeline execution (its id) the run reports.
     pub run: String,
+    /// What the run's buttons act on: `project/<name>` or `pipeline/<name>`.
+    pub target: String,
+    /// The delivery that started it (`GANTRY_DELIVERY_ID`), when Gantry did.
+    pub delivery: Option<String>,
     /// Whether the run's subject can run again once it has finished: a
     /// pipeline execution or stage can be retried or resumed, a build cannot.
     pub reruns: bool,

@@ -1,0 +1,168 @@
+//! GitHub's buttons on Gantry's check runs (App mode): "Re-run" starts the
+//! run's target again at the same commit, from the original event the
+//! ledger kept, as a new build or execution; the run's own "Stop" stops it.
+//! The run's `external_id` says where it came from (`RunOrigin`), as
+//! `status` wrote it. Only deliveries GitHub signed reach this code, and
+//! GitHub shows these buttons only to people with write access.
+
+use crate::cancel::Stop;
+use crate::handler::{StartedTarget, Summary, Trigger, TriggerError};
+use crate::once::{self, Outcome};
+use crate::route;
+use crate::start::Started;
+use gantry_core::contract::{CheckRunRequest, GitEvent, RunOrigin};
+use gantry_core::ids::DeliveryId;
+use gantry_core::ledger::DecisionRecord;
+use gantry_core::logging::error_chain;
+use tokio::time::Instant;
+use tracing::info;
+
+/// The identifier of a run's "Stop" button, as `status` adds it.
+pub const STOP: &str = "stop";
+
+impl Trigger {
+    pub(crate) async fn press(
+        &self,
+        event: &GitEvent,
+        request: &CheckRunRequest,
+        deadline: Instant,
+    ) -> Result<Summary, TriggerError> {
+        let Some(origin) = RunOrigin::parse(&request.external_id) else {
+            return Ok(skipped(format!(
+                "check run {} ({}) names no Gantry run in its external_id",
+                request.check_run_id, request.name
+            )));
+        };
+        match (request.action.as_str(), request.identifier.as_deref()) {
+            ("rerequested", _) => self.rerun(event, request, &origin, deadline).await,
+            ("requested_action", Some(STOP)) => self.stop_run(request, &origin, deadline).await,
+            (action, identifier) => Ok(skipped(format!(
+                "check run {}: {action} {} is no button Gantry offers",
+                request.check_run_id,
+                identifier.unwrap_or("")
+            ))),
+        }
+    }
+
+    async fn rerun(
+        &self,
+        event: &GitEvent,
+        request: &CheckRunRequest,
+        origin: &RunOrigin,
+        deadline: Instant,
+    ) -> Result<Summary, TriggerError> {
+        let Ok(original_delivery) = DeliveryId::parse(&origin.delivery) else {
+            return Ok(skipped(format!("{:?} is no delivery id", origin.delivery)));
+        };
+        let Some(decision) = self.ledger().decision(&original_delivery, deadline).await? else {
+            return Ok(skipped(format!(
+                "the ledger no longer holds delivery {original_delivery} (its records live 15 days); push again or redeliver it"
+            )));
+        };
+        let original: GitEvent = match serde_json::from_value(decision.event.clone()) {
+            Ok(original) => original,
+            Err(err) => {
+                return Err(TriggerError::Detail {
+                    path: "(the ledger's original event)".into(),
+                    message: err.to_string(),
+                })
+            }
+        };
+        let Some(start) = route::rerun(
+            &original,
+            self.routes(),
+            &origin.target,
+            event.delivery_id.as_str(),
+        ) else {
+            return Ok(skipped(format!(
+                "no route starts {} for delivery {original_delivery} any more",
+                origin.target
+            )));
+        };
+        // Claimed under the re-run's own delivery, so it is a start of its own,
+        // once however often GitHub delivers the press.
+        let rerun_event = GitEvent {
+            delivery_id: event.delivery_id.clone(),
+            ..original.clone()
+        };
+        self.ledger()
+            .record_decision(
+                &DecisionRecord {
+                    delivery: event.delivery_id.clone(),
+                    repository: original.repository.clone(),
+                    commit: original.commit.clone(),
+                    outcome: "started".into(),
+                    reason: Some(format!(
+                        "re-run of {} ({}) from check run {}",
+                        origin.run, original_delivery, request.check_run_id
+                    )),
+                    routes: vec![format!("{}: re-runs {}", start.route, origin.target)],
+                    event: decision.event,
+                    decided_at: self.ledger().now(),
+                },
+                deadline,
+            )
+            .await?;
+        let outcome = once::start_once(
+            self.ledger(),
+            self.starter(),
+            &rerun_event,
+            &start,
+            deadline,
+        )
+        .await
+        .map_err(|err| TriggerError::Start {
+            failed: 1,
+            planned: 1,
+            kind: if err.is_transient() {
+                crate::handler::FailureKind::Transient
+            } else {
+                crate::handler::FailureKind::Permanent
+            },
+            first: error_chain(&err),
+            error_type: err.error_type(),
+        })?;
+        let (started, already_started) = match outcome {
+            Outcome::Started(started) => (started, false),
+            Outcome::AlreadyStarted(started) => (started, true),
+        };
+        info!(rerun_of = %origin.run, started = ?started, already_started, "re-run started");
+        Ok(Summary::Started {
+            started: vec![StartedTarget {
+                route: start.route,
+                target: start.target.name().to_owned(),
+                started,
+                already_started,
+            }],
+            stopped: Vec::new(),
+        })
+    }
+
+    async fn stop_run(
+        &self,
+        request: &CheckRunRequest,
+        origin: &RunOrigin,
+        deadline: Instant,
+    ) -> Result<Summary, TriggerError> {
+        let started = if origin.target.starts_with("project/") {
+            Started::Build(origin.run.clone())
+        } else {
+            // A stage's run is `<execution>/<stage>`: its execution stops.
+            let execution = origin.run.split('/').next().unwrap_or(&origin.run);
+            Started::PipelineExecution(execution.to_owned())
+        };
+        let stop = Stop {
+            target: origin.target.clone(),
+            started,
+            commit: String::new(),
+            reason: format!("Stopped from GitHub (check run {})", request.check_run_id),
+        };
+        let stopped = self.stop_all(vec![stop], deadline).await?;
+        Ok(Summary::Stopped { stopped })
+    }
+}
+
+fn skipped(reason: String) -> Summary {
+    info!(%reason, "nothing started");
+    Summary::Skipped { reason }
+}
