@@ -123,6 +123,19 @@ async fn run() -> Result<(), BoxError> {
             );
         }
     }
+
+    println!("\n6. `gantry explain 72d3162e-cc78-11e3-81ab-4c9367dc0958` (the push's delivery): what the ledger says, and the state now");
+    let clients = gantry_cli::doctor::Clients::new(&local.aws.sdk);
+    let delivery = gantry_core::ids::DeliveryId::parse("72d3162e-cc78-11e3-81ab-4c9367dc0958")?;
+    let story = gantry_cli::explain::run(
+        &clients,
+        gantry_tests::scenario::LEDGER_TABLE,
+        &gantry_cli::explain::Subject::Delivery(delivery),
+    )
+    .await?;
+    for line in story.to_text().lines() {
+        println!("   {line}");
+    }
     Ok(())
 }
 

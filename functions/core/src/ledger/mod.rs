@@ -134,7 +134,8 @@ pub struct StartedRecord {
     pub id: String,
 }
 
-/// One delivery's start on a ref and route, as `starts_for_ref` finds it.
+/// One delivery's start of one target, as `starts_for_ref` and
+/// `starts_for_delivery` find it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefStart {
     pub delivery: String,
@@ -410,6 +411,26 @@ impl Ledger {
         }
     }
 
+    /// What one delivery claimed and started, per target.
+    pub async fn starts_for_delivery(
+        &self,
+        delivery: &DeliveryId,
+        deadline: Instant,
+    ) -> Result<Vec<RefStart>, LedgerError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :start)")
+            .expression_attribute_values(":pk", s(&delivery_pk(delivery)))
+            .expression_attribute_values(":start", s("START#"))
+            .consistent_read(true);
+        let output = deadline::aws_call(deadline, query.send())
+            .await
+            .map_err(|err| self.dynamo("Query", err))?;
+        Ok(output.items().iter().map(ref_start).collect())
+    }
+
     /// What each delivery started on one ref and route, newest first (the
     /// `by-ref` index).
     pub async fn starts_for_ref(
@@ -436,23 +457,7 @@ impl Ledger {
         let output = deadline::aws_call(deadline, query.send())
             .await
             .map_err(|err| self.dynamo("Query", err))?;
-        Ok(output
-            .items()
-            .iter()
-            .map(|item| RefStart {
-                delivery: string(item, "pk")
-                    .and_then(|pk| pk.strip_prefix("DELIVERY#"))
-                    .unwrap_or_default()
-                    .to_owned(),
-                target: string(item, "sk")
-                    .and_then(|sk| sk.strip_prefix("START#"))
-                    .unwrap_or_default()
-                    .to_owned(),
-                commit: string(item, "commit").unwrap_or_default().to_owned(),
-                claimed_at: number(item, "claimed_at").unwrap_or_default(),
-                started: started_record(item),
-            })
-            .collect())
+        Ok(output.items().iter().map(ref_start).collect())
     }
 
     async fn get(
@@ -520,6 +525,22 @@ fn string<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
 
 fn number(item: &Item, name: &str) -> Option<i64> {
     item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn ref_start(item: &Item) -> RefStart {
+    RefStart {
+        delivery: string(item, "pk")
+            .and_then(|pk| pk.strip_prefix("DELIVERY#"))
+            .unwrap_or_default()
+            .to_owned(),
+        target: string(item, "sk")
+            .and_then(|sk| sk.strip_prefix("START#"))
+            .unwrap_or_default()
+            .to_owned(),
+        commit: string(item, "commit").unwrap_or_default().to_owned(),
+        claimed_at: number(item, "claimed_at").unwrap_or_default(),
+        started: started_record(item),
+    }
 }
 
 fn started_record(item: &Item) -> Option<StartedRecord> {

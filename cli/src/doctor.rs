@@ -1,0 +1,236 @@
+//! `gantry doctor`: is the setup right? Every route's pipeline or project
+//! exists and can be started at a commit; the ledger is there; the trigger's
+//! queues hold nothing an operator must look at. Each failure names its fix.
+
+use crate::report::{Finding, Report};
+use aws_sdk_codepipeline::types::{ActionCategory, PipelineType};
+use gantry_trigger::config::{Route, Routes, Target};
+
+/// The pipeline variables trigger passes (a V2 pipeline must declare each).
+pub const PIPELINE_VARIABLES: [&str; 6] = [
+    "GANTRY_REPOSITORY",
+    "GANTRY_COMMIT",
+    "GANTRY_DELIVERY_ID",
+    "GANTRY_REF",
+    "GANTRY_BRANCH",
+    "GANTRY_PULL_REQUEST",
+];
+const MERGE_GROUP_VARIABLE: &str = "GANTRY_MERGE_GROUP_BASE";
+
+/// The stack's parts, as options (or, later, read from the stack).
+#[derive(Debug, Clone, Default)]
+pub struct Parts {
+    pub routes: Option<String>,
+    pub ledger_table: Option<String>,
+    /// (name, URL) of each queue whose messages need an operator.
+    pub dead_letter_queues: Vec<(String, String)>,
+}
+
+pub struct Clients {
+    pub pipelines: aws_sdk_codepipeline::Client,
+    pub builds: aws_sdk_codebuild::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+}
+
+impl Clients {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Clients {
+            pipelines: aws_sdk_codepipeline::Client::new(sdk),
+            builds: aws_sdk_codebuild::Client::new(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
+            sqs: aws_sdk_sqs::Client::new(sdk),
+        }
+    }
+}
+
+pub async fn run(clients: &Clients, parts: &Parts) -> Report {
+    let mut report = Report::default();
+    match &parts.routes {
+        None => report.push(Finding::note(
+            "routes",
+            "not checked: pass --routes (the stack's RoutesJson)",
+        )),
+        Some(document) => match Routes::parse(document) {
+            Err(err) => report.push(Finding::fail(
+                "routes",
+                err.to_string(),
+                "correct the routing document (README: Routing)",
+            )),
+            Ok(routes) => {
+                report.push(Finding::ok(
+                    "routes",
+                    format!("{} routes parse", routes.routes.len()),
+                ));
+                for route in &routes.routes {
+                    report.push(check_route(clients, route).await);
+                }
+            }
+        },
+    }
+    if let Some(table) = &parts.ledger_table {
+        report.push(check_ledger(clients, table).await);
+    }
+    for (name, url) in &parts.dead_letter_queues {
+        report.push(check_queue(clients, name, url).await);
+    }
+    report
+}
+
+async fn check_route(clients: &Clients, route: &Route) -> Finding {
+    let subject = format!("route {}", route.label);
+    match &route.target {
+        Target::BuildProject { name } => {
+            match clients.builds.batch_get_projects().names(name).send().await {
+                Ok(output) if !output.projects().is_empty() => {
+                    Finding::ok(subject, format!("CodeBuild project {name} exists"))
+                }
+                Ok(_) => Finding::fail(
+                    subject,
+                    format!("CodeBuild project {name} does not exist"),
+                    format!("create project {name}, or name an existing one in codebuild_project"),
+                ),
+                Err(err) => unreadable(subject, "BatchGetProjects", &err),
+            }
+        }
+        Target::Pipeline {
+            name,
+            source_action,
+            variables,
+        } => {
+            let declaration = match clients.pipelines.get_pipeline().name(name).send().await {
+                Ok(output) => output.pipeline,
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_pipeline_not_found_exception()) =>
+                {
+                    None
+                }
+                Err(err) => return unreadable(subject, "GetPipeline", &err),
+            };
+            let Some(declaration) = declaration else {
+                return Finding::fail(
+                    subject,
+                    format!("pipeline {name} does not exist"),
+                    format!("create pipeline {name}, or name an existing one in pipeline"),
+                );
+            };
+            let mut problems = Vec::new();
+            if declaration.pipeline_type() != Some(&PipelineType::V2) {
+                problems.push(
+                    "it is not a V2 pipeline, so sourceRevisions cannot pin the commit".to_owned(),
+                );
+            }
+            let has_source = declaration
+                .stages()
+                .iter()
+                .flat_map(|s| s.actions())
+                .any(|action| {
+                    action.name() == source_action
+                        && action.action_type_id().map(|t| t.category())
+                            == Some(&ActionCategory::Source)
+                });
+            if !has_source {
+                problems.push(format!("it has no source action named {source_action}"));
+            }
+            if *variables {
+                let declared: Vec<&str> =
+                    declaration.variables().iter().map(|v| v.name()).collect();
+                let mut needed: Vec<&str> = PIPELINE_VARIABLES.to_vec();
+                if route.merge_group_variable {
+                    needed.push(MERGE_GROUP_VARIABLE);
+                }
+                let missing: Vec<&str> = needed
+                    .into_iter()
+                    .filter(|v| !declared.contains(v))
+                    .collect();
+                if !missing.is_empty() {
+                    problems.push(format!("it does not declare {}", missing.join(", ")));
+                }
+            }
+            if problems.is_empty() {
+                Finding::ok(subject, format!("pipeline {name}: V2, source action {source_action}, Gantry's variables declared"))
+            } else {
+                Finding::fail(
+                    subject,
+                    format!("pipeline {name}: {}", problems.join("; ")),
+                    "make it V2, name its source action in source_action, declare the variables (each with a default), or set pipeline_variables: false",
+                )
+            }
+        }
+    }
+}
+
+async fn check_ledger(clients: &Clients, table: &str) -> Finding {
+    let subject = "ledger";
+    match clients.dynamodb.describe_table().table_name(table).send().await {
+        Ok(output) => {
+            let status = output
+                .table()
+                .and_then(|t| t.table_status())
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|| "unknown".into());
+            if status == "ACTIVE" {
+                Finding::ok(subject, format!("table {table} is ACTIVE"))
+            } else {
+                Finding::fail(subject, format!("table {table} is {status}"), "wait for it, or check the stack's LedgerTable")
+            }
+        }
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Finding::fail(
+            subject,
+            format!("table {table} does not exist"),
+            "deploy the stack (its LedgerTable), or pass the table trigger's GANTRY_LEDGER_TABLE names",
+        ),
+        Err(err) => unreadable(subject.to_owned(), "DescribeTable", &err),
+    }
+}
+
+async fn check_queue(clients: &Clients, name: &str, url: &str) -> Finding {
+    let subject = format!("queue {name}");
+    let answer = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(
+            aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        )
+        .send()
+        .await;
+    match answer {
+        Ok(output) => {
+            let count: u64 = output
+                .attributes()
+                .into_iter()
+                .flatten()
+                .filter_map(|(_, value)| value.parse::<u64>().ok())
+                .sum();
+            if count == 0 {
+                Finding::ok(subject, "empty")
+            } else {
+                Finding::fail(
+                    subject,
+                    format!("{count} messages wait for an operator"),
+                    format!("read why (their GantryErrorType attribute, the trigger's error log), fix it, then `gantry redrive --from {url} --to <TriggerQueueUrl>`"),
+                )
+            }
+        }
+        Err(err) => unreadable(subject, "GetQueueAttributes", &err),
+    }
+}
+
+fn unreadable<E: std::fmt::Debug + std::error::Error>(
+    subject: String,
+    operation: &str,
+    err: &E,
+) -> Finding {
+    Finding::fail(
+        subject,
+        format!(
+            "{operation} failed: {}",
+            gantry_core::logging::error_chain(err)
+        ),
+        "check the credentials and region this command runs with (the AWS SDK's standard settings)",
+    )
+}

@@ -1,0 +1,256 @@
+//! `gantry`, the operator's command line, against moto: `doctor` on a healthy
+//! setup and a broken one, `explain` of a delivery trigger handled, `redrive`
+//! of the trigger's dead letters (and the binary's exit codes).
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use gantry_cli::doctor::{self, Clients, Parts};
+use gantry_cli::explain::{self, Subject};
+use gantry_cli::redrive::Redrive;
+use gantry_cli::report::Verdict;
+use gantry_core::ids::{CommitSha, DeliveryId, RepoName};
+use gantry_core::ledger::Clock;
+use gantry_tests::moto::Moto;
+use gantry_tests::scenario::{self, LocalAws, PIPELINE, PROJECT};
+use gantry_tests::{sample, soon, workspace_binary};
+use gantry_trigger::config::Routes;
+use gantry_trigger::start::Starter;
+use gantry_trigger::Trigger;
+
+const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+const COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+
+async fn world() -> (Moto, LocalAws, Clients) {
+    let moto = Moto::start().await.unwrap();
+    let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
+    let clients = Clients::new(&aws.sdk);
+    (moto, aws, clients)
+}
+
+fn failures(report: &gantry_cli::report::Report) -> Vec<String> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Fail)
+        .map(|f| format!("{}: {}", f.subject, f.detail))
+        .collect()
+}
+
+#[tokio::test]
+async fn doctor_passes_a_healthy_setup_and_names_each_broken_part_with_its_fix() {
+    let (moto, aws, clients) = world().await;
+    let healthy = Parts {
+        routes: Some(scenario::routes_json()),
+        ledger_table: Some(scenario::LEDGER_TABLE.into()),
+        dead_letter_queues: vec![("TriggerDlq".into(), aws.dead_letter_url.clone())],
+    };
+    let report = doctor::run(&clients, &healthy).await;
+    assert!(failures(&report).is_empty(), "{}", report.to_text());
+    assert_eq!(report.findings.len(), 5, "{}", report.to_text());
+
+    // A route to a pipeline that does not exist, one to a project that does
+    // not, the merge group variable undeclared, a missing table, a dead letter.
+    let broken_routes = serde_json::json!({"routes": [
+        {"name": "typo", "repository": scenario::REPOSITORY, "pipeline": "no-such-pipeline"},
+        {"name": "gone", "repository": scenario::REPOSITORY, "codebuild_project": "no-such-project"},
+        {"name": "queue", "repository": scenario::REPOSITORY, "events": ["merge_group"], "pipeline": PIPELINE, "merge_group_variable": true},
+        {"name": "fine", "repository": scenario::REPOSITORY, "codebuild_project": PROJECT}
+    ]})
+    .to_string();
+    aws_sdk_sqs::Client::new(&aws.sdk)
+        .send_message()
+        .queue_url(&aws.dead_letter_url)
+        .message_body("{}")
+        .send()
+        .await
+        .unwrap();
+    let broken = Parts {
+        routes: Some(broken_routes),
+        ledger_table: Some("no-such-table".into()),
+        dead_letter_queues: vec![("TriggerDlq".into(), aws.dead_letter_url.clone())],
+    };
+    let report = doctor::run(&clients, &broken).await;
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 5, "{}", report.to_text());
+    for expected in [
+        "route routes[0] (typo): pipeline no-such-pipeline does not exist",
+        "route routes[1] (gone): CodeBuild project no-such-project does not exist",
+        "route routes[2] (queue): pipeline hello-world-pipeline: it does not declare GANTRY_MERGE_GROUP_BASE",
+        "ledger: table no-such-table does not exist",
+        "queue TriggerDlq: 1 messages wait for an operator",
+    ] {
+        assert!(failed.iter().any(|f| f == expected), "{expected} not in {failed:?}");
+    }
+    assert!(report
+        .findings
+        .iter()
+        .filter(|f| f.verdict == Verdict::Fail)
+        .all(|f| f.fix.is_some()));
+
+    // The binary: its exit code says whether anything failed, and --json is JSON.
+    let run = |args: &[&str]| {
+        let mut command = std::process::Command::new(workspace_binary("gantry"));
+        command.args(args);
+        for (name, value) in moto.env() {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    let ok = run(&["doctor", "--ledger-table", scenario::LEDGER_TABLE]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let bad = run(&["--json", "doctor", "--ledger-table", "no-such-table"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(json["findings"][1]["verdict"], "fail", "{json}");
+    let usage = run(&["explain", COMMIT, "--ledger-table", "t"]);
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&usage.stderr).contains("a commit needs --repository"));
+}
+
+#[tokio::test]
+async fn explain_tells_what_trigger_decided_and_started_for_a_delivery_and_its_commit() {
+    let (_moto, aws, clients) = world().await;
+    let trigger = Trigger::new(
+        Routes::parse(&scenario::routes_json()).unwrap(),
+        Starter::new(
+            aws_sdk_codepipeline::Client::new(&aws.sdk),
+            aws_sdk_codebuild::Client::new(&aws.sdk),
+        ),
+        scenario::ledger(&aws.sdk, Clock::system()),
+    );
+    let push: EventBridgeEvent<serde_json::Value> =
+        serde_json::from_value(sample("trigger/push.json")).unwrap();
+    trigger.handle(push, soon()).await.unwrap();
+
+    let by_delivery = explain::run(
+        &clients,
+        scenario::LEDGER_TABLE,
+        &Subject::Delivery(DeliveryId::parse(DELIVERY).unwrap()),
+    )
+    .await
+    .unwrap();
+    let text = by_delivery.to_text();
+    assert!(
+        text.contains("started 6113728 of Codertocat/Hello-World"),
+        "{text}"
+    );
+    assert!(
+        text.contains("route routes[0] (pushes): starts pipeline/hello-world-pipeline"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pipeline/hello-world-pipeline: started pipeline execution "),
+        "{text}"
+    );
+    // moto's executions succeed at once: the state is read now, not recorded.
+    assert!(text.contains(", now Succeeded"), "{text}");
+
+    let by_commit = explain::run(
+        &clients,
+        scenario::LEDGER_TABLE,
+        &Subject::Commit {
+            repository: RepoName::parse("codertocat/hello-world").unwrap(),
+            commit: CommitSha::parse(COMMIT).unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(by_commit, by_delivery);
+
+    let unknown = explain::run(
+        &clients,
+        scenario::LEDGER_TABLE,
+        &Subject::Delivery(DeliveryId::parse("00000000-0000-0000-0000-000000000000").unwrap()),
+    )
+    .await
+    .unwrap();
+    assert!(
+        unknown.to_text().contains("nothing recorded"),
+        "{}",
+        unknown.to_text()
+    );
+}
+
+#[tokio::test]
+async fn redrive_moves_every_dead_letter_back_and_a_dry_run_moves_none() {
+    let (_moto, aws, _clients) = world().await;
+    let sqs = aws_sdk_sqs::Client::new(&aws.sdk);
+    let event = sample("trigger/push.json").to_string();
+    for body in [event.as_str(), "not an event"] {
+        sqs.send_message()
+            .queue_url(&aws.dead_letter_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let redrive = |dry_run| Redrive {
+        sqs: &sqs,
+        from: &aws.dead_letter_url,
+        to: &aws.queue_url,
+        dry_run,
+        max: 100,
+    };
+    let dry = redrive(true).run(&mut |_| {}).await.unwrap();
+    assert_eq!(dry.findings.len(), 2, "{}", dry.to_text());
+    assert!(
+        dry.to_text().contains(&format!(
+            "would move GitHub Push delivery {DELIVERY} at {COMMIT}"
+        )),
+        "{}",
+        dry.to_text()
+    );
+    assert_eq!(
+        scenario_counts(&sqs, &aws).await,
+        (2, 0),
+        "a dry run moves nothing"
+    );
+
+    let mut progressed = 0;
+    let moved = redrive(false).run(&mut |n| progressed = n).await.unwrap();
+    assert!(failures(&moved).is_empty(), "{}", moved.to_text());
+    assert_eq!(progressed, 2);
+    assert_eq!(scenario_counts(&sqs, &aws).await, (0, 2));
+    let bodies: Vec<String> = aws
+        .receive_batch(2, std::time::Duration::from_secs(5))
+        .await
+        .unwrap()["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(bodies.contains(&event) && bodies.contains(&"not an event".to_owned()));
+
+    let again = redrive(false).run(&mut |_| {}).await.unwrap();
+    assert!(again.to_text().contains("empty: nothing to move"));
+}
+
+/// (messages in the dead-letter queue, in the trigger queue), visible or not.
+async fn scenario_counts(sqs: &aws_sdk_sqs::Client, aws: &LocalAws) -> (u64, u64) {
+    let count = |url: String| async move {
+        let out = sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(
+                aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            )
+            .send()
+            .await
+            .unwrap();
+        out.attributes()
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, v)| v.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    (
+        count(aws.dead_letter_url.clone()).await,
+        count(aws.queue_url.clone()).await,
+    )
+}
