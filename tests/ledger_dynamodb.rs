@@ -54,6 +54,7 @@ async fn a_start_is_claimed_once_completed_once_and_recovered_after_its_lease() 
         commit: &commit,
         git_ref: Some("main"),
         lease: Duration::from_secs(60),
+        event_at: 1_799_999_990,
     };
     let ledger = &world.ledger;
 

@@ -256,9 +256,10 @@ async fn in_app_mode_a_failed_build_is_one_check_run_created_running_then_comple
     .unwrap();
     assert_eq!(update["status"], "completed");
     assert_eq!(update["conclusion"], "failure");
-    assert!(
-        update.get("actions").is_none(),
-        "nothing to stop once it finished"
+    assert_eq!(
+        update["actions"],
+        serde_json::json!([]),
+        "nothing to stop once it finished: the update takes the Stop button away"
     );
     let summary = update["output"]["summary"].as_str().unwrap();
     assert!(summary.contains("| BUILD | FAILED |"), "{summary}");
@@ -417,4 +418,102 @@ async fn test_reports_that_cannot_be_read_leave_the_check_run_without_them() {
         .as_str()
         .unwrap()
         .contains("### Tests"));
+}
+
+#[tokio::test]
+async fn an_app_installed_again_under_a_new_id_is_found_again() {
+    let world = world().await;
+    world.build_is("SUCCEEDED").await;
+    // The first token expires within the refresh margin, so the next event
+    // exchanges again; by then the App was reinstalled as installation 78:
+    // 77's exchange answers 404, the repository's installation is 78.
+    let soon_expiring = aws_smithy_types::DateTime::from_secs(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + 240,
+    )
+    .fmt(aws_smithy_types::date_time::Format::DateTime)
+    .unwrap();
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/app/installations/{INSTALLATION}/access_tokens"
+        )))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
+            "token": INSTALLATION_TOKEN, "expires_at": soon_expiring
+        })))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&world.github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/app/installations/{INSTALLATION}/access_tokens"
+        )))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(serde_json::json!({"message": "Not Found"})),
+        )
+        .with_priority(2)
+        .mount(&world.github)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPOSITORY}/installation")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"id": INSTALLATION, "app_id": 4242})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&world.github)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPOSITORY}/installation")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"id": 78, "app_id": 4242})),
+        )
+        .with_priority(2)
+        .mount(&world.github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/app/installations/78/access_tokens"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
+            "token": INSTALLATION_TOKEN, "expires_at": "2099-01-01T00:00:00Z"
+        })))
+        .mount(&world.github)
+        .await;
+    let handler = world.handler();
+    let first = handle(&handler, "SUCCEEDED").await;
+    assert!(matches!(first, Outcome::CheckRun { .. }), "{first:?}");
+    // Another build's event in the same container.
+    world.codebuild.reset().await;
+    Mock::given(header("x-amz-target", "CodeBuild_20161006.BatchGetBuilds"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(scenario::batch_get_builds(
+                "hello-world-build:5f6b2c1a-0000-4000-8000-000000000004",
+                "SUCCEEDED",
+                COMMIT,
+            )),
+        )
+        .mount(&world.codebuild)
+        .await;
+    let event: EventBridgeEvent<Value> = serde_json::from_value(scenario::build_state_change(
+        "hello-world-build:5f6b2c1a-0000-4000-8000-000000000004",
+        "SUCCEEDED",
+        COMMIT,
+    ))
+    .unwrap();
+    let second = handler
+        .handle(event, Instant::now() + Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert!(matches!(second, Outcome::CheckRun { .. }), "{second:?}");
+    assert_eq!(world.requests("GET", "/installation").await.len(), 2);
+    assert_eq!(
+        world
+            .requests("POST", "/app/installations/78/access_tokens")
+            .await
+            .len(),
+        1
+    );
 }

@@ -111,6 +111,8 @@ async fn claim_and_die(ledger: &gantry_core::ledger::Ledger) {
         commit: &commit,
         git_ref: Some("master"),
         lease: Duration::from_secs(40),
+        // The push sample's time, 2019-05-15T15:20:49Z.
+        event_at: 1_557_933_649,
     };
     ledger.claim_start(&claim, soon()).await.unwrap();
 }
@@ -845,7 +847,13 @@ async fn a_merge_groups_checks_start_its_routes_at_the_queues_head_commit() {
 
 /// The push sample, as another delivery of another commit on the same branch.
 fn push_event_of(delivery: &str, commit: &str) -> EventBridgeEvent<serde_json::Value> {
+    push_event_at(delivery, commit, "2019-05-15T15:21:49Z")
+}
+
+/// The push sample as another delivery of `commit`, that GitHub sent at `time`.
+fn push_event_at(delivery: &str, commit: &str, time: &str) -> EventBridgeEvent<serde_json::Value> {
     let mut event = sample("trigger/push.json");
+    event["time"] = time.into();
     event["detail"]["delivery_id"] = delivery.into();
     event["detail"]["commit"] = commit.into();
     serde_json::from_value(event).unwrap()
@@ -925,12 +933,44 @@ async fn a_new_push_stops_the_build_of_the_branchs_older_commit_and_a_late_redel
     assert_eq!(stops.len(), 1);
     assert_eq!(stops[0]["id"], first_build.as_str());
 
-    // The first push redelivered late: already started, and it stops nothing newer.
+    // A push GitHub sent before both, handled only now (a retry, the queue's
+    // order): it never stops the newer build; its own is the superseded one.
+    let older = world
+        .trigger
+        .handle(
+            push_event_at(
+                "0d3162e0-cc78-11e3-81ab-4c9367dc0958",
+                "0000000000000000000000000000000000000001",
+                "2019-05-15T15:19:49Z",
+            ),
+            soon(),
+        )
+        .await
+        .unwrap();
+    let Summary::Started { started, stopped } = &older else {
+        panic!("{older:?}")
+    };
+    assert_eq!(stopped.len(), 1, "{older:?}");
+    assert_eq!(stopped[0].started, started[0].started);
+    assert_eq!(stopped[0].reason, "Superseded by a10867b");
+    let newest = world.recorder.bodies("StartBuild").len();
+    assert_eq!(newest, 3);
+    let stops = world.recorder.bodies("StopBuild");
+    assert_eq!(stops.len(), 2);
+    assert!(stops
+        .iter()
+        .all(|stop| stop["id"] != serde_json::Value::Null));
+
+    // The first push redelivered late: already started, and what it stops is
+    // its own build again, never the newest commit's.
     world.clock.advance(Duration::from_secs(3_600));
     let late = world.trigger.handle(push_event(), soon()).await.unwrap();
-    assert!(stopped_ids(&late).is_empty(), "{late:?}");
-    assert_eq!(world.recorder.bodies("StopBuild").len(), 1);
-    assert_eq!(world.recorder.bodies("StartBuild").len(), 2);
+    assert_eq!(
+        stopped_ids(&late),
+        std::slice::from_ref(&first_build),
+        "{late:?}"
+    );
+    assert_eq!(world.recorder.bodies("StartBuild").len(), 3);
 }
 
 #[tokio::test]

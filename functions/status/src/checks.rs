@@ -11,14 +11,15 @@
 
 use crate::handler::{Outcome, StatusError};
 use crate::mapping::{report, Post};
-use gantry_core::github::{Annotation, CheckRun, GitHubClient, MAX_ANNOTATIONS};
+use gantry_core::github::{Annotation, CheckRun, GitHubClient, Recheck, MAX_ANNOTATIONS};
 use gantry_core::ledger::{CheckRunClaim, CheckRunRecord, Ledger};
 use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-/// How long a claim holds while its holder creates the run.
-const CLAIM_LEASE: Duration = Duration::from_secs(30);
+/// Kept past the invocation's deadline: a claim holds while its holder may
+/// still be creating the run, so no one else takes it over meanwhile.
+const CLAIM_MARGIN: Duration = Duration::from_secs(10);
 /// How long an event waits for another invocation's run to be recorded
 /// before it fails (and is retried): creating one run is a single request.
 const WAIT_FOR_RUN: Duration = Duration::from_secs(5);
@@ -86,7 +87,15 @@ pub struct CheckRuns<'a> {
 }
 
 impl CheckRuns<'_> {
-    pub async fn report(&self, post: &Post, deadline: Instant) -> Result<Outcome, StatusError> {
+    /// `recheck` decides a running state again from a fresh read: asked before
+    /// a completed run's next attempt is opened, so a read that lagged the
+    /// run's end does not open an attempt no event will ever complete.
+    pub async fn report(
+        &self,
+        post: &Post,
+        deadline: Instant,
+        recheck: Option<&dyn Recheck>,
+    ) -> Result<Outcome, StatusError> {
         let (run, more_annotations) = report::check_run(post);
         let key = post.check.run.as_str();
         let conclusion = post.check.conclusion.map(|c| c.as_str());
@@ -123,9 +132,23 @@ impl CheckRuns<'_> {
                     return Ok(outcome);
                 }
                 Step::Create { attempt } => {
+                    if attempt > 1 && conclusion.is_none() {
+                        if let Some(recheck) = recheck {
+                            if let Some(reason) = recheck.before_retry().await {
+                                info!(%reason, "event ignored");
+                                return Ok(Outcome::Ignored { reason });
+                            }
+                        }
+                    }
                     match self
                         .ledger
-                        .claim_check_run(key, &run.name, attempt, CLAIM_LEASE, deadline)
+                        .claim_check_run(
+                            key,
+                            &run.name,
+                            attempt,
+                            deadline.saturating_duration_since(Instant::now()) + CLAIM_MARGIN,
+                            deadline,
+                        )
                         .await?
                     {
                         CheckRunClaim::Claimed => {

@@ -318,7 +318,7 @@ impl StatusHandler {
                     github: &self.github,
                     ledger,
                 };
-                match check_runs.report(&post, deadline).await {
+                match check_runs.report(&post, deadline, recheck).await {
                     Err(StatusError::GitHub(err)) => Err(err),
                     other => return other,
                 }

@@ -108,6 +108,7 @@ impl Trigger {
             self.starter(),
             &rerun_event,
             &start,
+            self.ledger().now(),
             deadline,
         )
         .await

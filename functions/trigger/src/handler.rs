@@ -172,7 +172,13 @@ impl Trigger {
             repository = %detail.repository,
             commit = %detail.commit,
         );
-        self.start_all(&detail, original, deadline)
+        // The event's own time orders a ref's starts (for superseded builds);
+        // an event without one is placed at its handling.
+        let event_at = event
+            .time
+            .map(|time| time.timestamp())
+            .unwrap_or_else(|| self.ledger.now());
+        self.start_all(&detail, original, event_at, deadline)
             .instrument(span)
             .await
     }
@@ -181,6 +187,7 @@ impl Trigger {
         &self,
         event: &GitEvent,
         original: serde_json::Value,
+        event_at: i64,
         deadline: Instant,
     ) -> Result<Summary, TriggerError> {
         if let Change::CheckRun(request) = &event.change {
@@ -282,8 +289,15 @@ impl Trigger {
                 route = %start.route,
             );
             async move {
-                let result =
-                    once::start_once(&self.ledger, &self.starter, event, start, deadline).await;
+                let result = once::start_once(
+                    &self.ledger,
+                    &self.starter,
+                    event,
+                    start,
+                    event_at,
+                    deadline,
+                )
+                .await;
                 log_start(event, &result);
                 result
             }
@@ -349,11 +363,24 @@ impl Trigger {
                 .ledger
                 .starts_for_ref(&event.repository, &git_ref, &start.route, deadline)
                 .await?;
-            stops.extend(cancel::superseded(
+            match cancel::superseded(
                 &on_ref,
                 event.delivery_id.as_str(),
                 event.commit.as_str(),
-            ));
+                self.ledger.now(),
+            ) {
+                cancel::Superseded::Stop(more) => stops.extend(more),
+                cancel::Superseded::Pending { delivery } => {
+                    return Err(TriggerError::Stop {
+                        failed: 1,
+                        planned: 1,
+                        kind: FailureKind::Transient,
+                        first: format!(
+                            "delivery {delivery}'s start on this ref is still being made; it is stopped on the next try"
+                        ),
+                    })
+                }
+            }
         }
         self.stop_all(stops, deadline).await
     }

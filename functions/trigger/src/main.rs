@@ -1,3 +1,8 @@
+// The layout of the handler's future (a batch of events, each with its
+// concurrent starts and stops, inside spans and deadlines) nests deeper than
+// the default limit of 128 allows.
+#![recursion_limit = "256"]
+
 use gantry_core::ledger::{Clock, Ledger, LEDGER_TABLE};
 use gantry_core::{aws, config, logging};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};

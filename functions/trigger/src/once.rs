@@ -58,6 +58,7 @@ pub async fn start_once(
     starter: &Starter,
     event: &GitEvent,
     start: &Start,
+    event_at: i64,
     deadline: Instant,
 ) -> Result<Outcome, OnceError> {
     let target = start.target.ledger_key();
@@ -70,6 +71,7 @@ pub async fn start_once(
         commit: &event.commit,
         git_ref: git_ref.as_deref(),
         lease: deadline.saturating_duration_since(Instant::now()) + LEASE_MARGIN,
+        event_at,
     };
     let claimed = ledger.claim_start(&claim, deadline).await?;
     // A claim taken over from an attempt that may have started the target must

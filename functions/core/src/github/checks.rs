@@ -10,20 +10,25 @@ use http::Method;
 use serde::Serialize;
 use tokio::time::Instant;
 
-/// `output.summary` and `output.text`: "Maximum length: 65535 characters".
-pub const MAX_OUTPUT_CHARS: usize = 65_535;
+/// `output.summary` and `output.text`: "Maximum length: 65535 characters" in
+/// the description, which GitHub enforces in bytes ("exceeds a maximum
+/// bytesize of 65535"); every limit here is applied in UTF-8 bytes, which
+/// also meets a limit in characters.
+pub const MAX_OUTPUT_BYTES: usize = 65_535;
 /// Annotations per request (`maxItems: 50`); more go in later updates.
 pub const MAX_ANNOTATIONS: usize = 50;
-/// GitHub documents no limit for a title; one line of a check page's header
-/// is kept short, as a commit status's 140.
-pub const MAX_TITLE_CHARS: usize = 140;
+/// GitHub documents no limit for a run's title; one line of a check page's
+/// header is kept short, as a commit status's 140.
+pub const MAX_TITLE_BYTES: usize = 140;
+/// An annotation's title: 255.
+pub const MAX_ANNOTATION_TITLE_BYTES: usize = 255;
 /// Actions per run (`maxItems: 3`), and their fields' `maxLength`s.
 pub const MAX_ACTIONS: usize = 3;
 pub const MAX_ACTION_LABEL_CHARS: usize = 20;
 pub const MAX_ACTION_DESCRIPTION_CHARS: usize = 40;
 pub const MAX_ACTION_IDENTIFIER_CHARS: usize = 20;
 /// An annotation's message: "64 KB" in GitHub's guide.
-pub const MAX_ANNOTATION_MESSAGE_CHARS: usize = 65_535;
+pub const MAX_ANNOTATION_MESSAGE_BYTES: usize = 65_535;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,7 +120,8 @@ pub struct CheckRun {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     pub output: CheckOutput,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Always sent, empty too: GitHub keeps the fields an update leaves out,
+    /// and a finished run must lose the buttons it had while it ran.
     pub actions: Vec<CheckAction>,
 }
 
@@ -124,40 +130,50 @@ impl CheckRun {
     /// character boundary, marked with `…`), at most 50 annotations and three
     /// actions. Annotations past the 50th are returned, for later updates.
     pub fn within_limits(mut self) -> (CheckRun, Vec<Annotation>) {
-        self.output.title = cut(&self.output.title, MAX_TITLE_CHARS);
-        self.output.summary = cut(&self.output.summary, MAX_OUTPUT_CHARS);
-        self.output.text = self.output.text.map(|text| cut(&text, MAX_OUTPUT_CHARS));
+        self.output.title = cut(&self.output.title, MAX_TITLE_BYTES);
+        self.output.summary = cut(&self.output.summary, MAX_OUTPUT_BYTES);
+        self.output.text = self.output.text.map(|text| cut(&text, MAX_OUTPUT_BYTES));
         let rest = if self.output.annotations.len() > MAX_ANNOTATIONS {
             self.output.annotations.split_off(MAX_ANNOTATIONS)
         } else {
             Vec::new()
         };
         for annotation in &mut self.output.annotations {
-            annotation.message = cut(&annotation.message, MAX_ANNOTATION_MESSAGE_CHARS);
+            annotation.message = cut(&annotation.message, MAX_ANNOTATION_MESSAGE_BYTES);
+            annotation.title = annotation
+                .title
+                .take()
+                .map(|title| cut(&title, MAX_ANNOTATION_TITLE_BYTES));
         }
         self.actions.truncate(MAX_ACTIONS);
         for action in &mut self.actions {
             action.label = cut(&action.label, MAX_ACTION_LABEL_CHARS);
             action.description = cut(&action.description, MAX_ACTION_DESCRIPTION_CHARS);
             // An identifier is matched, never shown: cut, not marked.
-            action.identifier = action
-                .identifier
-                .chars()
-                .take(MAX_ACTION_IDENTIFIER_CHARS)
-                .collect();
+            action.identifier = prefix(&action.identifier, MAX_ACTION_IDENTIFIER_CHARS).to_owned();
         }
         (self, rest)
     }
 }
 
-/// `text` in at most `max` characters; a cut one ends with `…`.
+/// `text` in at most `max` UTF-8 bytes, cut on a character boundary; a cut
+/// one ends with `…` (3 bytes, within `max`).
 pub fn cut(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
+    if text.len() <= max {
         return text.to_owned();
     }
-    let mut kept: String = text.chars().take(max.saturating_sub(1)).collect();
+    let mut kept = prefix(text, max.saturating_sub('…'.len_utf8())).to_owned();
     kept.push('…');
     kept
+}
+
+/// The longest start of `text` within `max` bytes that ends on a character.
+fn prefix(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[derive(Serialize)]
@@ -279,13 +295,21 @@ mod tests {
                 identifier: format!("retry-failed-actions-{n}"),
             })
             .collect();
+        long.output.annotations[0].title = Some("t".repeat(300));
         let (run, rest) = long.within_limits();
-        assert_eq!(run.output.title.chars().count(), MAX_TITLE_CHARS);
-        assert_eq!(run.output.summary.chars().count(), MAX_OUTPUT_CHARS);
+        assert!(run.output.title.len() <= MAX_TITLE_BYTES);
+        // In bytes, as GitHub counts: 70,000 two-byte characters are cut to
+        // at most 65,535 bytes, on a character boundary.
+        assert!(run.output.summary.len() <= MAX_OUTPUT_BYTES);
+        assert!(run.output.summary.len() > MAX_OUTPUT_BYTES - 4);
         assert!(run.output.summary.ends_with('…'));
         assert_eq!(
-            run.output.text.as_deref().map(|t| t.chars().count()),
-            Some(MAX_OUTPUT_CHARS)
+            run.output.text.as_deref().map(str::len),
+            Some(MAX_OUTPUT_BYTES)
+        );
+        assert_eq!(
+            run.output.annotations[0].title.as_deref().map(str::len),
+            Some(MAX_ANNOTATION_TITLE_BYTES)
         );
         assert_eq!(run.output.annotations.len(), 50);
         assert_eq!(rest.len(), 70);
@@ -306,7 +330,7 @@ mod tests {
         let json = serde_json::to_value(&same).unwrap();
         assert_eq!(json["status"], "completed");
         assert_eq!(json["conclusion"], "failure");
-        assert!(json.get("actions").is_none());
+        assert_eq!(json["actions"], serde_json::json!([]));
         assert!(json["output"].get("annotations").is_none());
     }
 }

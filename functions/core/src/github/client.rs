@@ -262,52 +262,42 @@ impl GitHubClient {
                 .await
                 .map_err(GitHubError::App)?,
         );
-        let installation = match installations.installation(repo).await {
-            Some(installation) => installation,
-            None => {
-                let url = format!(
-                    "{}/repos/{}/{}/installation",
-                    self.api_url,
-                    repo.owner(),
-                    repo.name()
-                );
-                let answer = match self.request(Method::GET, &url, &jwt, Bytes::new()).await? {
-                    Attempt::Created(answer) => answer,
-                    Attempt::Rejected { status: 404, .. } => {
-                        return Ok(Err(Attempt::Rejected {
-                            status: 404,
-                            message: format!(
-                                "the GitHub App {} is not installed on {repo}",
-                                key.app_id()
-                            ),
-                        }))
+        // A cached installation may be gone (the App uninstalled and installed
+        // again under a new id): its exchange's 404 drops it and looks again, once.
+        let mut looked_up = false;
+        let answer = loop {
+            let cached = installations.installation(repo).await;
+            let installation = match cached {
+                Some(installation) => installation,
+                None => {
+                    looked_up = true;
+                    match self.find_installation(key, repo, &jwt).await? {
+                        Ok(installation) => {
+                            installations
+                                .remember_installation(repo, installation)
+                                .await;
+                            installation
+                        }
+                        Err(failed) => return Ok(Err(failed)),
                     }
-                    failed => return Ok(Err(failed)),
-                };
-                let Some(installation) = serde_json::from_str::<serde_json::Value>(&answer)
-                    .ok()
-                    .and_then(|json| json["id"].as_u64())
-                else {
-                    return Ok(Err(unreadable("installation")));
-                };
-                installations
-                    .remember_installation(repo, installation)
-                    .await;
-                installation
+                }
+            };
+            // Scoped to the one repository: a token that leaks can touch no other.
+            let url = format!(
+                "{}/app/installations/{installation}/access_tokens",
+                self.api_url
+            );
+            let body = serde_json::json!({ "repositories": [repo.name()] }).to_string();
+            match self
+                .request(Method::POST, &url, &jwt, Bytes::from(body))
+                .await?
+            {
+                Attempt::Created(answer) => break answer,
+                Attempt::Rejected { status: 404, .. } if !looked_up => {
+                    installations.forget(repo).await;
+                }
+                failed => return Ok(Err(failed)),
             }
-        };
-        // Scoped to the one repository: a token that leaks can touch no other.
-        let url = format!(
-            "{}/app/installations/{installation}/access_tokens",
-            self.api_url
-        );
-        let body = serde_json::json!({ "repositories": [repo.name()] }).to_string();
-        let answer = match self
-            .request(Method::POST, &url, &jwt, Bytes::from(body))
-            .await?
-        {
-            Attempt::Created(answer) => answer,
-            failed => return Ok(Err(failed)),
         };
         let json: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
         let (Some(token), Some(expires_at)) = (
@@ -327,6 +317,35 @@ impl GitHubClient {
             )
             .await;
         Ok(Ok(token))
+    }
+
+    /// The App's installation on `repo` (`GET /repos/{owner}/{repo}/installation`).
+    async fn find_installation(
+        &self,
+        key: &AppKey,
+        repo: &RepoName,
+        jwt: &SecretString,
+    ) -> Result<Result<u64, Attempt>, GitHubError> {
+        let url = format!(
+            "{}/repos/{}/{}/installation",
+            self.api_url,
+            repo.owner(),
+            repo.name()
+        );
+        let answer = match self.request(Method::GET, &url, jwt, Bytes::new()).await? {
+            Attempt::Created(answer) => answer,
+            Attempt::Rejected { status: 404, .. } => {
+                return Ok(Err(Attempt::Rejected {
+                    status: 404,
+                    message: format!("the GitHub App {} is not installed on {repo}", key.app_id()),
+                }))
+            }
+            failed => return Ok(Err(failed)),
+        };
+        Ok(serde_json::from_str::<serde_json::Value>(&answer)
+            .ok()
+            .and_then(|json| json["id"].as_u64())
+            .ok_or_else(|| unreadable("installation")))
     }
 
     /// One request with `token` as its bearer credential.

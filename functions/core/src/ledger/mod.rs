@@ -6,7 +6,7 @@
 //! | item | `pk` | `sk` | index keys |
 //! |---|---|---|---|
 //! | decision | `DELIVERY#<delivery>` | `DECISION` | `by-commit`: `commit_pk` = `COMMIT#<owner/name>#<sha>`, `commit_sk` = `<decided at>#<delivery>` |
-//! | start | `DELIVERY#<delivery>` | `START#<target>` | `by-ref`: `ref_pk` = `REF#<owner/name>#<ref>#<route>`, `ref_sk` = `<claimed at>#<delivery>` |
+//! | start | `DELIVERY#<delivery>` | `START#<target>` | `by-ref`: `ref_pk` = `REF#<owner/name>#<ref>#<route>`, `ref_sk` = `<event time>#<delivery>` |
 //! | check run | `RUN#<build or execution id>` | `CHECK#<check name>#<attempt, 6 digits>` | |
 //!
 //! Every item carries `expires_at` (the table's TTL attribute), 15 days after
@@ -109,6 +109,9 @@ pub struct StartClaim<'a> {
     pub git_ref: Option<&'a str>,
     /// How long the claim keeps others off before a retry may take it over.
     pub lease: Duration,
+    /// When GitHub's event happened (epoch seconds; the EventBridge event's
+    /// time): the order in which a ref's starts supersede each other.
+    pub event_at: i64,
 }
 
 /// What claiming a start found.
@@ -142,8 +145,11 @@ pub struct RefStart {
     /// `pipeline/<name>` or `project/<name>`.
     pub target: String,
     pub commit: String,
-    /// When the delivery first claimed it (epoch seconds): the list's order.
-    pub claimed_at: i64,
+    /// When its event happened (epoch seconds; as first claimed, so a
+    /// redelivery keeps its place): the list's order.
+    pub event_at: i64,
+    /// Until when an unrecorded claim keeps others off.
+    pub lease_until: i64,
     /// What it started (`None`: claimed, not started yet, or released).
     pub started: Option<StartedRecord>,
 }
@@ -221,7 +227,11 @@ impl Ledger {
                         claim.route
                     )),
                 )
-                .item("ref_sk", s(&format!("{now:012}#{}", claim.delivery)));
+                .item(
+                    "ref_sk",
+                    s(&format!("{:012}#{}", claim.event_at, claim.delivery)),
+                )
+                .item("event_at", n(claim.event_at));
         }
         match deadline::aws_call(deadline, put.send()).await {
             Ok(_) => return Ok(Claim::New),
@@ -538,7 +548,10 @@ fn ref_start(item: &Item) -> RefStart {
             .unwrap_or_default()
             .to_owned(),
         commit: string(item, "commit").unwrap_or_default().to_owned(),
-        claimed_at: number(item, "claimed_at").unwrap_or_default(),
+        event_at: number(item, "event_at")
+            .or_else(|| number(item, "claimed_at"))
+            .unwrap_or_default(),
+        lease_until: number(item, "lease_until").unwrap_or_default(),
         started: started_record(item),
     }
 }
