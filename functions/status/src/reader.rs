@@ -340,7 +340,15 @@ impl Reader {
                     _ => None,
                 };
                 let started_at = detail.start_time.map(|t| t.secs());
+                let approval = detail
+                    .input
+                    .as_ref()
+                    .and_then(|input| input.action_type_id())
+                    .is_some_and(|id| {
+                        id.category() == &aws_sdk_codepipeline::types::ActionCategory::Approval
+                    });
                 actions.push(ActionSnapshot {
+                    approval,
                     stage: detail.stage_name.unwrap_or_default(),
                     action: detail.action_name.unwrap_or_default(),
                     status: detail

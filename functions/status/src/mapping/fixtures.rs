@@ -107,6 +107,7 @@ pub fn documented_actions(deploy_status: &str) -> Vec<ActionSnapshot> {
         .unwrap()
         .iter()
         .map(|a| ActionSnapshot {
+            approval: false,
             stage: a["stageName"].as_str().unwrap().into(),
             action: a["actionName"].as_str().unwrap().into(),
             status: if a["stageName"] == "Deploy" {

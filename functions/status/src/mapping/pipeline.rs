@@ -57,15 +57,21 @@ pub fn for_pipeline(
         ),
     };
     let listed: Option<Vec<&ActionSnapshot>> = actions.map(|actions| actions.iter().collect());
+    let mut check = report::for_execution(
+        execution,
+        report::execution_conclusion(&execution.status),
+        listed.as_deref(),
+        &description,
+    );
+    if execution.status == PipelineExecutionStatus::InProgress {
+        if let Some(approval) = listed.as_deref().and_then(report::waiting_approval) {
+            report::waits_on(&mut check, approval);
+        }
+    }
     Decision::Post(Post {
         repository,
         commit,
-        check: Box::new(report::for_execution(
-            execution,
-            report::execution_conclusion(&execution.status),
-            listed.as_deref(),
-            &description,
-        )),
+        check: Box::new(check),
         status: CommitStatus::new(
             state,
             context,
@@ -152,6 +158,11 @@ pub fn for_stage(
         &description,
     );
     check.run = format!("{}/{stage}", execution.execution_id);
+    if check.conclusion.is_none() {
+        if let Some(approval) = report::waiting_approval(&stage_actions) {
+            report::waits_on(&mut check, approval);
+        }
+    }
     Decision::Post(Post {
         repository,
         commit,

@@ -38,6 +38,25 @@ pub fn execution_conclusion(status: &PipelineExecutionStatus) -> Option<CheckCon
     })
 }
 
+/// A running execution or stage whose latest action is a manual approval
+/// still waiting: its run concludes `action_required`, named by that action.
+/// When the approval is given, the execution runs on: a new attempt, a new run.
+pub fn waiting_approval<'a>(actions: &[&'a ActionSnapshot]) -> Option<&'a ActionSnapshot> {
+    actions
+        .iter()
+        .copied()
+        .find(|action| action.approval && action.status == ActionExecutionStatus::InProgress)
+}
+
+/// Marks `report` as waiting on `approval`.
+pub fn waits_on(report: &mut CheckReport, approval: &ActionSnapshot) {
+    report.conclusion = Some(CheckConclusion::ActionRequired);
+    report.title = Some(format!(
+        "Waiting for a manual approval: {} in stage {}",
+        approval.action, approval.stage
+    ));
+}
+
 pub fn stage_conclusion(status: &StageExecutionStatus) -> Option<CheckConclusion> {
     Some(match status {
         StageExecutionStatus::InProgress | StageExecutionStatus::Stopping => return None,
@@ -78,6 +97,7 @@ pub fn for_build(build: &BuildSnapshot, status: &StatusType, description: &str) 
         target: format!("project/{}", build.project),
         delivery: delivery_of(&build.environment),
         reruns: false,
+        title: None,
         conclusion: build_conclusion(status),
         summary,
         annotations: Vec::new(),
@@ -132,6 +152,7 @@ pub fn for_execution(
         target: format!("pipeline/{}", execution.pipeline),
         delivery: delivery_of(&execution.variables),
         reruns: true,
+        title: None,
         conclusion,
         summary,
         annotations: Vec::new(),
@@ -178,7 +199,11 @@ pub fn check_run(post: &Post) -> (CheckRun, Vec<Annotation>) {
                 .map_or_else(|| post.check.run.clone(), RunOrigin::to_external_id),
         ),
         output: CheckOutput {
-            title: post.status.description.clone(),
+            title: post
+                .check
+                .title
+                .clone()
+                .unwrap_or_else(|| post.status.description.clone()),
             summary: post.check.summary.clone(),
             text: None,
             annotations: post.check.annotations.clone(),
@@ -276,6 +301,7 @@ mod tests {
             summary: Some("3 tests failed\nsee the report".into()),
             duration: Some(std::time::Duration::from_secs(125)),
             started_at: Some(1),
+            approval: false,
         };
         let source = ActionSnapshot {
             stage: "Source".into(),
@@ -284,6 +310,7 @@ mod tests {
             summary: None,
             duration: Some(std::time::Duration::from_secs(4)),
             started_at: Some(0),
+            approval: false,
         };
         let actions = [source, failed];
         let post = posted(for_pipeline(
@@ -349,6 +376,50 @@ mod tests {
             check_run(&post).0.actions.is_empty(),
             "a finished run has nothing to stop"
         );
+    }
+
+    #[test]
+    fn a_pipeline_waiting_on_a_manual_approval_asks_for_action_and_runs_on_as_a_new_attempt() {
+        let approval = ActionSnapshot {
+            stage: "Release".into(),
+            action: "ApproveProduction".into(),
+            status: ActionExecutionStatus::InProgress,
+            summary: None,
+            duration: None,
+            started_at: Some(10),
+            approval: true,
+        };
+        let waiting = [approval.clone()];
+        let post = posted(for_pipeline(
+            &execution("InProgress"),
+            Some(&waiting),
+            "gantry/app".into(),
+            &origin(),
+        ));
+        assert_eq!(post.check.conclusion, Some(CheckConclusion::ActionRequired));
+        let (run, _) = check_run(&post);
+        assert_eq!(run.status, CheckStatus::Completed);
+        assert_eq!(
+            run.output.title,
+            "Waiting for a manual approval: ApproveProduction in stage Release"
+        );
+        // The commit status is still pending: the pipeline has not finished.
+        assert_eq!(post.status.state, gantry_core::github::StatusState::Pending);
+
+        // Approved: the execution runs on, its run has no conclusion again
+        // (the ledger makes that a new attempt, as the step table shows).
+        let approved = [ActionSnapshot {
+            status: ActionExecutionStatus::Succeeded,
+            ..approval
+        }];
+        let post = posted(for_pipeline(
+            &execution("InProgress"),
+            Some(&approved),
+            "gantry/app".into(),
+            &origin(),
+        ));
+        assert_eq!(post.check.conclusion, None);
+        assert_eq!(post.check.title, None);
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub struct ActionSnapshot {
     pub duration: Option<Duration>,
     /// When this attempt started (epoch seconds): a retried stage lists every attempt.
     pub started_at: Option<i64>,
+    /// A manual approval (`Approval` category): running, it waits on a person.
+    pub approval: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +126,9 @@ pub struct CheckReport {
     pub reruns: bool,
     /// `None` while the build or execution runs.
     pub conclusion: Option<CheckConclusion>,
+    /// The run's title when it is not the status's description (a run that
+    /// waits on a manual approval).
+    pub title: Option<String>,
     /// Markdown: the phases, or the stages and actions, each with its state
     /// and duration; the failing action's message; a build's test results.
     pub summary: String,
