@@ -3,6 +3,7 @@
 //! of the trigger's dead letters (and the binary's exit codes).
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use gantry_cli::buttons::{Button, Press};
 use gantry_cli::doctor::{self, Clients, Parts};
 use gantry_cli::explain::{self, Subject};
 use gantry_cli::redrive::Redrive;
@@ -253,4 +254,77 @@ async fn scenario_counts(sqs: &aws_sdk_sqs::Client, aws: &LocalAws) -> (u64, u64
         count(aws.dead_letter_url.clone()).await,
         count(aws.queue_url.clone()).await,
     )
+}
+
+#[tokio::test]
+async fn rerun_and_stop_do_for_token_mode_what_the_check_run_buttons_do() {
+    let (_moto, aws, clients) = world().await;
+    let routes = serde_json::json!({"routes": [
+        {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT}
+    ]})
+    .to_string();
+    let trigger = Trigger::new(
+        Routes::parse(&routes).unwrap(),
+        Starter::new(
+            aws_sdk_codepipeline::Client::new(&aws.sdk),
+            aws_sdk_codebuild::Client::new(&aws.sdk),
+        ),
+        scenario::ledger(&aws.sdk, Clock::system()),
+    );
+    let push: EventBridgeEvent<serde_json::Value> =
+        serde_json::from_value(sample("trigger/push.json")).unwrap();
+    trigger.handle(push, soon()).await.unwrap();
+    let delivery = DeliveryId::parse(DELIVERY).unwrap();
+    let press = Press {
+        clients: &clients,
+        ledger_table: scenario::LEDGER_TABLE,
+        routes: &routes,
+        delivery: &delivery,
+        target: Some("project/hello-world-build"),
+    };
+    let builds = || async {
+        aws_sdk_codebuild::Client::new(&aws.sdk)
+            .list_builds_for_project()
+            .project_name(PROJECT)
+            .send()
+            .await
+            .unwrap()
+            .ids
+            .unwrap_or_default()
+            .len()
+    };
+    assert_eq!(builds().await, 1);
+
+    let rerun = press.press(Button::Rerun).await.unwrap();
+    assert!(failures(&rerun).is_empty(), "{}", rerun.to_text());
+    assert!(
+        rerun
+            .to_text()
+            .contains("re-run started: hello-world-build:"),
+        "{}",
+        rerun.to_text()
+    );
+    assert_eq!(builds().await, 2, "a new build");
+
+    let stop = press.press(Button::Stop).await.unwrap();
+    assert!(failures(&stop).is_empty(), "{}", stop.to_text());
+    assert!(
+        stop.to_text().contains("stop sent to hello-world-build:"),
+        "{}",
+        stop.to_text()
+    );
+
+    // A delivery the ledger does not know is a failure with its fix.
+    let unknown = DeliveryId::parse("00000000-0000-0000-0000-000000000000").unwrap();
+    let report = Press {
+        delivery: &unknown,
+        ..press
+    }
+    .press(Button::Rerun)
+    .await
+    .unwrap();
+    assert_eq!(
+        failures(&report),
+        ["delivery 00000000-0000-0000-0000-000000000000: not in the ledger"]
+    );
 }

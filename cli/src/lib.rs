@@ -4,8 +4,10 @@
 //!
 //! - `doctor`: is the setup right?
 //! - `explain`: what happened to this delivery or commit?
-//! - `redrive`: put the dead letters back.
+//! - `redrive`: put the dead letters back;
+//! - `buttons`: `rerun` and `stop`, the check-run buttons for token mode.
 
+pub mod buttons;
 pub mod doctor;
 pub mod explain;
 pub mod redrive;

@@ -1,4 +1,5 @@
 use clap::{Parser, Subcommand};
+use gantry_cli::buttons::{Button, Press};
 use gantry_cli::doctor::{self, Clients, Parts};
 use gantry_cli::explain::{self, Subject};
 use gantry_cli::redrive::Redrive;
@@ -44,6 +45,31 @@ enum Command {
         /// owner/name, for a commit.
         #[arg(long)]
         repository: Option<String>,
+        #[arg(long)]
+        ledger_table: String,
+    },
+    /// Start a delivery's build or execution again at its commit, as the
+    /// check run's "Re-run" button does (for token mode, which has no buttons).
+    Rerun {
+        /// The delivery that started it (see `gantry explain`).
+        delivery: String,
+        /// Only this target: project/<name> or pipeline/<name>.
+        #[arg(long)]
+        target: Option<String>,
+        /// The routing document (the stack's RoutesJson).
+        #[arg(long)]
+        routes: String,
+        #[arg(long)]
+        ledger_table: String,
+    },
+    /// Stop what a delivery started and is still running, as the check run's
+    /// "Stop" button does.
+    Stop {
+        delivery: String,
+        #[arg(long)]
+        target: Option<String>,
+        #[arg(long)]
+        routes: String,
         #[arg(long)]
         ledger_table: String,
     },
@@ -118,6 +144,38 @@ async fn main() -> ExitCode {
                 .await
                 .map_err(|err| gantry_core::logging::error_chain(&err))
         }
+        Command::Rerun {
+            delivery,
+            target,
+            routes,
+            ledger_table,
+        } => {
+            press(
+                &clients,
+                Button::Rerun,
+                &delivery,
+                target.as_deref(),
+                &routes,
+                &ledger_table,
+            )
+            .await
+        }
+        Command::Stop {
+            delivery,
+            target,
+            routes,
+            ledger_table,
+        } => {
+            press(
+                &clients,
+                Button::Stop,
+                &delivery,
+                target.as_deref(),
+                &routes,
+                &ledger_table,
+            )
+            .await
+        }
         Command::Redrive {
             from,
             to,
@@ -149,6 +207,27 @@ async fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+async fn press(
+    clients: &Clients,
+    button: Button,
+    delivery: &str,
+    target: Option<&str>,
+    routes: &str,
+    ledger_table: &str,
+) -> Result<Report, String> {
+    let delivery = DeliveryId::parse(delivery).map_err(|err| err.to_string())?;
+    Press {
+        clients,
+        ledger_table,
+        routes,
+        delivery: &delivery,
+        target,
+    }
+    .press(button)
+    .await
+    .map_err(|err| gantry_core::logging::error_chain(&err))
 }
 
 fn print(report: &Report, json: bool) -> ExitCode {
