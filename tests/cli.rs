@@ -27,6 +27,21 @@ async fn world() -> (Moto, LocalAws, Clients) {
     (moto, aws, clients)
 }
 
+/// The push sample through `trigger` with `routes`: what it started is in the ledger.
+async fn push_through_trigger(aws: &LocalAws, routes: &str) {
+    let trigger = Trigger::new(
+        Routes::parse(routes).unwrap(),
+        Starter::new(
+            aws_sdk_codepipeline::Client::new(&aws.sdk),
+            aws_sdk_codebuild::Client::new(&aws.sdk),
+        ),
+        scenario::ledger(&aws.sdk, Clock::system()),
+    );
+    let push: EventBridgeEvent<serde_json::Value> =
+        serde_json::from_value(sample("trigger/push.json")).unwrap();
+    trigger.handle(push, soon()).await.unwrap();
+}
+
 fn failures(report: &gantry_cli::report::Report) -> Vec<String> {
     report
         .findings
@@ -115,17 +130,7 @@ async fn doctor_passes_a_healthy_setup_and_names_each_broken_part_with_its_fix()
 #[tokio::test]
 async fn explain_tells_what_trigger_decided_and_started_for_a_delivery_and_its_commit() {
     let (_moto, aws, clients) = world().await;
-    let trigger = Trigger::new(
-        Routes::parse(&scenario::routes_json()).unwrap(),
-        Starter::new(
-            aws_sdk_codepipeline::Client::new(&aws.sdk),
-            aws_sdk_codebuild::Client::new(&aws.sdk),
-        ),
-        scenario::ledger(&aws.sdk, Clock::system()),
-    );
-    let push: EventBridgeEvent<serde_json::Value> =
-        serde_json::from_value(sample("trigger/push.json")).unwrap();
-    trigger.handle(push, soon()).await.unwrap();
+    push_through_trigger(&aws, &scenario::routes_json()).await;
 
     let by_delivery = explain::run(
         &clients,
@@ -206,7 +211,7 @@ async fn redrive_moves_every_dead_letter_back_and_a_dry_run_moves_none() {
         dry.to_text()
     );
     assert_eq!(
-        scenario_counts(&sqs, &aws).await,
+        scenario_counts(&aws).await,
         (2, 0),
         "a dry run moves nothing"
     );
@@ -215,7 +220,7 @@ async fn redrive_moves_every_dead_letter_back_and_a_dry_run_moves_none() {
     let moved = redrive(false).run(&mut |n| progressed = n).await.unwrap();
     assert!(failures(&moved).is_empty(), "{}", moved.to_text());
     assert_eq!(progressed, 2);
-    assert_eq!(scenario_counts(&sqs, &aws).await, (0, 2));
+    assert_eq!(scenario_counts(&aws).await, (0, 2));
     let bodies: Vec<String> = aws
         .receive_batch(2, std::time::Duration::from_secs(5))
         .await
@@ -232,27 +237,10 @@ async fn redrive_moves_every_dead_letter_back_and_a_dry_run_moves_none() {
 }
 
 /// (messages in the dead-letter queue, in the trigger queue), visible or not.
-async fn scenario_counts(sqs: &aws_sdk_sqs::Client, aws: &LocalAws) -> (u64, u64) {
-    let count = |url: String| async move {
-        let out = sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(
-                aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-            )
-            .send()
-            .await
-            .unwrap();
-        out.attributes()
-            .into_iter()
-            .flatten()
-            .filter_map(|(_, v)| v.parse::<u64>().ok())
-            .sum::<u64>()
-    };
+async fn scenario_counts(aws: &LocalAws) -> (u64, u64) {
     (
-        count(aws.dead_letter_url.clone()).await,
-        count(aws.queue_url.clone()).await,
+        aws.messages_in(&aws.dead_letter_url).await.unwrap(),
+        aws.messages_in(&aws.queue_url).await.unwrap(),
     )
 }
 
@@ -263,17 +251,7 @@ async fn rerun_and_stop_do_for_token_mode_what_the_check_run_buttons_do() {
         {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT}
     ]})
     .to_string();
-    let trigger = Trigger::new(
-        Routes::parse(&routes).unwrap(),
-        Starter::new(
-            aws_sdk_codepipeline::Client::new(&aws.sdk),
-            aws_sdk_codebuild::Client::new(&aws.sdk),
-        ),
-        scenario::ledger(&aws.sdk, Clock::system()),
-    );
-    let push: EventBridgeEvent<serde_json::Value> =
-        serde_json::from_value(sample("trigger/push.json")).unwrap();
-    trigger.handle(push, soon()).await.unwrap();
+    push_through_trigger(&aws, &routes).await;
     let delivery = DeliveryId::parse(DELIVERY).unwrap();
     let press = Press {
         clients: &clients,

@@ -14,7 +14,9 @@ use gantry_core::secret::CachedSecret;
 use gantry_status::config::StatusConfig;
 use gantry_status::reader::Reader;
 use gantry_status::{Outcome, StatusHandler};
-use gantry_tests::app_mode::{app_key_pem, APP_ID, REPORT};
+use gantry_tests::app_mode::{
+    app_key_pem, mount_github_app, APP_ID, CHECK_RUN, INSTALLATION, INSTALLATION_TOKEN, REPORT,
+};
 use gantry_tests::moto::Moto;
 use gantry_tests::rest::{check_request, description};
 use gantry_tests::route::RouteOperations;
@@ -27,9 +29,6 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
 const BUILD: &str = "hello-world-build:5f6b2c1a-0000-4000-8000-000000000003";
-const INSTALLATION: u64 = 77;
-const INSTALLATION_TOKEN: &str = "ghs_installation_token_for_tests";
-const CHECK_RUN: u64 = 9001;
 
 struct World {
     _moto: Moto,
@@ -44,35 +43,7 @@ async fn world() -> World {
     let moto = Moto::start().await.unwrap();
     let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
     let github = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{REPOSITORY}/installation")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "id": INSTALLATION, "app_id": 4242, "app_slug": "gantry"
-        })))
-        .mount(&github)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!(
-            "/app/installations/{INSTALLATION}/access_tokens"
-        )))
-        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
-            "token": INSTALLATION_TOKEN, "expires_at": "2099-01-01T00:00:00Z"
-        })))
-        .mount(&github)
-        .await;
-    let created = gantry_tests::rest::description("check-run.response-201.json");
-    let mut created = created;
-    created["id"] = CHECK_RUN.into();
-    Mock::given(method("POST"))
-        .and(path(format!("/repos/{REPOSITORY}/check-runs")))
-        .respond_with(ResponseTemplate::new(201).set_body_json(created.clone()))
-        .mount(&github)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("/repos/{REPOSITORY}/check-runs/{CHECK_RUN}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(created))
-        .mount(&github)
-        .await;
+    mount_github_app(&github).await;
     World {
         _moto: moto,
         aws,

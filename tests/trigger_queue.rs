@@ -215,22 +215,7 @@ async fn end_backoff(world: &World) {
 }
 
 async fn queue_is_empty(world: &World) -> bool {
-    let attributes = aws_sdk_sqs::Client::new(&world.aws.sdk)
-        .get_queue_attributes()
-        .queue_url(&world.aws.queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-        .send()
-        .await
-        .unwrap();
-    let count = |name| {
-        attributes
-            .attributes()
-            .and_then(|a| a.get(&name))
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(u64::MAX)
-    };
-    count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages) == 0
-        && count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible) == 0
+    world.aws.messages_in(&world.aws.queue_url).await.unwrap() == 0
 }
 
 #[tokio::test]

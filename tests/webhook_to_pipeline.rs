@@ -882,6 +882,25 @@ fn merge_group_event(
     serde_json::from_value(event).unwrap()
 }
 
+/// Pushes build `PROJECT`.
+fn builds_on_push() -> String {
+    serde_json::json!({"routes": [
+        {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT}
+    ]})
+    .to_string()
+}
+
+/// The one build `summary` says started.
+fn started_build(summary: &Summary) -> String {
+    let Summary::Started { started, .. } = summary else {
+        panic!("{summary:?}")
+    };
+    let Started::Build(build) = &started[0].started else {
+        panic!("a build: {started:?}")
+    };
+    build.clone()
+}
+
 fn stopped_ids(summary: &Summary) -> Vec<String> {
     let stopped = match summary {
         Summary::Started { stopped, .. } | Summary::Stopped { stopped } => stopped,
@@ -904,12 +923,7 @@ async fn a_new_push_stops_the_build_of_the_branchs_older_commit_and_a_late_redel
     .to_string();
     let world = world_routed(&routes).await.unwrap();
     let first = world.trigger.handle(push_event(), soon()).await.unwrap();
-    let Summary::Started { started, .. } = &first else {
-        panic!("{first:?}")
-    };
-    let Started::Build(first_build) = started[0].started.clone() else {
-        panic!("a build")
-    };
+    let first_build = started_build(&first);
     assert!(stopped_ids(&first).is_empty());
 
     // The next push to the branch: its build starts, the older one is stopped.
@@ -992,12 +1006,7 @@ async fn a_dequeued_merge_group_has_its_build_stopped_and_a_merged_one_does_not(
         )
         .await
         .unwrap();
-    let Summary::Started { started, .. } = &queued else {
-        panic!("{queued:?}")
-    };
-    let Started::Build(build) = started[0].started.clone() else {
-        panic!("a build")
-    };
+    let build = started_build(&queued);
 
     let merged = world
         .trigger
@@ -1115,18 +1124,8 @@ fn check_run_event(
 
 #[tokio::test]
 async fn re_run_on_a_check_run_starts_its_build_again_from_the_original_event_once() {
-    let routes = serde_json::json!({"routes": [
-        {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT}
-    ]})
-    .to_string();
-    let world = world_routed(&routes).await.unwrap();
-    let first = world.trigger.handle(push_event(), soon()).await.unwrap();
-    let Summary::Started { started, .. } = &first else {
-        panic!("{first:?}")
-    };
-    let Started::Build(build) = started[0].started.clone() else {
-        panic!("a build")
-    };
+    let world = world_routed(&builds_on_push()).await.unwrap();
+    let build = started_build(&world.trigger.handle(push_event(), soon()).await.unwrap());
     let external_id = format!("{PUSH_DELIVERY}/project/{PROJECT}/{build}");
 
     // "Re-run" pressed: a new build at the same commit, with a token of its
@@ -1194,18 +1193,8 @@ async fn re_run_on_a_check_run_starts_its_build_again_from_the_original_event_on
 
 #[tokio::test]
 async fn stop_on_a_running_check_run_stops_its_build() {
-    let routes = serde_json::json!({"routes": [
-        {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT}
-    ]})
-    .to_string();
-    let world = world_routed(&routes).await.unwrap();
-    let first = world.trigger.handle(push_event(), soon()).await.unwrap();
-    let Summary::Started { started, .. } = &first else {
-        panic!("{first:?}")
-    };
-    let Started::Build(build) = started[0].started.clone() else {
-        panic!("a build")
-    };
+    let world = world_routed(&builds_on_push()).await.unwrap();
+    let build = started_build(&world.trigger.handle(push_event(), soon()).await.unwrap());
     let build = build.as_str();
     let pressed = world
         .trigger

@@ -5,17 +5,7 @@
 use crate::report::{Finding, Report};
 use aws_sdk_codepipeline::types::{ActionCategory, PipelineType};
 use gantry_trigger::config::{Route, Routes, Target};
-
-/// The pipeline variables trigger passes (a V2 pipeline must declare each).
-pub const PIPELINE_VARIABLES: [&str; 6] = [
-    "GANTRY_REPOSITORY",
-    "GANTRY_COMMIT",
-    "GANTRY_DELIVERY_ID",
-    "GANTRY_REF",
-    "GANTRY_BRANCH",
-    "GANTRY_PULL_REQUEST",
-];
-const MERGE_GROUP_VARIABLE: &str = "GANTRY_MERGE_GROUP_BASE";
+use gantry_trigger::route::{MERGE_GROUP_BASE_VARIABLE, PIPELINE_VARIABLES};
 
 /// The stack's parts, as options (or, later, read from the stack).
 #[derive(Debug, Clone, Default)]
@@ -139,7 +129,7 @@ async fn check_route(clients: &Clients, route: &Route) -> Finding {
                     declaration.variables().iter().map(|v| v.name()).collect();
                 let mut needed: Vec<&str> = PIPELINE_VARIABLES.to_vec();
                 if route.merge_group_variable {
-                    needed.push(MERGE_GROUP_VARIABLE);
+                    needed.push(MERGE_GROUP_BASE_VARIABLE);
                 }
                 let missing: Vec<&str> = needed
                     .into_iter()

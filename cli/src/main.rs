@@ -45,34 +45,16 @@ enum Command {
         /// owner/name, for a commit.
         #[arg(long)]
         repository: Option<String>,
+        /// The ledger table (trigger's GANTRY_LEDGER_TABLE).
         #[arg(long)]
         ledger_table: String,
     },
     /// Start a delivery's build or execution again at its commit, as the
     /// check run's "Re-run" button does (for token mode, which has no buttons).
-    Rerun {
-        /// The delivery that started it (see `gantry explain`).
-        delivery: String,
-        /// Only this target: project/<name> or pipeline/<name>.
-        #[arg(long)]
-        target: Option<String>,
-        /// The routing document (the stack's RoutesJson).
-        #[arg(long)]
-        routes: String,
-        #[arg(long)]
-        ledger_table: String,
-    },
+    Rerun(PressArgs),
     /// Stop what a delivery started and is still running, as the check run's
     /// "Stop" button does.
-    Stop {
-        delivery: String,
-        #[arg(long)]
-        target: Option<String>,
-        #[arg(long)]
-        routes: String,
-        #[arg(long)]
-        ledger_table: String,
-    },
+    Stop(PressArgs),
     /// Move a dead-letter queue's messages back to their queue (TriggerDlq to
     /// TriggerQueue). Safe to repeat: the ledger starts nothing twice.
     Redrive {
@@ -89,6 +71,22 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         max: usize,
     },
+}
+
+/// What the buttons act on.
+#[derive(clap::Args)]
+struct PressArgs {
+    /// The delivery that started it (see `gantry explain`).
+    delivery: String,
+    /// Only this target: project/<name> or pipeline/<name>.
+    #[arg(long)]
+    target: Option<String>,
+    /// The routing document (the stack's RoutesJson).
+    #[arg(long)]
+    routes: String,
+    /// The ledger table (trigger's GANTRY_LEDGER_TABLE).
+    #[arg(long)]
+    ledger_table: String,
 }
 
 #[tokio::main]
@@ -144,38 +142,8 @@ async fn main() -> ExitCode {
                 .await
                 .map_err(|err| gantry_core::logging::error_chain(&err))
         }
-        Command::Rerun {
-            delivery,
-            target,
-            routes,
-            ledger_table,
-        } => {
-            press(
-                &clients,
-                Button::Rerun,
-                &delivery,
-                target.as_deref(),
-                &routes,
-                &ledger_table,
-            )
-            .await
-        }
-        Command::Stop {
-            delivery,
-            target,
-            routes,
-            ledger_table,
-        } => {
-            press(
-                &clients,
-                Button::Stop,
-                &delivery,
-                target.as_deref(),
-                &routes,
-                &ledger_table,
-            )
-            .await
-        }
+        Command::Rerun(args) => press(&clients, Button::Rerun, &args).await,
+        Command::Stop(args) => press(&clients, Button::Stop, &args).await,
         Command::Redrive {
             from,
             to,
@@ -209,21 +177,14 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn press(
-    clients: &Clients,
-    button: Button,
-    delivery: &str,
-    target: Option<&str>,
-    routes: &str,
-    ledger_table: &str,
-) -> Result<Report, String> {
-    let delivery = DeliveryId::parse(delivery).map_err(|err| err.to_string())?;
+async fn press(clients: &Clients, button: Button, args: &PressArgs) -> Result<Report, String> {
+    let delivery = DeliveryId::parse(&args.delivery).map_err(|err| err.to_string())?;
     Press {
         clients,
-        ledger_table,
-        routes,
+        ledger_table: &args.ledger_table,
+        routes: &args.routes,
         delivery: &delivery,
-        target,
+        target: args.target.as_deref(),
     }
     .press(button)
     .await

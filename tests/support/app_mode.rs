@@ -20,7 +20,44 @@ pub const BUILD: &str = "hello-world-build:5f6b2c1a-0000-4000-8000-00000000a99d"
 pub const COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
 pub const REPORT: &str =
     "arn:aws:codebuild:us-east-1:123456789012:report/hello-world-unit-tests:6c3c6b4e";
-const CHECK_RUN: u64 = 9001;
+/// The App's installation on the repository, its token, the check run it creates.
+pub const INSTALLATION: u64 = 77;
+pub const INSTALLATION_TOKEN: &str = "ghs_installation_token_for_tests";
+pub const CHECK_RUN: u64 = 9001;
+
+/// GitHub's side of App mode on `github`: the App's installation on the
+/// repository, its token, and the check-run endpoints, each answering in the
+/// REST description's shape.
+pub async fn mount_github_app(github: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPOSITORY}/installation")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "id": INSTALLATION, "app_id": 4242, "app_slug": "gantry"
+        })))
+        .mount(github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/app/installations/{INSTALLATION}/access_tokens"
+        )))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
+            "token": INSTALLATION_TOKEN, "expires_at": "2099-01-01T00:00:00Z"
+        })))
+        .mount(github)
+        .await;
+    let mut created = crate::rest::description("check-run.response-201.json");
+    created["id"] = CHECK_RUN.into();
+    Mock::given(method("POST"))
+        .and(path(format!("/repos/{REPOSITORY}/check-runs")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created.clone()))
+        .mount(github)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/repos/{REPOSITORY}/check-runs/{CHECK_RUN}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(created))
+        .mount(github)
+        .await;
+}
 
 /// A key made for the tests (`openssl genrsa -traditional 2048`); it signs
 /// for no App.
@@ -48,33 +85,7 @@ impl AppMode {
     /// ledger table must exist).
     pub async fn start(moto: &Moto, log_dir: &Path) -> Result<AppMode, BoxError> {
         let github = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path(format!("/repos/{REPOSITORY}/installation")))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(serde_json::json!({"id": 77, "app_id": 4242})),
-            )
-            .mount(&github)
-            .await;
-        Mock::given(method("POST"))
-            .and(path("/app/installations/77/access_tokens"))
-            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
-                "token": "ghs_local_installation_token", "expires_at": "2099-01-01T00:00:00Z"
-            })))
-            .mount(&github)
-            .await;
-        let mut created = crate::rest::description("check-run.response-201.json");
-        created["id"] = CHECK_RUN.into();
-        Mock::given(method("POST"))
-            .and(path(format!("/repos/{REPOSITORY}/check-runs")))
-            .respond_with(ResponseTemplate::new(201).set_body_json(created.clone()))
-            .mount(&github)
-            .await;
-        Mock::given(method("PATCH"))
-            .and(path(format!("/repos/{REPOSITORY}/check-runs/{CHECK_RUN}")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(created))
-            .mount(&github)
-            .await;
+        mount_github_app(&github).await;
 
         let codebuild = MockServer::start().await;
         failed_build_with_report(&codebuild, BUILD).await;

@@ -39,14 +39,7 @@ pub const LOCAL_PRUNE_POLICY: &str =
 /// The secret that signs the samples in `events/webhook/`.
 pub const LOCAL_SECRET: &str = "gantry-local-secret";
 /// The pipeline variables `trigger` passes; the example pipeline declares them.
-pub const PIPELINE_VARIABLES: [&str; 6] = [
-    "GANTRY_REPOSITORY",
-    "GANTRY_COMMIT",
-    "GANTRY_DELIVERY_ID",
-    "GANTRY_REF",
-    "GANTRY_BRANCH",
-    "GANTRY_PULL_REQUEST",
-];
+pub use gantry_trigger::route::PIPELINE_VARIABLES;
 
 /// Pushes to any branch or a `v*` tag run the pipeline; pull requests run the build project.
 pub fn routes_json() -> String {
@@ -437,6 +430,27 @@ impl LocalAws {
             }
         }
         Ok(())
+    }
+
+    /// How many messages the queue at `url` holds, visible or in flight;
+    /// an error if SQS leaves either count out.
+    pub async fn messages_in(&self, url: &str) -> Result<u64, BoxError> {
+        let attributes = aws_sdk_sqs::Client::new(&self.sdk)
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?;
+        let count = |name: QueueAttributeName| -> Result<u64, BoxError> {
+            Ok(attributes
+                .attributes()
+                .and_then(|all| all.get(&name))
+                .ok_or_else(|| format!("GetQueueAttributes left out {name:?}"))?
+                .parse()?)
+        };
+        Ok(count(QueueAttributeName::ApproximateNumberOfMessages)?
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)?)
     }
 
     /// Every message now in the dead-letter queue, with its message attributes

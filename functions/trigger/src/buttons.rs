@@ -13,7 +13,6 @@ use crate::start::Started;
 use gantry_core::contract::{CheckRunRequest, GitEvent, RunOrigin};
 use gantry_core::ids::DeliveryId;
 use gantry_core::ledger::DecisionRecord;
-use gantry_core::logging::error_chain;
 use tokio::time::Instant;
 use tracing::info;
 
@@ -112,17 +111,7 @@ impl Trigger {
             deadline,
         )
         .await
-        .map_err(|err| TriggerError::Start {
-            failed: 1,
-            planned: 1,
-            kind: if err.is_transient() {
-                crate::handler::FailureKind::Transient
-            } else {
-                crate::handler::FailureKind::Permanent
-            },
-            first: error_chain(&err),
-            error_type: err.error_type(),
-        })?;
+        .map_err(|err| TriggerError::start_failed(&err))?;
         let (started, already_started) = match outcome {
             Outcome::Started(started) => (started, false),
             Outcome::AlreadyStarted(started) => (started, true),

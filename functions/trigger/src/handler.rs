@@ -49,6 +49,17 @@ pub enum FailureKind {
     Permanent,
 }
 
+impl FailureKind {
+    /// Transient when any of the failures is.
+    pub fn of(any_transient: bool) -> Self {
+        if any_transient {
+            FailureKind::Transient
+        } else {
+            FailureKind::Permanent
+        }
+    }
+}
+
 impl std::fmt::Display for FailureKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -59,6 +70,34 @@ impl std::fmt::Display for FailureKind {
 }
 
 impl TriggerError {
+    /// The event's failure when any of its `planned` starts failed: named by
+    /// the first permanent failure (what an operator must fix), else the first.
+    pub fn starts_failed(failures: &[OnceError], planned: usize) -> Option<Self> {
+        let first = failures.first()?;
+        let worst = failures
+            .iter()
+            .find(|failure| !failure.is_transient())
+            .unwrap_or(first);
+        Some(TriggerError::Start {
+            failed: failures.len(),
+            planned,
+            kind: FailureKind::of(failures.iter().any(OnceError::is_transient)),
+            first: error_chain(first),
+            error_type: worst.error_type(),
+        })
+    }
+
+    /// The failure of an event that planned one start.
+    pub fn start_failed(failure: &OnceError) -> Self {
+        TriggerError::Start {
+            failed: 1,
+            planned: 1,
+            kind: FailureKind::of(failure.is_transient()),
+            first: error_chain(failure),
+            error_type: failure.error_type(),
+        }
+    }
+
     /// Whether trying the event again later may get past the failure.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -323,27 +362,11 @@ impl Trigger {
                 already_started,
             });
         }
-        let worst = failures
-            .iter()
-            .find(|failure| !failure.is_transient())
-            .or(failures.first());
-        match (failures.first(), worst) {
-            (Some(first), Some(worst)) => Err(TriggerError::Start {
-                failed: failures.len(),
-                planned: starts.len(),
-                kind: if failures.iter().any(OnceError::is_transient) {
-                    FailureKind::Transient
-                } else {
-                    FailureKind::Permanent
-                },
-                first: error_chain(first),
-                error_type: worst.error_type(),
-            }),
-            _ => {
-                let stopped = self.cancel_older(event, &starts, deadline).await?;
-                Ok(Summary::Started { started, stopped })
-            }
+        if let Some(err) = TriggerError::starts_failed(&failures, starts.len()) {
+            return Err(err);
         }
+        let stopped = self.cancel_older(event, &starts, deadline).await?;
+        Ok(Summary::Started { started, stopped })
     }
 
     /// For each start on a `cancel_in_progress` route: stops what the route
@@ -413,11 +436,7 @@ impl Trigger {
             Some(first) => Err(TriggerError::Stop {
                 failed: failures.len(),
                 planned: stops.len(),
-                kind: if failures.iter().any(StopError::is_transient) {
-                    FailureKind::Transient
-                } else {
-                    FailureKind::Permanent
-                },
+                kind: FailureKind::of(failures.iter().any(StopError::is_transient)),
                 first: error_chain(first),
             }),
         }

@@ -280,6 +280,19 @@ fn paths_match(route: &Route, changed: Option<&[String]>) -> bool {
     }
 }
 
+/// Every variable a start carries, as a pipeline must declare them (`gantry
+/// doctor` and the tests' pipeline read this list).
+pub const PIPELINE_VARIABLES: [&str; 6] = [
+    "GANTRY_REPOSITORY",
+    "GANTRY_COMMIT",
+    "GANTRY_DELIVERY_ID",
+    "GANTRY_REF",
+    "GANTRY_BRANCH",
+    "GANTRY_PULL_REQUEST",
+];
+/// A merge group's base branch, only for routes with `merge_group_variable`.
+pub const MERGE_GROUP_BASE_VARIABLE: &str = "GANTRY_MERGE_GROUP_BASE";
+
 fn variables(event: &GitEvent, route: &Route) -> Vec<(&'static str, String)> {
     let mut variables = vec![
         ("GANTRY_REPOSITORY", event.repository.to_string()),
@@ -302,7 +315,7 @@ fn variables(event: &GitEvent, route: &Route) -> Vec<(&'static str, String)> {
             variables.push(("GANTRY_REF", group.head_ref.clone()));
             variables.push(("GANTRY_BRANCH", group.head_branch().to_owned()));
             if route.merge_group_variable {
-                variables.push(("GANTRY_MERGE_GROUP_BASE", group.base_branch().to_owned()));
+                variables.push((MERGE_GROUP_BASE_VARIABLE, group.base_branch().to_owned()));
             }
         }
         Change::CheckRun(_) => {}
@@ -669,6 +682,27 @@ mod tests {
         // A target no route starts for the event any more is not re-run.
         assert!(rerun(&original, &routes, "project/gone", "r").is_none());
         assert!(rerun(&push("refs/tags/v1", "m", None), &routes, "project/b", "r").is_none());
+    }
+
+    #[test]
+    fn every_variable_a_start_carries_is_one_a_pipeline_is_told_to_declare() {
+        let routes = Routes::parse(r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["push", "pull_request", "merge_group"], "pipeline": "p", "merge_group_variable": true}]}"#).unwrap();
+        let names = |event: &GitEvent| -> Vec<&'static str> {
+            let Plan::Start { starts, .. } = plan(event, &routes) else {
+                panic!("a plan")
+            };
+            starts[0].variables.iter().map(|(name, _)| *name).collect()
+        };
+        // A pull request carries all six.
+        assert_eq!(names(&pull_request("master")), PIPELINE_VARIABLES);
+        for event in [push("refs/heads/main", "m", None), merge_group("main", "m")] {
+            for name in names(&event) {
+                assert!(
+                    PIPELINE_VARIABLES.contains(&name) || name == MERGE_GROUP_BASE_VARIABLE,
+                    "{name}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -50,9 +50,7 @@ impl Ledger {
             .scan_index_forward(false)
             .limit(1)
             .consistent_read(true);
-        let output = deadline::aws_call(deadline, query.send())
-            .await
-            .map_err(|err| self.dynamo("Query", err))?;
+        let output = self.call("Query", deadline, query.send()).await?;
         output.items().first().map(record).transpose()
     }
 
@@ -121,10 +119,9 @@ impl Ledger {
                 .expression_attribute_values(":conclusion", s(conclusion)),
             None => update.update_expression("SET check_run_id = :id, expires_at = :expires"),
         };
-        deadline::aws_call(deadline, update.send())
+        self.call("UpdateItem", deadline, update.send())
             .await
             .map(drop)
-            .map_err(|err| self.dynamo("UpdateItem", err))
     }
 
     /// Records that an attempt's run was completed with `conclusion`.
@@ -147,10 +144,9 @@ impl Ledger {
             .expression_attribute_values(":conclusion", s(conclusion))
             .expression_attribute_values(":expires", n(self.expiry(self.now())))
             .condition_expression("attribute_exists(check_run_id)");
-        deadline::aws_call(deadline, update.send())
+        self.call("UpdateItem", deadline, update.send())
             .await
             .map(drop)
-            .map_err(|err| self.dynamo("UpdateItem", err))
     }
 
     /// Gives a claim up when its run could not be created, so the next event

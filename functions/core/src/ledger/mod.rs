@@ -302,10 +302,9 @@ impl Ledger {
             .expression_attribute_values(":id", s(&started.id))
             .expression_attribute_values(":now", n(now))
             .expression_attribute_values(":expires", n(self.expiry(now)));
-        deadline::aws_call(deadline, update.send())
+        self.call("UpdateItem", deadline, update.send())
             .await
             .map(drop)
-            .map_err(|err| self.dynamo("UpdateItem", err))
     }
 
     /// Gives a claim up at once (the start failed for good, or was not sent),
@@ -371,10 +370,7 @@ impl Ledger {
             Some(reason) => put.item("reason", s(reason)),
             None => put,
         };
-        deadline::aws_call(deadline, put.send())
-            .await
-            .map(drop)
-            .map_err(|err| self.dynamo("PutItem", err))
+        self.call("PutItem", deadline, put.send()).await.map(drop)
     }
 
     /// The decision recorded for one delivery, with its original event: what a
@@ -408,9 +404,7 @@ impl Ledger {
                 .key_condition_expression("commit_pk = :commit")
                 .expression_attribute_values(":commit", s(&commit_pk(repository, commit)))
                 .set_exclusive_start_key(start_key.take());
-            let output = deadline::aws_call(deadline, query.send())
-                .await
-                .map_err(|err| self.dynamo("Query", err))?;
+            let output = self.call("Query", deadline, query.send()).await?;
             for item in output.items() {
                 decisions.push(decision_record(item)?);
             }
@@ -435,9 +429,7 @@ impl Ledger {
             .expression_attribute_values(":pk", s(&delivery_pk(delivery)))
             .expression_attribute_values(":start", s("START#"))
             .consistent_read(true);
-        let output = deadline::aws_call(deadline, query.send())
-            .await
-            .map_err(|err| self.dynamo("Query", err))?;
+        let output = self.call("Query", deadline, query.send()).await?;
         Ok(output.items().iter().map(ref_start).collect())
     }
 
@@ -464,9 +456,7 @@ impl Ledger {
                 )),
             )
             .scan_index_forward(false);
-        let output = deadline::aws_call(deadline, query.send())
-            .await
-            .map_err(|err| self.dynamo("Query", err))?;
+        let output = self.call("Query", deadline, query.send()).await?;
         Ok(output.items().iter().map(ref_start).collect())
     }
 
@@ -483,14 +473,29 @@ impl Ledger {
             .key("pk", s(pk))
             .key("sk", s(sk))
             .consistent_read(true);
-        deadline::aws_call(deadline, get.send())
+        self.call("GetItem", deadline, get.send())
             .await
             .map(|output| output.item)
-            .map_err(|err| self.dynamo("GetItem", err))
     }
 
     fn expiry(&self, written_at: i64) -> i64 {
         written_at + RETENTION.as_secs() as i64
+    }
+
+    /// A DynamoDB call bounded by `deadline`, its failure as the ledger's.
+    async fn call<T, E>(
+        &self,
+        operation: &'static str,
+        deadline: Instant,
+        call: impl std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+    ) -> Result<T, LedgerError>
+    where
+        E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+        aws_sdk_dynamodb::Error: From<SdkError<E, HttpResponse>>,
+    {
+        deadline::aws_call(deadline, call)
+            .await
+            .map_err(|err| self.dynamo(operation, err))
     }
 
     fn dynamo<E>(&self, operation: &'static str, err: SdkError<E, HttpResponse>) -> LedgerError
