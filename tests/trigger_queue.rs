@@ -6,7 +6,6 @@
 //! message's visibility to zero, as the minutes passing would.
 
 use gantry_core::ledger::Clock;
-use gantry_core::secret::{CachedSecret, SecretSource, DEFAULT_TTL};
 use gantry_tests::moto::Moto;
 use gantry_tests::recorder::RequestRecorder;
 use gantry_tests::scenario::{self, LocalAws, LOCAL_SECRET, PROJECT};
@@ -16,7 +15,6 @@ use gantry_trigger::queue::{TriggerQueue, ERROR_ATTRIBUTE, ERROR_TYPE_ATTRIBUTE}
 use gantry_trigger::retry::MAX_RECEIVES;
 use gantry_trigger::start::Starter;
 use gantry_trigger::Trigger;
-use gantry_webhook::publish::Publisher;
 use gantry_webhook::Webhook;
 use std::time::Duration;
 use wiremock::matchers::header;
@@ -45,17 +43,7 @@ async fn world_routed(routes: serde_json::Value) -> Result<World, BoxError> {
     let moto = Moto::start().await?;
     let sdk = moto.sdk_config().await;
     let aws = scenario::provision(&sdk).await?;
-    let webhook = Webhook::new(
-        CachedSecret::new(
-            SecretSource::Plain(LOCAL_SECRET.to_owned().into()),
-            DEFAULT_TTL,
-            &sdk,
-        ),
-        Publisher::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            scenario::BUS.to_owned(),
-        ),
-    );
+    let webhook = scenario::webhook(&sdk);
     let recorder = RequestRecorder::default();
     let clock = Clock::manual(1_800_000_000);
     let routes = routes.to_string();

@@ -40,17 +40,7 @@ async fn world_routed(routes: &str) -> Result<World, BoxError> {
     let moto = Moto::start().await?;
     let sdk = moto.sdk_config().await;
     let aws = scenario::provision(&sdk).await?;
-    let webhook = Webhook::new(
-        CachedSecret::new(
-            SecretSource::Plain(LOCAL_SECRET.to_owned().into()),
-            DEFAULT_TTL,
-            &sdk,
-        ),
-        Publisher::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            scenario::BUS.to_owned(),
-        ),
-    );
+    let webhook = scenario::webhook(&sdk);
     let clock = Clock::manual(1_800_000_000);
     let recorder = RequestRecorder::default();
     let pipelines = aws_sdk_codepipeline::config::Builder::from(&sdk)

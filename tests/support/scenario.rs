@@ -64,6 +64,22 @@ pub struct LocalAws {
     pub role_arn: String,
 }
 
+/// The webhook as the local world runs it: the samples' secret, this bus.
+pub fn webhook(sdk: &SdkConfig) -> gantry_webhook::Webhook {
+    use gantry_core::secret::{CachedSecret, SecretSource, DEFAULT_TTL};
+    gantry_webhook::Webhook::new(
+        CachedSecret::new(
+            SecretSource::Plain(LOCAL_SECRET.to_owned().into()),
+            DEFAULT_TTL,
+            sdk,
+        ),
+        gantry_webhook::publish::Publisher::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            BUS.to_owned(),
+        ),
+    )
+}
+
 /// The ledger table, keyed as `infra/template.yaml` declares it.
 pub const LEDGER_TABLE: &str = "gantry-ledger";
 

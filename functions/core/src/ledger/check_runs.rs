@@ -103,11 +103,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let (pk, sk) = check_run_key(run, name, attempt);
         let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&pk))
-            .key("sk", s(&sk))
+            .update_item(&pk, &sk)
             .expression_attribute_values(":id", n(check_run_id as i64))
             .expression_attribute_values(":expires", n(self.expiry(self.now())))
             .condition_expression("attribute_exists(pk)");
@@ -135,11 +131,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let (pk, sk) = check_run_key(run, name, attempt);
         let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&pk))
-            .key("sk", s(&sk))
+            .update_item(&pk, &sk)
             .update_expression("SET conclusion = :conclusion, expires_at = :expires")
             .expression_attribute_values(":conclusion", s(conclusion))
             .expression_attribute_values(":expires", n(self.expiry(self.now())))

@@ -253,11 +253,7 @@ impl Ledger {
         // The lease ran out with nothing recorded: take it over, unless another
         // retry got there first.
         let take_over = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&pk))
-            .key("sk", s(&sk))
+            .update_item(&pk, &sk)
             .update_expression(
                 "SET lease_until = :lease, attempts = attempts + :one, expires_at = :expires",
             )
@@ -288,12 +284,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let now = self.now();
         let (pk, sk) = start_key(delivery, target);
-        let update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&pk))
-            .key("sk", s(&sk))
+        let update = self.update_item(&pk, &sk)
             .update_expression(
                 "SET started_kind = :kind, started_id = :id, started_at = :now, expires_at = :expires REMOVE lease_until",
             )
@@ -317,11 +308,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let (pk, sk) = start_key(delivery, target);
         let release = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&pk))
-            .key("sk", s(&sk))
+            .update_item(&pk, &sk)
             .update_expression("SET lease_until = :released")
             // Never creates an item: a missing claim has nothing to release.
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(started_id)")
@@ -480,6 +467,19 @@ impl Ledger {
 
     fn expiry(&self, written_at: i64) -> i64 {
         written_at + RETENTION.as_secs() as i64
+    }
+
+    /// An update of the item at (`pk`, `sk`).
+    fn update_item(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
     }
 
     /// A DynamoDB call bounded by `deadline`, its failure as the ledger's.
