@@ -1218,3 +1218,57 @@ async fn stop_on_a_running_check_run_stops_its_build() {
     assert!(matches!(other, Summary::Skipped { .. }), "{other:?}");
     assert_eq!(world.recorder.bodies("StopBuild").len(), 1);
 }
+
+#[tokio::test]
+async fn a_finished_build_is_read_and_not_stopped() {
+    // CodeBuild, for BatchGetBuilds, played by a stand-in: the build has
+    // finished (moto's answers leave buildComplete out).
+    let world = world().await.unwrap();
+    const BUILD: &str = "hello-world-build:5f6b2c1a-0000-4000-8000-00000000f1d5";
+    let stand_in = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::header(
+        "x-amz-target",
+        "CodeBuild_20161006.BatchGetBuilds",
+    ))
+    .respond_with(
+        wiremock::ResponseTemplate::new(200).set_body_json(scenario::batch_get_builds(
+            BUILD,
+            "SUCCEEDED",
+            PUSH_COMMIT,
+        )),
+    )
+    .mount(&stand_in)
+    .await;
+    let builds = aws_sdk_codebuild::Client::from_conf(
+        aws_sdk_codebuild::config::Builder::from(&world.aws.sdk)
+            .interceptor(gantry_tests::route::RouteOperations::new(
+                &stand_in.uri(),
+                &["BatchGetBuilds"],
+            ))
+            .interceptor(world.recorder.clone())
+            .build(),
+    );
+    let trigger = Trigger::new(
+        Routes::parse(&builds_on_push()).unwrap(),
+        Starter::new(aws_sdk_codepipeline::Client::new(&world.aws.sdk), builds),
+        scenario::ledger(&world.aws.sdk, world.clock.clone()),
+    );
+    let pressed = trigger
+        .handle(
+            check_run_event(
+                "9c3162e0-cc78-11e3-81ab-4c9367dc0958",
+                "requested_action",
+                &format!("{PUSH_DELIVERY}/project/{PROJECT}/{BUILD}"),
+                Some("stop"),
+            ),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(pressed, Summary::Stopped { .. }), "{pressed:?}");
+    assert_eq!(world.recorder.bodies("BatchGetBuilds").len(), 1);
+    assert!(
+        world.recorder.bodies("StopBuild").is_empty(),
+        "nothing to stop"
+    );
+}
