@@ -12,6 +12,7 @@ use gantry_core::github::{AppKey, GitHubClient, RetryPolicy};
 use gantry_core::ledger::Clock;
 use gantry_core::secret::CachedSecret;
 use gantry_status::config::StatusConfig;
+use gantry_status::evidence::Evidence;
 use gantry_status::reader::Reader;
 use gantry_status::{Outcome, StatusHandler};
 use gantry_tests::app_mode::{
@@ -54,6 +55,19 @@ async fn world() -> World {
 
 impl World {
     fn handler(&self) -> StatusHandler {
+        self.handler_with("{}")
+    }
+
+    /// With `GANTRY_STATUS_CONFIG` = `config`, logs and raw reports read from moto.
+    fn handler_with(&self, config: &str) -> StatusHandler {
+        self.handler_reading(config, aws_sdk_codepipeline::Client::new(&self.aws.sdk))
+    }
+
+    fn handler_reading(
+        &self,
+        config: &str,
+        pipelines: aws_sdk_codepipeline::Client,
+    ) -> StatusHandler {
         let retry = RetryPolicy {
             max_attempts: 3,
             first_delay: Duration::from_millis(20),
@@ -69,11 +83,15 @@ impl World {
         );
         let key = AppKey::new(APP_ID.into(), CachedSecret::plain(&app_key_pem().unwrap()));
         StatusHandler::new(
-            StatusConfig::parse("{}").unwrap(),
-            Reader::new(builds, aws_sdk_codepipeline::Client::new(&self.aws.sdk)),
+            StatusConfig::parse(config).unwrap(),
+            Reader::new(builds, pipelines),
             GitHubClient::app(&self.github.uri(), key, retry).unwrap(),
         )
         .with_ledger(scenario::ledger(&self.aws.sdk, Clock::system()))
+        .with_evidence(Evidence::new(
+            aws_sdk_cloudwatchlogs::Client::new(&self.aws.sdk),
+            aws_sdk_s3::Client::new(&self.aws.sdk),
+        ))
     }
 
     /// CodeBuild answers `BatchGetBuilds` with the build in `status` from now on.
@@ -365,6 +383,239 @@ async fn a_failed_builds_check_run_lists_its_failed_tests_and_annotates_the_one_
         annotations[0]["title"],
         "hello_world::tests / greets_the_world"
     );
+    // No log was asked for: none is shown.
+    assert!(create["output"]["text"].is_null(), "{create}");
+}
+
+/// Where `BatchGetBuilds` says the build's log is (the CLI reference's
+/// build), as CloudWatch Logs (moto's) holds it: five lines.
+const LOG_GROUP: &str = "/aws/codebuild/codebuild-demo-project";
+const LOG_STREAM: &str = "46472baf-8f6b-43c2-9255-b3b963af2732";
+
+async fn build_log_is(world: &World) {
+    let logs = aws_sdk_cloudwatchlogs::Client::new(&world.aws.sdk);
+    logs.create_log_group()
+        .log_group_name(LOG_GROUP)
+        .send()
+        .await
+        .unwrap();
+    logs.create_log_stream()
+        .log_group_name(LOG_GROUP)
+        .log_stream_name(LOG_STREAM)
+        .send()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let lines = [
+        "[Container] Entering phase BUILD",
+        "Running 28 tests",
+        "\u{1b}[31m1 failed\u{1b}[0m, 5 errored",
+        "[Container] Command did not exit successfully",
+        "[Container] Phase complete: BUILD State: FAILED",
+    ];
+    let mut put = logs
+        .put_log_events()
+        .log_group_name(LOG_GROUP)
+        .log_stream_name(LOG_STREAM);
+    for (i, line) in lines.iter().enumerate() {
+        put = put.log_events(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(now + i as i64)
+                .message(format!("{line}\n"))
+                .build()
+                .unwrap(),
+        );
+    }
+    put.send().await.unwrap();
+}
+
+/// The check run's text for the last three of those lines, colour codes gone.
+fn last_three_lines() -> String {
+    format!("### Build log\n\nThe last 3 lines of build `{BUILD}`:\n\n```text\n1 failed, 5 errored\n[Container] Command did not exit successfully\n[Container] Phase complete: BUILD State: FAILED\n```\n")
+}
+
+/// The raw JUnit XML CodeBuild read the report from, exported to S3: it
+/// places the two NUnit cases whose messages name no file.
+const RAW_REPORT: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<testsuites>
+  <testsuite name="NUnit.Tests.Assemblies.MockTestFixture" tests="2" errors="2">
+    <testcase classname="NUnit.Tests.Assemblies.MockTestFixture" name="NUnit.Tests.Assemblies.MockTestFixture.NotRunnableTest" file="tests/MockTestFixture.cs" line="12"><error message="No arguments were provided"/></testcase>
+    <testcase classname="NUnit.Tests.Assemblies.MockTestFixture" name="NUnit.Tests.Assemblies.MockTestFixture.TestWithException" file="tests/MockTestFixture.cs" line="31"><error message="Intentional Exception"/></testcase>
+  </testsuite>
+</testsuites>"#;
+
+#[tokio::test]
+async fn a_failed_builds_check_run_places_tests_by_the_raw_junit_in_s3_and_shows_the_log_asked_for()
+{
+    let world = world().await;
+    gantry_tests::app_mode::failed_build_with_report(&world.codebuild, BUILD).await;
+    // The ERROR cases, as read from a report group that exports to S3.
+    let s3 = aws_sdk_s3::Client::new(&world.aws.sdk);
+    s3.create_bucket()
+        .bucket("hello-world-reports")
+        .send()
+        .await
+        .unwrap();
+    s3.put_object()
+        .bucket("hello-world-reports")
+        .key("hello-world-unit-tests/run-1/junit.xml")
+        .body(RAW_REPORT.as_bytes().to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let mut errors =
+        gantry_tests::sample("status/codebuild.describe-test-cases.aws-cli-example.json");
+    for case in errors["testCases"].as_array_mut().into_iter().flatten() {
+        case["reportArn"] = REPORT.into();
+        case["testRawDataPath"] =
+            "s3://hello-world-reports/hello-world-unit-tests/run-1/junit.xml".into();
+    }
+    Mock::given(header(
+        "x-amz-target",
+        "CodeBuild_20161006.DescribeTestCases",
+    ))
+    .and(wiremock::matchers::body_partial_json(
+        serde_json::json!({"filter": {"status": "ERROR"}}),
+    ))
+    .respond_with(ResponseTemplate::new(200).set_body_json(errors))
+    .with_priority(1)
+    .mount(&world.codebuild)
+    .await;
+    build_log_is(&world).await;
+
+    let config = format!(r#"{{"projects": {{"{PROJECT}": {{"log_lines": 3}}}}}}"#);
+    let outcome = handle(&world.handler_with(&config), "FAILED").await;
+    assert!(
+        matches!(&outcome, Outcome::CheckRun { conclusion: Some(c), .. } if c == "failure"),
+        "{outcome:?}"
+    );
+    let creates = world.requests("POST", "/check-runs").await;
+    assert_eq!(creates.len(), 1);
+    let create: Value = serde_json::from_slice(&creates[0].body).unwrap();
+    check_request(
+        &description("checks-create.json"),
+        "/repos/{owner}/{repo}/check-runs",
+        "post",
+        &create,
+    )
+    .unwrap();
+    let mut placed: Vec<(String, u64, String)> = create["output"]["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["path"].as_str().unwrap().to_owned(),
+                a["start_line"].as_u64().unwrap(),
+                a["title"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    placed.sort();
+    assert_eq!(
+        placed,
+        [
+            ("src/lib.rs".to_owned(), 42, "hello_world::tests / greets_the_world".to_owned()),
+            ("tests/MockTestFixture.cs".to_owned(), 12, "NUnit.Tests.Assemblies.MockTestFixture / NUnit.Tests.Assemblies.MockTestFixture.NotRunnableTest".to_owned()),
+            ("tests/MockTestFixture.cs".to_owned(), 31, "NUnit.Tests.Assemblies.MockTestFixture / NUnit.Tests.Assemblies.MockTestFixture.TestWithException".to_owned()),
+        ]
+    );
+    // The last three lines, below the summary.
+    assert_eq!(create["output"]["text"], last_three_lines());
+}
+
+/// A failed pipeline execution's check run shows the log of the build its
+/// failed CodeBuild action ran (`externalExecutionId`). `GetPipelineExecution`
+/// and `ListActionExecutions` come from a stand-in in their documented
+/// shapes: moto's executions succeed at once, and it has no action list.
+#[tokio::test]
+async fn a_failed_executions_check_run_shows_its_failed_build_actions_log_asked_for() {
+    let world = world().await;
+    world.build_is("FAILED").await;
+    build_log_is(&world).await;
+    let pipeline = "hello-world-pipeline";
+    let execution = "4f47bed9-6998-476c-a49d-e60beb1e6f6b";
+    let stand_in = MockServer::start().await;
+    Mock::given(header("x-amz-target", "CodePipeline_20150709.GetPipelineExecution"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "pipelineExecution": {
+                "pipelineName": pipeline, "pipelineVersion": 1, "pipelineExecutionId": execution,
+                "status": "Failed", "artifactRevisions": [],
+                "variables": [
+                    {"name": "GANTRY_REPOSITORY", "resolvedValue": REPOSITORY},
+                    {"name": "GANTRY_COMMIT", "resolvedValue": COMMIT},
+                    {"name": "GANTRY_DELIVERY_ID", "resolvedValue": "72d3162e-cc78-11e3-81ab-4c9367dc0958"}
+                ]
+            }
+        })))
+        .mount(&stand_in)
+        .await;
+    let action = |stage: &str, name: &str, status: &str, provider: &str, build: &str| {
+        serde_json::json!({
+            "pipelineExecutionId": execution, "actionExecutionId": format!("{execution}-{name}"),
+            "pipelineVersion": 1, "stageName": stage, "actionName": name,
+            "startTime": 1_700_000_000.0, "lastUpdateTime": 1_700_000_125.0, "status": status,
+            "input": {"actionTypeId": {"category": "Build", "owner": "AWS", "provider": provider, "version": "1"}},
+            "output": {"executionResult": {"externalExecutionId": build, "externalExecutionSummary": "Build failed"}}
+        })
+    };
+    Mock::given(header(
+        "x-amz-target",
+        "CodePipeline_20150709.ListActionExecutions",
+    ))
+    .respond_with(ResponseTemplate::new(200).set_body_json(
+        serde_json::json!({"actionExecutionDetails": [
+            action("Source", "Source", "Succeeded", "CodeStarSourceConnection", "not-a-build"),
+            action("Build", "Build", "Failed", "CodeBuild", BUILD),
+        ]}),
+    ))
+    .mount(&stand_in)
+    .await;
+    let pipelines = aws_sdk_codepipeline::Client::from_conf(
+        aws_sdk_codepipeline::config::Builder::from(&world.aws.sdk)
+            .interceptor(RouteOperations::new(
+                &stand_in.uri(),
+                &["GetPipelineExecution", "ListActionExecutions"],
+            ))
+            .build(),
+    );
+    let failed = |config: &str| {
+        let handler = world.handler_reading(config, pipelines.clone());
+        async move {
+            let event: EventBridgeEvent<Value> = serde_json::from_value(scenario::state_change(
+                "codepipeline.docs.pipeline-failed.json",
+                serde_json::json!({"pipeline": pipeline, "execution-id": execution}),
+            ))
+            .unwrap();
+            handler
+                .handle(event, Instant::now() + Duration::from_secs(20))
+                .await
+                .unwrap()
+        }
+    };
+
+    let outcome = failed(&format!(
+        r#"{{"pipelines": {{"{pipeline}": {{"log_lines": 3}}}}}}"#
+    ))
+    .await;
+    assert!(
+        matches!(&outcome, Outcome::CheckRun { conclusion: Some(c), .. } if c == "failure"),
+        "{outcome:?}"
+    );
+    let creates = world.requests("POST", "/check-runs").await;
+    assert_eq!(creates.len(), 1);
+    let create: Value = serde_json::from_slice(&creates[0].body).unwrap();
+    check_request(
+        &description("checks-create.json"),
+        "/repos/{owner}/{repo}/check-runs",
+        "post",
+        &create,
+    )
+    .unwrap();
+    assert_eq!(create["output"]["text"], last_three_lines());
 }
 
 #[tokio::test]

@@ -513,6 +513,67 @@ async fn a_pull_request_from_a_fork_starts_nothing_by_default() {
     assert!(world.recorder.bodies("StartPipelineExecution").is_empty());
 }
 
+/// A route that builds forks in a project of their own: a fork's pull
+/// request starts that project, the repository's own still starts the
+/// route's, both at the head commit.
+#[tokio::test]
+async fn a_forks_pull_request_starts_the_routes_fork_target() {
+    let routes = serde_json::json!({"routes": [{
+        "repository": scenario::REPOSITORY, "events": ["pull_request"], "codebuild_project": PROJECT,
+        "fork_pull_requests": "build", "fork_target": {"codebuild_project": "pr-build-untrusted"}
+    }]})
+    .to_string();
+    let world = world_routed(&routes).await.unwrap();
+    scenario::create_build_project(&world.aws.sdk, "pr-build-untrusted", &world.aws.role_arn)
+        .await
+        .unwrap();
+    let (mut headers, body) = webhook_delivery("pull_request", LOCAL_SECRET);
+    let own: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let head_sha = own["pull_request"]["head"]["sha"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut fork = own.clone();
+    fork["pull_request"]["head"]["repo"] = serde_json::json!({"full_name": "stranger/Hello-World", "clone_url": "https://github.com/stranger/Hello-World.git"});
+    for (payload, delivery, project) in [
+        (
+            fork,
+            "f0e1d2c3-cc78-11e3-81ab-4c9367dc0958",
+            "pr-build-untrusted",
+        ),
+        (own, "a1b2c3d4-cc78-11e3-81ab-4c9367dc0958", PROJECT),
+    ] {
+        let body = serde_json::to_vec(&payload).unwrap();
+        headers.insert(
+            "x-hub-signature-256",
+            HeaderValue::from_str(&sign(LOCAL_SECRET.as_bytes(), &body)).unwrap(),
+        );
+        headers.insert("x-github-delivery", HeaderValue::from_static(delivery));
+        let events = accepted(&world, &headers, &body).await;
+        let summaries = run_trigger(&world, events).await;
+        let build_id = started_build(&summaries[0]);
+        let build = aws_sdk_codebuild::Client::new(&world.aws.sdk)
+            .batch_get_builds()
+            .ids(&build_id)
+            .send()
+            .await
+            .unwrap()
+            .builds
+            .unwrap_or_default()
+            .pop()
+            .expect("the started build exists");
+        assert_eq!(build.project_name(), Some(project), "{delivery}");
+        assert_eq!(build.source_version(), Some(head_sha.as_str()));
+    }
+    let projects: Vec<String> = world
+        .recorder
+        .bodies("StartBuild")
+        .iter()
+        .map(|body| body["projectName"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(projects, ["pr-build-untrusted", PROJECT]);
+}
+
 #[tokio::test]
 async fn each_target_of_a_delivery_starts_exactly_once_across_a_retry_and_a_late_redelivery() {
     // One push, two targets: the pipeline starts, the build project does not

@@ -53,7 +53,9 @@ pub async fn run(clients: &Clients, parts: &Parts) -> Report {
                     format!("{} routes parse", routes.routes.len()),
                 ));
                 for route in &routes.routes {
-                    report.push(check_route(clients, route).await);
+                    for target in route.targets() {
+                        report.push(check_route(clients, route, target).await);
+                    }
                 }
             }
         },
@@ -67,9 +69,14 @@ pub async fn run(clients: &Clients, parts: &Parts) -> Report {
     report
 }
 
-async fn check_route(clients: &Clients, route: &Route) -> Finding {
-    let subject = format!("route {}", route.label);
-    match &route.target {
+/// `target`: the route's own, or its `fork_target`.
+async fn check_route(clients: &Clients, route: &Route, target: &Target) -> Finding {
+    let subject = if route.fork_target.as_ref() == Some(target) {
+        format!("route {} (fork_target)", route.label)
+    } else {
+        format!("route {}", route.label)
+    };
+    match target {
         Target::BuildProject { name } => {
             match clients.builds.batch_get_projects().names(name).send().await {
                 Ok(output) if !output.projects().is_empty() => {

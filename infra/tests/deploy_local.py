@@ -307,11 +307,13 @@ SDK_CALLS = {
     "batch_get_reports": ["codebuild:BatchGetReports"],
     "describe_test_cases": ["codebuild:DescribeTestCases"],
     "list_builds_for_project": ["codebuild:ListBuildsForProject"],
+    "get_log_events": ["logs:GetLogEvents"],
     "get_item": ["dynamodb:GetItem"],
     "put_item": ["dynamodb:PutItem"],
     "update_item": ["dynamodb:UpdateItem"],
     "delete_item": ["dynamodb:DeleteItem"],
     "query": ["dynamodb:Query"],
+    "get_object": ["s3:GetObject"],
     "list_objects_v2": ["s3:ListBucket"],
     "list_object_versions": ["s3:ListBucketVersions"],
     "delete_objects": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
@@ -378,6 +380,7 @@ class Scenario:
     prune_prefixes: list[str] | None = None  # PrunePrefixes; None: derived from the pipelines
     secrets_key: str | None = None  # SecretsKmsKeyArn
     artifact_key: str | None = None  # ArtifactBucketKmsKeyArn
+    test_report_bucket: str | None = None  # TestReportBucket; None: the artifact bucket
     secret_admins: list[str] = field(default_factory=list)  # SecretAdminRoleArns
     app_id: str | None = None  # GitHubAppId: App mode; None: token mode
     existing_app_key: bool = False  # ExistingGitHubAppKeySecretArn (created in moto first)
@@ -442,7 +445,7 @@ def scenarios(account: str, region: str) -> list[Scenario]:
         ),
         Scenario(
             tag="example-kms-bucket",
-            title="example pipeline in an existing bucket under a customer managed key, one named pipeline, explicit prune prefixes",
+            title="example pipeline in an existing bucket under a customer managed key (raw test reports read from it, so status decrypts with it too), secrets under their own key, one named pipeline, explicit prune prefixes",
             stack="gantry-kms",
             params={
                 "CreateExamplePipeline": "true",
@@ -451,6 +454,7 @@ def scenarios(account: str, region: str) -> list[Scenario]:
                 "PipelineNames": "app-pipeline",
                 "ExistingArtifactBucket": "octo-org-kms-artifacts",
                 "ArtifactBucketKmsKeyArn": artifact_key,
+                "SecretsKmsKeyArn": secrets_key,
                 "PrunePrefixes": "gantry-kms-example/,app-pipeline/,nightly-builds/",
             },
             example=True,
@@ -461,10 +465,11 @@ def scenarios(account: str, region: str) -> list[Scenario]:
             reserved=False,
             prune_prefixes=["gantry-kms-example/", "app-pipeline/", "nightly-builds/"],
             artifact_key=artifact_key,
+            secrets_key=secrets_key,
         ),
         Scenario(
             tag="existing",
-            title="no example pipeline, own routes, existing bucket (customer managed key) and secrets, explicit prune prefixes, alarm topic",
+            title="no example pipeline, own routes, existing bucket (customer managed key) and secrets, explicit prune prefixes, alarm topic, raw test reports in their own bucket (TestReportBucket)",
             stack="gantry-existing",
             params={
                 "CreateExamplePipeline": "false",
@@ -480,6 +485,7 @@ def scenarios(account: str, region: str) -> list[Scenario]:
                 "WebhookInvocationAlarmThreshold": "250",
                 "PrunePrefixes": "app-pipeline/,nightly-builds/",
                 "ArtifactBucketKmsKeyArn": artifact_key,
+                "TestReportBucket": "octo-org-test-reports",
             },
             example=False,
             pipelines=["app-pipeline"],
@@ -491,6 +497,7 @@ def scenarios(account: str, region: str) -> list[Scenario]:
             alarm_topic=f"arn:aws:sns:{region}:{account}:gantry-alarms",
             prune_prefixes=["app-pipeline/", "nightly-builds/"],
             artifact_key=artifact_key,
+            test_report_bucket="octo-org-test-reports",
         ),
         Scenario(
             tag="app",
@@ -1609,6 +1616,12 @@ class Run:
                 # runs; granted in both modes), in its project's report groups.
                 "codebuild:BatchGetReports": self.report_group_arns(self.all_projects()),
                 "codebuild:DescribeTestCases": self.report_group_arns(self.all_projects()),
+                # A failed build's log tail (opted in by GANTRY_STATUS_CONFIG's
+                # log_lines): CodeBuild's default groups, /aws/codebuild/PROJECT, since a
+                # pipeline's build projects are not listed in the template.
+                "logs:GetLogEvents": {self.arn("logs", "log-group:/aws/codebuild/*")},
+                # The raw JUnit XML of test reports: TestReportBucket, else the artifact bucket.
+                "s3:GetObject": {f"arn:aws:s3:::{s.test_report_bucket or bucket}/*"},
             },
             "PrunerRole": {
                 **common("Pruner"),
@@ -1630,6 +1643,9 @@ class Run:
             roles["StatusRole"]["kms:Decrypt"] = {s.secrets_key}
         if s.artifact_key:
             roles["PrunerRole"]["kms:Decrypt"] = {s.artifact_key}
+            # Raw test reports in the artifact bucket, under its key.
+            if not s.test_report_bucket:
+                roles["StatusRole"].setdefault("kms:Decrypt", set()).add(s.artifact_key)
         for role in roles.values():
             for action in [k for k, v in role.items() if not v]:
                 del role[action]
@@ -1663,15 +1679,19 @@ class Run:
         return roles
 
     def expected_conditions(self) -> dict[str, dict[str, dict]]:
-        """Role logical id -> action -> the Condition its statement must carry. Every
-        KMS permission is usable only through the service that holds the data."""
+        """Role logical id -> "action on resource" -> the Condition its statement must
+        carry. Every KMS permission is usable only through the service that holds the
+        data: Secrets Manager for SecretsKmsKeyArn, S3 for ArtifactBucketKmsKeyArn
+        (status holds both when both are set)."""
         via = lambda service: {"StringEquals": {"kms:ViaService": f"{service}.{self.aws.region}.amazonaws.com"}}  # noqa: E731
         wanted: dict[str, dict[str, dict]] = {}
         for lid, actions in self.expected_permissions().items():
-            service = "secretsmanager" if lid in ("WebhookRole", "StatusRole") else "s3"
-            for action in actions:
-                if action.startswith("kms:"):
-                    wanted.setdefault(lid, {})[action] = via(service)
+            for action, resources in actions.items():
+                if not action.startswith("kms:"):
+                    continue
+                for key in resources:
+                    service = "secretsmanager" if key == self.s.secrets_key else "s3"
+                    wanted.setdefault(lid, {})[f"{action} on {key}"] = via(service)
         return wanted
 
     def check_iam(self) -> None:
@@ -1721,7 +1741,8 @@ class Run:
                             problems.append(f"{statement.get('Sid')}: wildcard action {action}")
                     if "Condition" in statement:
                         for action in actions:
-                            granted_conditions[action] = statement["Condition"]
+                            for resource in resources:
+                                granted_conditions[f"{action} on {resource}"] = statement["Condition"]
                     for resource in resources:
                         # Only an object suffix (bucket/*, bucket/prefix*), a log group's
                         # streams (:*) or a project's report groups (report-group/PROJECT-*)

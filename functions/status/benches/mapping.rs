@@ -45,6 +45,7 @@ fn mapping(c: &mut Criterion) {
         environment: Vec::new(),
         duration: Some(Duration::from_secs(117)),
         logs_link: None,
+        log_stream: None,
         report_arns: Vec::new(),
     };
     c.bench_function("status: parse event + map build", |b| {

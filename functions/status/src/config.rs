@@ -1,5 +1,6 @@
 //! The status function's settings, read and checked once per container.
 
+use crate::mapping::log_section::MAX_LOG_LINES;
 use gantry_core::config::{self, ConfigError};
 use gantry_core::github::DEFAULT_API_URL;
 use gantry_core::ledger::LEDGER_TABLE;
@@ -59,12 +60,17 @@ pub struct PipelineStatus {
     /// One status per stage (`<context>/<stage>`) instead of one per pipeline.
     #[serde(default)]
     pub per_stage: bool,
+    /// App mode: the failed build's last lines in its check run (opt-in:
+    /// check output is public on a public repository).
+    pub log_lines: Option<u16>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectStatus {
     pub context: Option<String>,
+    /// As for pipelines: the failed build's last lines, opted in.
+    pub log_lines: Option<u16>,
 }
 
 impl StatusSettings {
@@ -160,6 +166,26 @@ impl StatusConfig {
                 });
             }
         }
+        let log_lines = config
+            .pipelines
+            .iter()
+            .map(|(name, p)| (format!("pipelines.{name}"), p.log_lines))
+            .chain(
+                config
+                    .projects
+                    .iter()
+                    .map(|(name, p)| (format!("projects.{name}"), p.log_lines)),
+            );
+        for (entry, lines) in log_lines {
+            if lines.is_some_and(|n| n == 0 || n > MAX_LOG_LINES) {
+                return Err(ConfigError::Invalid {
+                    name: STATUS_CONFIG,
+                    reason: format!(
+                        "{entry}.log_lines must be 1 to {MAX_LOG_LINES}; omit it to show no log"
+                    ),
+                });
+            }
+        }
         Ok(config)
     }
 
@@ -181,6 +207,17 @@ impl StatusConfig {
             None if self.listed_only => None,
             None => Some(default_context(name)),
         }
+    }
+}
+
+impl StatusConfig {
+    /// How many of a failed build's last log lines the pipeline's check runs show.
+    pub fn pipeline_log_lines(&self, name: &str) -> Option<u16> {
+        self.pipelines.get(name).and_then(|p| p.log_lines)
+    }
+
+    pub fn project_log_lines(&self, name: &str) -> Option<u16> {
+        self.projects.get(name).and_then(|p| p.log_lines)
     }
 }
 
@@ -225,5 +262,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("projects.lint.context is empty"), "{err}");
+        for lines in ["0", "201"] {
+            let err = StatusConfig::parse(&format!(
+                r#"{{"projects": {{"app": {{"log_lines": {lines}}}}}}}"#
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.contains("projects.app.log_lines must be 1 to 200"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn log_lines_are_shown_only_where_asked_for() {
+        let config = StatusConfig::parse(
+            r#"{"pipelines": {"app": {"log_lines": 50}, "docs": {}}, "projects": {"lint": {"log_lines": 200}}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.pipeline_log_lines("app"), Some(50));
+        assert_eq!(config.pipeline_log_lines("docs"), None);
+        assert_eq!(config.pipeline_log_lines("other"), None);
+        assert_eq!(config.project_log_lines("lint"), Some(200));
+        assert_eq!(config.project_log_lines("app"), None);
     }
 }

@@ -5,6 +5,7 @@
 use crate::checks::CheckRuns;
 use crate::config::StatusConfig;
 use crate::event::{self, EventError, Origin, StateChange};
+use crate::evidence::Evidence;
 use crate::mapping::{self, Decision, Post};
 use crate::reader::{ReadError, Reader};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -80,11 +81,13 @@ pub enum Outcome {
 }
 
 pub struct StatusHandler {
-    config: StatusConfig,
-    reader: Reader,
-    github: GitHubClient,
+    pub(crate) config: StatusConfig,
+    pub(crate) reader: Reader,
+    pub(crate) github: GitHubClient,
     /// Where check runs' ids are kept (App mode needs it).
     ledger: Option<Ledger>,
+    /// Build logs and raw test reports, for check runs (App mode).
+    pub(crate) evidence: Option<Evidence>,
 }
 
 impl StatusHandler {
@@ -94,7 +97,13 @@ impl StatusHandler {
             reader,
             github,
             ledger: None,
+            evidence: None,
         }
+    }
+
+    pub fn with_evidence(mut self, evidence: Evidence) -> Self {
+        self.evidence = Some(evidence);
+        self
     }
 
     pub fn with_ledger(mut self, ledger: Ledger) -> Self {
@@ -190,6 +199,7 @@ impl StatusHandler {
                         let mut decision = mapping::for_build(build, &snapshot, context, origin);
                         if let Decision::Post(post) = &mut decision {
                             self.add_test_results(post, &snapshot).await;
+                            self.add_build_log(post, &snapshot, self.config.project_log_lines(&build.project_name)).await;
                         }
                         Ok(decision)
                     }
@@ -206,7 +216,11 @@ impl StatusHandler {
                 let mut execution = self.reader.execution(&change.pipeline, &change.execution_id).await?;
                 execution.status = mapping::settled_execution_status(&change.state, &execution.status);
                 let actions = self.actions_if_useful(&execution.status, &change.pipeline, &change.execution_id).await;
-                Ok(mapping::for_pipeline(&execution, actions.as_deref(), context, origin))
+                let mut decision = mapping::for_pipeline(&execution, actions.as_deref(), context, origin);
+                if let (Decision::Post(post), Some(actions)) = (&mut decision, &actions) {
+                    self.add_action_log(post, actions, None, self.config.pipeline_log_lines(&change.pipeline)).await;
+                }
+                Ok(decision)
             }
             StateChange::Stage(change) => {
                 let Some((context, per_stage)) = self.config.pipeline(&change.pipeline) else {
@@ -220,7 +234,11 @@ impl StatusHandler {
                     self.best_effort_actions(&change.pipeline, &change.execution_id),
                     self.best_effort_declaration(&change.pipeline, execution.pipeline_version),
                 );
-                Ok(mapping::for_stage(change, &execution, actions.as_deref(), declared.as_deref(), context, origin))
+                let mut decision = mapping::for_stage(change, &execution, actions.as_deref(), declared.as_deref(), context, origin);
+                if let (Decision::Post(post), Some(actions)) = (&mut decision, &actions) {
+                    self.add_action_log(post, actions, Some(&change.stage), self.config.pipeline_log_lines(&change.pipeline)).await;
+                }
+                Ok(decision)
             }
             StateChange::BuildPhase { project, phase } => Ok(Decision::Ignore(format!(
                 "phase change ({phase} of {project}): the build's state change carries the result"
@@ -228,27 +246,6 @@ impl StatusHandler {
             StateChange::Action { pipeline, stage, action } => Ok(Decision::Ignore(format!(
                 "action change ({pipeline}/{stage}/{action}): statuses are per pipeline or per stage"
             ))),
-        }
-    }
-
-    /// A finished build's test results, for its check run (App mode only:
-    /// a status has no room for them). They make the run better, never block it.
-    async fn add_test_results(&self, post: &mut Post, snapshot: &mapping::BuildSnapshot) {
-        if !self.github.is_app()
-            || post.check.conclusion.is_none()
-            || snapshot.report_arns.is_empty()
-        {
-            return;
-        }
-        match self.reader.test_reports(&snapshot.report_arns).await {
-            Ok(reports) => {
-                let (text, annotations) = mapping::tests_section::section(&reports);
-                post.check.summary.push_str(&text);
-                post.check.annotations.extend(annotations);
-            }
-            Err(err) => {
-                warn!(error = %error_chain(&err), "test reports not read; the check run is posted without them");
-            }
         }
     }
 

@@ -4,7 +4,9 @@
 
 pub mod checks;
 pub mod config;
+mod enrich;
 pub mod event;
+pub mod evidence;
 pub mod handler;
 pub mod mapping;
 pub mod reader;

@@ -9,7 +9,7 @@ use gantry_core::secret::CachedSecret;
 use gantry_core::{aws, config, logging};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use status::config::{Credential, StatusSettings};
-use status::{function_handler, reader::Reader, StatusHandler};
+use status::{evidence::Evidence, function_handler, reader::Reader, StatusHandler};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -45,7 +45,11 @@ async fn main() -> Result<(), Error> {
             aws_sdk_codepipeline::Client::new(&sdk_config),
         ),
         github,
-    );
+    )
+    .with_evidence(Evidence::new(
+        aws_sdk_cloudwatchlogs::Client::new(&sdk_config),
+        aws_sdk_s3::Client::new(&sdk_config),
+    ));
     if let Some(table) = settings.ledger_table {
         handler = handler.with_ledger(Ledger::new(
             aws_sdk_dynamodb::Client::new(&sdk_config),

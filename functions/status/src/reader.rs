@@ -2,7 +2,7 @@
 //! the SDK's answer into the plain snapshots the mapping decides on.
 
 use crate::mapping::{
-    self, ActionSnapshot, BuildSnapshot, DeclaredStage, ExecutionSnapshot, FailedTest,
+    self, ActionSnapshot, BuildSnapshot, DeclaredStage, ExecutionSnapshot, FailedTest, LogStream,
     PhaseSnapshot, RevisionSnapshot, TestReport,
 };
 use aws_sdk_codebuild::primitives::DateTime;
@@ -137,6 +137,12 @@ impl Reader {
                         .collect(),
                     current_phase: build.current_phase,
                     duration,
+                    log_stream: build.logs.as_ref().and_then(|logs| {
+                        Some(LogStream {
+                            group: logs.group_name.clone()?,
+                            stream: logs.stream_name.clone()?,
+                        })
+                    }),
                     logs_link: build.logs.and_then(|logs| logs.deep_link),
                     report_arns: build.report_arns.unwrap_or_default(),
                 }
@@ -222,6 +228,8 @@ impl Reader {
                         name: case.name.unwrap_or_default(),
                         status: case.status.unwrap_or_else(|| status.to_owned()),
                         message: case.message.filter(|m| !m.is_empty()),
+                        raw_data: case.test_raw_data_path.filter(|p| !p.is_empty()),
+                        location: None,
                     }),
             );
             if more {
@@ -340,13 +348,18 @@ impl Reader {
                     _ => None,
                 };
                 let started_at = detail.start_time.map(|t| t.secs());
-                let approval = detail
+                let action_type = detail
                     .input
                     .as_ref()
-                    .and_then(|input| input.action_type_id())
-                    .is_some_and(|id| {
-                        id.category() == &aws_sdk_codepipeline::types::ActionCategory::Approval
-                    });
+                    .and_then(|input| input.action_type_id());
+                let approval = action_type.is_some_and(|id| {
+                    id.category() == &aws_sdk_codepipeline::types::ActionCategory::Approval
+                });
+                let runs_codebuild = action_type.is_some_and(|id| {
+                    id.owner() == &aws_sdk_codepipeline::types::ActionOwner::Aws
+                        && id.provider() == "CodeBuild"
+                });
+                let result = detail.output.and_then(|o| o.execution_result);
                 actions.push(ActionSnapshot {
                     approval,
                     stage: detail.stage_name.unwrap_or_default(),
@@ -354,10 +367,12 @@ impl Reader {
                     status: detail
                         .status
                         .unwrap_or_else(|| ActionExecutionStatus::from("")),
-                    summary: detail
-                        .output
-                        .and_then(|o| o.execution_result)
-                        .and_then(|r| r.external_execution_summary),
+                    // A CodeBuild action's external execution is its build.
+                    build_id: result
+                        .as_ref()
+                        .and_then(|r| r.external_execution_id.clone())
+                        .filter(|_| runs_codebuild),
+                    summary: result.and_then(|r| r.external_execution_summary),
                     duration,
                     started_at,
                 });

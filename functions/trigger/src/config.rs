@@ -119,6 +119,25 @@ pub struct Route {
     /// for the older ones.
     pub cancel_in_progress: bool,
     pub target: Target,
+    /// What a fork's pull request starts instead of `target`: a pipeline or
+    /// project of low privilege, so a stranger's code never runs with the
+    /// project's own role.
+    pub fork_target: Option<Target>,
+}
+
+impl Route {
+    /// What this route starts for an event from a fork (`from_fork`) or not.
+    pub fn target_for(&self, from_fork: bool) -> &Target {
+        match (&self.fork_target, from_fork) {
+            (Some(fork_target), true) => fork_target,
+            _ => &self.target,
+        }
+    }
+
+    /// Every pipeline and project the route can start.
+    pub fn targets(&self) -> impl Iterator<Item = &Target> {
+        std::iter::once(&self.target).chain(self.fork_target.as_ref())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +168,46 @@ struct RouteDocument {
     drafts: Option<bool>,
     merge_group_variable: Option<bool>,
     cancel_in_progress: Option<bool>,
+    fork_target: Option<TargetDocument>,
+}
+
+/// A target on its own (`fork_target`): a pipeline or a project, named as a
+/// route names its own.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetDocument {
+    pipeline: Option<String>,
+    source_action: Option<String>,
+    pipeline_variables: Option<bool>,
+    codebuild_project: Option<String>,
+}
+
+impl TargetDocument {
+    fn validate(self) -> Result<Target, String> {
+        match (self.pipeline, self.codebuild_project) {
+            (Some(name), None) => Ok(Target::Pipeline {
+                name: non_empty(name, "pipeline")?,
+                source_action: non_empty(
+                    self.source_action
+                        .unwrap_or_else(|| DEFAULT_SOURCE_ACTION.to_owned()),
+                    "source_action",
+                )?,
+                variables: self.pipeline_variables.unwrap_or(true),
+            }),
+            (None, Some(name)) => {
+                if self.source_action.is_some() || self.pipeline_variables.is_some() {
+                    return Err(
+                        "source_action and pipeline_variables apply only to a pipeline".into(),
+                    );
+                }
+                Ok(Target::BuildProject {
+                    name: non_empty(name, "codebuild_project")?,
+                })
+            }
+            (Some(_), Some(_)) => Err("set pipeline or codebuild_project, not both".into()),
+            (None, None) => Err("set pipeline or codebuild_project".into()),
+        }
+    }
 }
 
 impl Routes {
@@ -192,32 +251,19 @@ impl RouteDocument {
                 self.repository
             )));
         }
-        let target = match (self.pipeline, self.codebuild_project) {
-            (Some(name), None) => Target::Pipeline {
-                name: non_empty(name, "pipeline").map_err(&fail)?,
-                source_action: non_empty(
-                    self.source_action
-                        .unwrap_or_else(|| DEFAULT_SOURCE_ACTION.to_owned()),
-                    "source_action",
-                )
-                .map_err(&fail)?,
-                variables: self.pipeline_variables.unwrap_or(true),
-            },
-            (None, Some(name)) => {
-                if self.source_action.is_some() || self.pipeline_variables.is_some() {
-                    return Err(fail(
-                        "source_action and pipeline_variables apply only to a pipeline".into(),
-                    ));
-                }
-                Target::BuildProject {
-                    name: non_empty(name, "codebuild_project").map_err(&fail)?,
-                }
-            }
-            (Some(_), Some(_)) => {
-                return Err(fail("set pipeline or codebuild_project, not both".into()))
-            }
-            (None, None) => return Err(fail("set pipeline or codebuild_project".into())),
-        };
+        let target = TargetDocument {
+            pipeline: self.pipeline,
+            source_action: self.source_action,
+            pipeline_variables: self.pipeline_variables,
+            codebuild_project: self.codebuild_project,
+        }
+        .validate()
+        .map_err(&fail)?;
+        let fork_target = self
+            .fork_target
+            .map(TargetDocument::validate)
+            .transpose()
+            .map_err(|message| fail(format!("fork_target: {message}")))?;
         let events = self
             .events
             .unwrap_or_else(|| vec![EventKind::Push, EventKind::PullRequest]);
@@ -230,6 +276,20 @@ impl RouteDocument {
         if !pull_requests && (self.fork_pull_requests.is_some() || self.drafts.is_some()) {
             return Err(fail(
                 "fork_pull_requests and drafts apply only to a route with pull_request events"
+                    .into(),
+            ));
+        }
+        if fork_target.is_some() && self.fork_pull_requests != Some(ForkPolicy::Build) {
+            return Err(fail(
+                "fork_target applies only where forks are built (fork_pull_requests: build)".into(),
+            ));
+        }
+        if fork_target
+            .as_ref()
+            .is_some_and(|fork| fork.ledger_key() == target.ledger_key())
+        {
+            return Err(fail(
+                "fork_target names the route's own target; name a pipeline or project of its own, or omit it"
                     .into(),
             ));
         }
@@ -254,6 +314,7 @@ impl RouteDocument {
             tags: optional_globs("tags", self.tags).map_err(&fail)?,
             paths: optional_globs("paths", self.paths).map_err(&fail)?,
             target,
+            fork_target,
             label,
         })
     }

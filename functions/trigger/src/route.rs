@@ -70,7 +70,10 @@ impl fmt::Display for HoldReason {
 /// How one route takes an event.
 enum RouteMatch {
     No,
-    Yes,
+    /// Started; `from_fork`: a fork's pull request (the route's `fork_target`).
+    Yes {
+        from_fork: bool,
+    },
     HeldBack(HoldReason),
 }
 
@@ -98,7 +101,7 @@ pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
                     routes: routes
                         .routes
                         .iter()
-                        .filter(|route| matches!(route_match(route, event), RouteMatch::Yes))
+                        .filter(|route| matches!(route_match(route, event), RouteMatch::Yes { .. }))
                         .map(|route| route.label.clone())
                         .collect(),
                 },
@@ -115,7 +118,7 @@ pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
     let mut starts: Vec<Start> = Vec::new();
     let mut held_back = Vec::new();
     for route in &routes.routes {
-        match route_match(route, event) {
+        let target = match route_match(route, event) {
             RouteMatch::No => continue,
             RouteMatch::HeldBack(reason) => {
                 held_back.push(HeldBack {
@@ -124,19 +127,19 @@ pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
                 });
                 continue;
             }
-            RouteMatch::Yes => {}
-        }
+            RouteMatch::Yes { from_fork } => route.target_for(from_fork),
+        };
         // Two routes naming the same pipeline or project start it once (with
         // the first route's settings): the ledger keys a start on the name.
         if starts
             .iter()
-            .all(|start| start.target.ledger_key() != route.target.ledger_key())
+            .all(|start| start.target.ledger_key() != target.ledger_key())
         {
             starts.push(Start {
                 route: route.label.clone(),
-                target: route.target.clone(),
+                target: target.clone(),
                 commit: event.commit.to_string(),
-                idempotency_token: idempotency_token(&event.delivery_id.to_string(), &route.target),
+                idempotency_token: idempotency_token(&event.delivery_id.to_string(), target),
                 variables: variables(event, route),
                 cancels_older: route.cancel_in_progress,
             });
@@ -156,15 +159,22 @@ pub fn rerun(
     target: &str,
     rerun_delivery: &str,
 ) -> Option<Start> {
-    let route = routes.routes.iter().find(|route| {
-        route.target.ledger_key() == target
-            && matches!(route_match(route, original), RouteMatch::Yes)
-    })?;
+    let (route, started) =
+        routes
+            .routes
+            .iter()
+            .find_map(|route| match route_match(route, original) {
+                RouteMatch::Yes { from_fork } => {
+                    let started = route.target_for(from_fork);
+                    (started.ledger_key() == target).then_some((route, started))
+                }
+                RouteMatch::No | RouteMatch::HeldBack(_) => None,
+            })?;
     Some(Start {
         route: route.label.clone(),
-        target: route.target.clone(),
+        target: started.clone(),
         commit: original.commit.to_string(),
-        idempotency_token: idempotency_token(rerun_delivery, &route.target),
+        idempotency_token: idempotency_token(rerun_delivery, started),
         variables: variables(original, route),
         cancels_older: false,
     })
@@ -224,12 +234,15 @@ fn route_match(route: &Route, event: &GitEvent) -> RouteMatch {
                 if let Some(reason) = hold_reason(route, &event.repository, pr) {
                     return RouteMatch::HeldBack(reason);
                 }
+                return RouteMatch::Yes {
+                    from_fork: from_fork(&event.repository, pr),
+                };
             }
             matched
         }
     };
     if matched {
-        RouteMatch::Yes
+        RouteMatch::Yes { from_fork: false }
     } else {
         RouteMatch::No
     }
@@ -239,11 +252,7 @@ fn route_match(route: &Route, event: &GitEvent) -> RouteMatch {
 /// delivery, so a route that builds drafts has built this head already when
 /// `ready_for_review` arrives, and one that does not builds it then.
 fn hold_reason(route: &Route, base: &RepoName, pr: &PullRequest) -> Option<HoldReason> {
-    let from_fork = pr
-        .head_repository
-        .as_ref()
-        .is_none_or(|head| !head.as_str().eq_ignore_ascii_case(base.as_str()));
-    if from_fork && route.fork_pull_requests == ForkPolicy::Ignore {
+    if from_fork(base, pr) && route.fork_pull_requests == ForkPolicy::Ignore {
         return Some(HoldReason::Fork {
             head_repository: pr.head_repository.clone(),
         });
@@ -256,6 +265,14 @@ fn hold_reason(route: &Route, base: &RepoName, pr: &PullRequest) -> Option<HoldR
         return Some(HoldReason::Draft);
     }
     None
+}
+
+/// The head is in another repository than the base (compared as GitHub
+/// does, ignoring case), or in one since deleted.
+fn from_fork(base: &RepoName, pr: &PullRequest) -> bool {
+    pr.head_repository
+        .as_ref()
+        .is_none_or(|head| !head.as_str().eq_ignore_ascii_case(base.as_str()))
 }
 
 /// A route without `branches` or `tags` takes every branch and no tag; naming
@@ -384,6 +401,7 @@ mod tests {
     fn fork_pull_requests_are_not_built_unless_the_route_says_so() {
         let safe = r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "pr-build"}]}"#;
         let opted_in = r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "pr-build", "fork_pull_requests": "build"}]}"#;
+        let with_fork_target = r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "pr-build", "fork_pull_requests": "build", "fork_target": {"codebuild_project": "pr-build-untrusted"}}]}"#;
         let fork = |head| pull_request_from("main", "opened", head, false);
         let stranger = RepoName::parse("stranger/Hello-World").unwrap();
         // (event, routes, (targets started, reasons held back))
@@ -426,6 +444,23 @@ mod tests {
                 (&["pr-build"], vec![]),
             ),
             (fork(None), opted_in, (&["pr-build"], vec![])),
+            // With a fork_target, a fork starts it instead; the repository's
+            // own pull requests still start the route's target.
+            (
+                fork(Some("stranger/Hello-World")),
+                with_fork_target,
+                (&["pr-build-untrusted"], vec![]),
+            ),
+            (
+                fork(None),
+                with_fork_target,
+                (&["pr-build-untrusted"], vec![]),
+            ),
+            (
+                fork(Some("Codertocat/Hello-World")),
+                with_fork_target,
+                (&["pr-build"], vec![]),
+            ),
         ];
         for (event, routes, (targets, reasons)) in cases {
             let (started, held) = decided(event, routes);
@@ -441,6 +476,17 @@ mod tests {
             reason.contains("stranger/Hello-World") && reason.contains("fork_pull_requests"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn a_re_run_of_a_forks_build_starts_the_fork_target_again() {
+        let routes = Routes::parse(r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["pull_request"], "pipeline": "app", "fork_pull_requests": "build", "fork_target": {"codebuild_project": "pr-build-untrusted"}}]}"#).unwrap();
+        let fork = pull_request_from("main", "opened", Some("stranger/Hello-World"), false);
+        let again = rerun(&fork, &routes, "project/pr-build-untrusted", "press-1").unwrap();
+        assert_eq!(again.target.name(), "pr-build-untrusted");
+        assert_eq!(again.idempotency_token, "press-1-pr-build-untrusted");
+        // The fork never started the route's own pipeline, so nothing re-runs it.
+        assert_eq!(rerun(&fork, &routes, "pipeline/app", "press-1"), None);
     }
 
     #[test]

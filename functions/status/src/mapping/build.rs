@@ -170,6 +170,7 @@ mod tests {
             source_location: None,
             resolved_source_version: None,
             logs_link: None,
+            log_stream: None,
             ..documented_build(1)
         };
         let mut event = change(&build);

@@ -49,6 +49,7 @@ pub fn documented_build(index: usize) -> BuildSnapshot {
             (build["endTime"].as_f64().unwrap() - build["startTime"].as_f64().unwrap()) as u64,
         )),
         logs_link: text(&build["logs"]["deepLink"]),
+        log_stream: None,
         report_arns: vec![],
     }
 }
@@ -107,6 +108,7 @@ pub fn documented_actions(deploy_status: &str) -> Vec<ActionSnapshot> {
         .unwrap()
         .iter()
         .map(|a| ActionSnapshot {
+            build_id: None,
             approval: false,
             stage: a["stageName"].as_str().unwrap().into(),
             action: a["actionName"].as_str().unwrap().into(),

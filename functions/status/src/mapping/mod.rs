@@ -8,13 +8,17 @@
 //! - `build`, `pipeline`: the status of a build, an execution or a stage;
 //! - `links`, `duration`: console links and durations as the statuses show them;
 //! - `report`: a check run's conclusion and summary, and its request;
-//! - `tests_section`: a build's test results in its check run, with annotations.
+//! - `tests_section`: a build's test results in its check run, with annotations;
+//! - `junit`: where the raw JUnit XML of a report says each test is;
+//! - `log_section`: the last lines of a failed build's log, as its check run's text.
 
 mod build;
 mod duration;
 #[cfg(test)]
 mod fixtures;
+pub mod junit;
 mod links;
+pub mod log_section;
 mod pipeline;
 pub mod report;
 mod settle;
@@ -28,7 +32,7 @@ pub use pipeline::{for_pipeline, for_stage};
 pub use settle::{latest_attempts, settled_build_status, settled_execution_status};
 pub use snapshot::{
     ActionSnapshot, BuildSnapshot, CheckReport, Decision, DeclaredStage, ExecutionSnapshot,
-    FailedTest, PhaseSnapshot, Post, RevisionSnapshot, TestReport,
+    FailedTest, LogStream, PhaseSnapshot, Post, RevisionSnapshot, TestReport,
 };
 
 #[cfg(test)]

@@ -101,6 +101,7 @@ pub fn for_build(build: &BuildSnapshot, status: &StatusType, description: &str) 
         conclusion: build_conclusion(status),
         summary,
         annotations: Vec::new(),
+        text: None,
     }
 }
 
@@ -156,6 +157,7 @@ pub fn for_execution(
         conclusion,
         summary,
         annotations: Vec::new(),
+        text: None,
     }
 }
 
@@ -205,7 +207,7 @@ pub fn check_run(post: &Post) -> (CheckRun, Vec<Annotation>) {
                 .clone()
                 .unwrap_or_else(|| post.status.description.clone()),
             summary: post.check.summary.clone(),
-            text: None,
+            text: post.check.text.clone(),
             annotations: post.check.annotations.clone(),
         },
         actions,
@@ -302,6 +304,7 @@ mod tests {
             duration: Some(std::time::Duration::from_secs(125)),
             started_at: Some(1),
             approval: false,
+            build_id: None,
         };
         let source = ActionSnapshot {
             stage: "Source".into(),
@@ -311,6 +314,7 @@ mod tests {
             duration: Some(std::time::Duration::from_secs(4)),
             started_at: Some(0),
             approval: false,
+            build_id: None,
         };
         let actions = [source, failed];
         let post = posted(for_pipeline(
@@ -388,6 +392,7 @@ mod tests {
             duration: None,
             started_at: Some(10),
             approval: true,
+            build_id: None,
         };
         let waiting = [approval.clone()];
         let post = posted(for_pipeline(

@@ -22,8 +22,17 @@ pub struct BuildSnapshot {
     pub current_phase: Option<String>,
     pub duration: Option<Duration>,
     pub logs_link: Option<String>,
+    /// Where CloudWatch Logs keeps the build's log (`None`: logs off, or not
+    /// created yet).
+    pub log_stream: Option<LogStream>,
     /// The build's test reports (CodeBuild report groups).
     pub report_arns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogStream {
+    pub group: String,
+    pub stream: String,
 }
 
 /// A CodeBuild test report as `BatchGetReports` and `DescribeTestCases`
@@ -46,6 +55,11 @@ pub struct FailedTest {
     pub name: String,
     pub status: String,
     pub message: Option<String>,
+    /// The raw report file the case was read from (`testRawDataPath`): an
+    /// `s3://` location when the report group exports to S3.
+    pub raw_data: Option<String>,
+    /// Where the test is, as the raw JUnit XML's `file` and `line` say.
+    pub location: Option<(String, u32)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,6 +108,8 @@ pub struct ActionSnapshot {
     pub started_at: Option<i64>,
     /// A manual approval (`Approval` category): running, it waits on a person.
     pub approval: bool,
+    /// The build a CodeBuild action ran (its external execution id).
+    pub build_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,4 +150,7 @@ pub struct CheckReport {
     pub summary: String,
     /// Where a failed test's message names a file and line.
     pub annotations: Vec<Annotation>,
+    /// Markdown below the summary: the failed build's last log lines, where
+    /// `GANTRY_STATUS_CONFIG` opts its pipeline or project in.
+    pub text: Option<String>,
 }

@@ -1,8 +1,9 @@
 //! A build's test results in its check run: each report's totals and every
 //! failed test case (suite, name, message) in the summary, and an annotation
-//! where a failure's message names a file and line. CodeBuild's test cases
-//! carry no location of their own, and GitHub requires one on an annotation,
-//! so a failure whose message names none is listed in the summary only.
+//! where the raw JUnit XML places a failed test (`junit`) or its message names
+//! a file and line. CodeBuild's test cases carry no location of their own, and
+//! GitHub requires one on an annotation, so a failure placed by neither is
+//! listed in the summary only.
 
 use super::report::cell;
 use super::snapshot::{FailedTest, TestReport};
@@ -60,10 +61,14 @@ pub fn section(reports: &[TestReport]) -> (String, Vec<Annotation>) {
     (text, annotations)
 }
 
-/// An annotation at the first `path:line` the message names.
+/// An annotation where the raw JUnit XML placed the test, or else at the
+/// first `path:line` its message names.
 fn annotation(test: &FailedTest) -> Option<Annotation> {
-    let message = test.message.as_deref()?;
-    let (path, line) = location(message)?;
+    let message = test.message.as_deref().filter(|m| !m.trim().is_empty());
+    let (path, line) = test
+        .location
+        .clone()
+        .or_else(|| message.and_then(location))?;
     let title = match &test.suite {
         Some(suite) => format!("{suite} / {}", test.name),
         None => test.name.clone(),
@@ -73,7 +78,10 @@ fn annotation(test: &FailedTest) -> Option<Annotation> {
         start_line: line,
         end_line: line,
         annotation_level: AnnotationLevel::Failure,
-        message: message.to_owned(),
+        message: message.map_or_else(
+            || format!("{} {}", test.name, status_word(&test.status)),
+            str::to_owned,
+        ),
         title: Some(title),
     })
 }
@@ -172,12 +180,16 @@ mod tests {
                 name: "adds|numbers".into(),
                 status: "FAILED".into(),
                 message: Some("assertion failed at src/lib.rs:42:9\nleft: 1\nright: 2".into()),
+                raw_data: None,
+                location: None,
             },
             FailedTest {
                 suite: None,
                 name: "flaky".into(),
                 status: "ERROR".into(),
                 message: Some("timed out".into()),
+                raw_data: None,
+                location: None,
             },
         ];
         let (text, annotations) = section(&[report(failed)]);
@@ -203,6 +215,31 @@ mod tests {
             Some("app::tests / adds|numbers")
         );
         assert!(annotation.message.contains("right: 2"));
+    }
+
+    #[test]
+    fn the_raw_reports_location_comes_before_the_messages() {
+        let placed = |message: Option<&str>| FailedTest {
+            suite: Some("tests.test_app".into()),
+            name: "test_total".into(),
+            status: "FAILED".into(),
+            message: message.map(Into::into),
+            raw_data: Some("s3://reports/app/junit.xml".into()),
+            location: Some(("tests/test_app.py".into(), 17)),
+        };
+        let (_, annotations) = section(&[report(vec![
+            placed(Some("helper failed at src/helper.py:3")),
+            placed(None),
+        ])]);
+        assert_eq!(annotations.len(), 2);
+        for annotation in &annotations {
+            assert_eq!(
+                (annotation.path.as_str(), annotation.start_line),
+                ("tests/test_app.py", 17)
+            );
+        }
+        assert_eq!(annotations[0].message, "helper failed at src/helper.py:3");
+        assert_eq!(annotations[1].message, "test_total failed");
     }
 
     #[test]
