@@ -337,6 +337,23 @@ async fn rejected_and_ignored_deliveries_publish_nothing() {
         400
     );
 
+    // GitHub's own payloads that start nothing: a comment on an issue (not a
+    // pull request), and a check suite's bookkeeping.
+    for (event, file) in [
+        ("issue_comment", "issue_comment.created.payload.json"),
+        ("check_suite", "check_suite.requested.payload.json"),
+    ] {
+        let body = std::fs::read(workspace_root().join("events/github").join(file)).unwrap();
+        let mut headers = headers.clone();
+        headers.insert("x-github-event", HeaderValue::from_static(event));
+        headers.insert(
+            "x-hub-signature-256",
+            HeaderValue::from_str(&sign(LOCAL_SECRET.as_bytes(), &body)).unwrap(),
+        );
+        let reply = world.webhook.handle(&headers, &body, soon()).await;
+        assert_eq!((reply.status, reply.body), (202, "ignored"), "{file}");
+    }
+
     let huge = vec![b' '; gantry_webhook::handler::MAX_BODY_BYTES + 1];
     assert_eq!(
         world.webhook.handle(&headers, &huge, soon()).await.status,
@@ -1240,6 +1257,62 @@ async fn re_run_on_a_check_run_starts_its_build_again_from_the_original_event_on
         .unwrap();
     assert!(matches!(foreign, Summary::Skipped { .. }), "{foreign:?}");
     assert_eq!(world.recorder.bodies("StartBuild").len(), 2);
+}
+
+/// "Re-run all checks" on the commit's suite: every target Gantry started
+/// for the commit starts again, under the press's delivery, once.
+#[tokio::test]
+async fn re_run_all_on_a_check_suite_starts_every_target_of_its_commit_again_once() {
+    let routes = serde_json::json!({"routes": [
+        {"repository": scenario::REPOSITORY, "events": ["push"], "pipeline": PIPELINE},
+        {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT}
+    ]})
+    .to_string();
+    let world = world_routed(&routes).await.unwrap();
+    let first = world.trigger.handle(push_event(), soon()).await.unwrap();
+    assert!(
+        matches!(&first, Summary::Started { started, .. } if started.len() == 2),
+        "{first:?}"
+    );
+
+    const PRESS: &str = "7d3162e0-cc78-11e3-81ab-4c9367dc0958";
+    let suite_event = || {
+        let mut event = sample("trigger/push.json");
+        event["detail-type"] = "GitHub Check Suite".into();
+        event["detail"] = serde_json::json!({
+            "delivery_id": PRESS,
+            "repository": scenario::REPOSITORY,
+            "clone_url": "https://github.com/Codertocat/Hello-World.git",
+            "commit": PUSH_COMMIT,
+            "event": "check_suite",
+            "action": "rerequested",
+            "check_suite_id": 118578147,
+        });
+        serde_json::from_value::<EventBridgeEvent<serde_json::Value>>(event).unwrap()
+    };
+    let rerun = world.trigger.handle(suite_event(), soon()).await.unwrap();
+    let Summary::Started { started, .. } = &rerun else {
+        panic!("{rerun:?}")
+    };
+    let mut targets: Vec<&str> = started.iter().map(|s| s.target.as_str()).collect();
+    targets.sort();
+    assert_eq!(targets, [PROJECT, PIPELINE]);
+    assert!(started.iter().all(|s| !s.already_started));
+    let builds = world.recorder.bodies("StartBuild");
+    let executions = world.recorder.bodies("StartPipelineExecution");
+    assert_eq!((builds.len(), executions.len()), (2, 2));
+    assert_eq!(builds[1]["idempotencyToken"], format!("{PRESS}-{PROJECT}"));
+    assert_eq!(executions[1]["clientRequestToken"], PRESS);
+    assert_eq!(builds[1]["sourceVersion"], PUSH_COMMIT);
+
+    // Redelivered: nothing starts again.
+    let again = world.trigger.handle(suite_event(), soon()).await.unwrap();
+    let Summary::Started { started, .. } = &again else {
+        panic!("{again:?}")
+    };
+    assert!(started.iter().all(|s| s.already_started), "{started:?}");
+    assert_eq!(world.recorder.bodies("StartBuild").len(), 2);
+    assert_eq!(world.recorder.bodies("StartPipelineExecution").len(), 2);
 }
 
 #[tokio::test]

@@ -126,10 +126,19 @@ FUNCTIONS = {
 }
 
 # The variables each function reads (README "Configuration"); the template must set
-# exactly these (status: these plus the ones of its mode, STATUS_MODE_ENV).
+# exactly these (status and trigger: these plus the ones of the mode, STATUS_MODE_ENV).
 FUNCTION_ENV = {
     "Webhook": ["GANTRY_EVENT_BUS", "GANTRY_WEBHOOK_SECRET_ARN"],
-    "Trigger": ["GANTRY_ROUTES", "GANTRY_LEDGER_TABLE", "GANTRY_TRIGGER_QUEUE_URL", "GANTRY_TRIGGER_DLQ_URL"],
+    # trigger's GitHub settings are status's (the same values): read only when a
+    # route's fork_pull_requests is "approve".
+    "Trigger": [
+        "GANTRY_ROUTES",
+        "GANTRY_LEDGER_TABLE",
+        "GANTRY_TRIGGER_QUEUE_URL",
+        "GANTRY_TRIGGER_DLQ_URL",
+        "GANTRY_GITHUB_API_URL",
+        "GANTRY_STATUS_CONFIG",
+    ],
     "Status": ["GANTRY_GITHUB_API_URL", "GANTRY_STATUS_CONFIG", "GANTRY_LEDGER_TABLE"],
     "Pruner": [
         "GANTRY_ARTIFACT_BUCKET",
@@ -139,15 +148,22 @@ FUNCTION_ENV = {
         "GANTRY_PRUNE_ALLOWED_PREFIXES",
     ],
 }
-# status's credential: token mode (GitHubAppId empty) or App mode, never both (status
-# refuses both at cold start). Names as functions/status/src/config.rs declares them
-# (its constants, STATUS_CONFIG_CONSTANTS): check_status_settings reads them there.
+# The GitHub credential of status and trigger (GITHUB_FUNCTIONS): token mode
+# (GitHubAppId empty) or App mode, never both (gantry-core's Credential::from_env
+# refuses both at cold start). Names as functions/core/src/github/credential.rs
+# declares them (its constants, STATUS_CONFIG_CONSTANTS; status's config.rs re-exports
+# them): check_status_settings reads them there.
 STATUS_MODE_ENV = {
     "token": ["GANTRY_GITHUB_TOKEN_ARN"],
     "app": ["GANTRY_GITHUB_APP_ID", "GANTRY_GITHUB_APP_KEY_ARN"],
 }
-# The constant in functions/status/src/config.rs for each variable above, and for the
-# plain-value variables that are for local runs only (the template never sets them).
+# The functions that talk to GitHub with that credential: trigger only for routes
+# whose fork_pull_requests is "approve", but it is always set.
+GITHUB_FUNCTIONS = ["Status", "Trigger"]
+CREDENTIAL_SOURCE = ROOT / "functions" / "core" / "src" / "github" / "credential.rs"
+# The constant in functions/core/src/github/credential.rs for each variable above, and
+# for the plain-value variables that are for local runs only (the template never sets
+# them).
 STATUS_CONFIG_CONSTANTS = {
     "TOKEN_ARN": "GANTRY_GITHUB_TOKEN_ARN",
     "APP_ID": "GANTRY_GITHUB_APP_ID",
@@ -158,7 +174,7 @@ STATUS_LOCAL_ONLY_CONSTANTS = {"TOKEN": "GANTRY_GITHUB_TOKEN", "APP_KEY": "GANTR
 
 def function_env(key: str, app: bool) -> list[str]:
     """The variables the template must set on a function, in the scenario's mode."""
-    if key == "Status":
+    if key in GITHUB_FUNCTIONS:
         return FUNCTION_ENV[key] + STATUS_MODE_ENV["app" if app else "token"]
     return FUNCTION_ENV[key]
 
@@ -337,7 +353,7 @@ EVENT_SOURCE_MAPPING_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:
 LEDGER_MODULES = {"TriggerRole": ["mod.rs"], "StatusRole": ["check_runs.rs"]}
 UNCALLED_BY_DESIGN = {
     "Webhook": {"secretsmanager:GetSecretValue", "kms:Decrypt"},
-    "Trigger": {"sqs:SendMessage"} | LEDGER_ACTIONS | EVENT_SOURCE_MAPPING_ACTIONS,
+    "Trigger": {"secretsmanager:GetSecretValue", "sqs:SendMessage", "kms:Decrypt"} | LEDGER_ACTIONS | EVENT_SOURCE_MAPPING_ACTIONS,
     "Status": {"secretsmanager:GetSecretValue", "sqs:SendMessage", "kms:Decrypt"} | LEDGER_ACTIONS,
     "Pruner": {"sqs:SendMessage", "kms:Decrypt"},
 }
@@ -1170,6 +1186,15 @@ class Run:
         webhook_secret = s.secret_arns.get("ExistingWebhookSecretArn") or self.attrs[("WebhookSecret", None)]
         if key == "Webhook":
             return {"GANTRY_EVENT_BUS": s.stack, "GANTRY_WEBHOOK_SECRET_ARN": webhook_secret}
+        if self.app:
+            credential = {"GANTRY_GITHUB_APP_ID": s.app_id, "GANTRY_GITHUB_APP_KEY_ARN": self.github_secret()}
+        else:
+            credential = {"GANTRY_GITHUB_TOKEN_ARN": self.github_secret()}
+        github = {
+            **credential,
+            "GANTRY_GITHUB_API_URL": self.values["GitHubApiUrl"],
+            "GANTRY_STATUS_CONFIG": self.values["StatusConfigJson"],
+        }
         if key == "Trigger":
             if s.routes is None:
                 routes = {
@@ -1190,18 +1215,11 @@ class Run:
                 "GANTRY_LEDGER_TABLE": self.phys["LedgerTable"],
                 "GANTRY_TRIGGER_QUEUE_URL": self.phys["TriggerQueue"],
                 "GANTRY_TRIGGER_DLQ_URL": self.phys["TriggerDlq"],
+                # status's GitHub settings, the same values.
+                **github,
             }
         if key == "Status":
-            if self.app:
-                credential = {"GANTRY_GITHUB_APP_ID": s.app_id, "GANTRY_GITHUB_APP_KEY_ARN": self.github_secret()}
-            else:
-                credential = {"GANTRY_GITHUB_TOKEN_ARN": self.github_secret()}
-            return {
-                **credential,
-                "GANTRY_GITHUB_API_URL": self.values["GitHubApiUrl"],
-                "GANTRY_STATUS_CONFIG": self.values["StatusConfigJson"],
-                "GANTRY_LEDGER_TABLE": self.phys["LedgerTable"],
-            }
+            return {**github, "GANTRY_LEDGER_TABLE": self.phys["LedgerTable"]}
         return {
             "GANTRY_ARTIFACT_BUCKET": self.bucket,
             "GANTRY_PIPELINES": ",".join(self.all_pipelines()),
@@ -1227,10 +1245,10 @@ class Run:
             expected = self.expected_env(key)
             names = function_env(key, self.app)
             self.r.equal(f"function {name}: sets exactly {', '.join(names)}", sorted(env), sorted(names))
-            if key == "Status":
+            if key in GITHUB_FUNCTIONS:
                 other = STATUS_MODE_ENV["token" if self.app else "app"]
                 self.r.check(
-                    f"function {name}: {'App' if self.app else 'token'} mode, none of the other mode's {', '.join(other)} (status refuses both)",
+                    f"function {name}: {'App' if self.app else 'token'} mode, none of the other mode's {', '.join(other)} (gantry-core's Credential refuses both)",
                     not set(other) & set(env),
                     str(sorted(set(other) & set(env))),
                 )
@@ -1386,7 +1404,10 @@ class Run:
             # target: the logical id of the resource the rule sends to.
             "TriggerRule": {
                 "bus": self.s.stack,
-                "pattern": {"source": ["gantry.github"], "detail-type": ["GitHub Push", "GitHub Pull Request", "GitHub Merge Group", "GitHub Check Run"]},
+                "pattern": {
+                    "source": ["gantry.github"],
+                    "detail-type": ["GitHub Push", "GitHub Pull Request", "GitHub Merge Group", "GitHub Check Run", "GitHub Check Suite", "GitHub Issue Comment"],
+                },
                 "target": "TriggerQueue",
                 "dlq": "TriggerRuleDlq",
             },
@@ -1596,6 +1617,10 @@ class Run:
                 "dynamodb:PutItem": {table},
                 "dynamodb:UpdateItem": {table},
                 "dynamodb:Query": {table, f"{table}/index/*"},
+                # status's secret, for routes whose fork_pull_requests is "approve": a
+                # `/gantry run` commenter's permission and the pull request are read
+                # from GitHub, and the waiting status (check run) posted.
+                "secretsmanager:GetSecretValue": {self.github_secret()},
             },
             "StatusRole": {
                 **common("Status"),
@@ -1640,6 +1665,7 @@ class Run:
                 roles["TriggerRole"][action] = self.project_arns(s.projects)
         if s.secrets_key:
             roles["WebhookRole"]["kms:Decrypt"] = {s.secrets_key}
+            roles["TriggerRole"]["kms:Decrypt"] = {s.secrets_key}
             roles["StatusRole"]["kms:Decrypt"] = {s.secrets_key}
         if s.artifact_key:
             roles["PrunerRole"]["kms:Decrypt"] = {s.artifact_key}
@@ -2215,9 +2241,11 @@ class Run:
         evaluated for the principals that matter."""
         s, a, resources = self.s, self.attrs, self.translated["Resources"]
         root = f"arn:aws:iam::{self.account}:root"
-        readers = {"WebhookSecret": "WebhookRole", "GitHubTokenSecret": "StatusRole", "GitHubAppKeySecret": "StatusRole"}
+        # The roles of the functions that read each secret (trigger the GitHub
+        # credential only for routes whose fork_pull_requests is "approve").
+        readers = {"WebhookSecret": ["WebhookRole"], "GitHubTokenSecret": ["StatusRole", "TriggerRole"], "GitHubAppKeySecret": ["StatusRole", "TriggerRole"]}
+        function_roles = [f"{key}Role" for key in FUNCTIONS]
         for secret, created, _ in self.created_secrets():
-            role = readers[secret]
             lid = f"{secret}Policy"
             if not created:
                 self.r.check(f"no {lid}: the stack did not create {secret} [template]", not present(lid))
@@ -2238,12 +2266,14 @@ class Run:
                 bool(keys) and set(keys) <= set(SECRET_POLICY_CONDITION_KEYS),
                 str(keys),
             )
-            own = a[(role, "Arn")]
-            other = a[("StatusRole" if role == "WebhookRole" else "WebhookRole", "Arn")]
             cases = [
-                (f"the deployed {role} (aws:PrincipalArn of its Lambda sessions)", own, "secretsmanager:GetSecretValue", False),
+                *[(f"the deployed {role} (aws:PrincipalArn of its Lambda sessions)", a[(role, "Arn")], "secretsmanager:GetSecretValue", False) for role in readers[secret]],
                 ("the account root user", root, "secretsmanager:GetSecretValue", False),
-                ("the other function's deployed role", other, "secretsmanager:GetSecretValue", True),
+                *[
+                    (f"another function's deployed role, {role}", a[(role, "Arn")], "secretsmanager:GetSecretValue", True)
+                    for role in function_roles
+                    if role not in readers[secret]
+                ],
                 ("another role of the account", f"arn:aws:iam::{self.account}:role/developer", "secretsmanager:GetSecretValue", True),
                 ("another account's root user", "arn:aws:iam::210987654321:root", "secretsmanager:GetSecretValue", True),
                 ("a request without a principal ARN", None, "secretsmanager:GetSecretValue", True),
@@ -2483,6 +2513,20 @@ class Run:
                 "external_id": "72d3162e-cc78-11e3-81ab-4c9367dc0958/project/app/app:1",
             },
         }
+        # "Re-run all checks" on a commit's suite of Gantry's check runs.
+        check_suite = {
+            "source": "gantry.github",
+            "detail-type": "GitHub Check Suite",
+            "detail": {
+                **{k: push["detail"][k] for k in ["delivery_id", "repository", "clone_url", "commit"]},
+                "event": "check_suite",
+                "action": "rerequested",
+                "check_suite_id": 118578147,
+            },
+        }
+        # What webhook publishes for a maintainer's `/gantry run <sha>` comment on a
+        # pull request (issue_comment created): an approval, for trigger only.
+        issue_comment = sample("trigger/issue_comment.json")
         build_state = sample("status/codebuild.docs.build-state-change.json")
         build_phase = sample("status/codebuild.docs.build-phase-change.json")
         pipe_started = sample("status/codepipeline.docs.pipeline-started.json")
@@ -2496,6 +2540,11 @@ class Run:
             ("GitHub Merge Group on the Gantry bus", entry(merge_group, s.stack), "TriggerRule"),
             ("GitHub Merge Group from another source", {**entry(merge_group, s.stack), "Source": "octo.github"}, None),
             ("GitHub Check Run on the Gantry bus", entry(check_run, s.stack), "TriggerRule"),
+            ("GitHub Check Suite on the Gantry bus", entry(check_suite, s.stack), "TriggerRule"),
+            # Every queue is read: reaching only TriggerRule means no status rule matched.
+            ("GitHub Issue Comment on the Gantry bus (events/trigger/issue_comment.json)", entry(issue_comment, s.stack), "TriggerRule"),
+            ("GitHub Issue Comment from another source", {**entry(issue_comment, s.stack), "Source": "octo.github"}, None),
+            ("GitHub Issue Comment on the default bus", entry(issue_comment, "default"), None),
             ("other detail-type from gantry.github", {**entry(push, s.stack), "DetailType": "GitHub Ping"}, None),
             ("GitHub Push from another source", {**entry(push, s.stack), "Source": "octo.github"}, None),
             ("GitHub Push on the default bus", entry(push, "default"), None),
@@ -2607,10 +2656,30 @@ class Run:
         return lines
 
 
+def core_readers(name: str) -> list[tuple[str, str]]:
+    """(TYPE::from_env, file) of each gantry-core type whose from_env reads the
+    variable through the constant declared beside it in the same file."""
+    src = ROOT / "functions" / "core" / "src"
+    found = []
+    for path in sorted(src.rglob("*.rs")):
+        text = path.read_text()
+        constants = re.findall(r"pub const (\w+): &str = \"" + re.escape(name) + r"\";", text)
+        if not constants or not re.search(r"pub fn from_env\s*\(", text):
+            continue
+        # The constant used beyond its declaration (in the file's from_env).
+        if not any(len(re.findall(r"\b" + c + r"\b", text)) > 1 for c in constants):
+            continue
+        for kind in dict.fromkeys(re.findall(r"^impl (\w+) \{", text, re.M)):
+            found.append((f"{kind}::from_env", str(path.relative_to(src))))
+    return found
+
+
 def check_code_reads_env(report: Report) -> None:
     """The variables the template sets are the ones the code reads (by name): in the
-    function's own source, or through a gantry-core constant holding the name that
-    the function's source uses."""
+    function's own source, through a gantry-core constant holding the name that the
+    function's source uses, or through a gantry-core TYPE::from_env (declared with
+    that constant) that the function's source calls: trigger's GitHub credential and
+    contexts (Credential::from_env, StatusConfig::from_env)."""
     core = "".join(path.read_text() for path in sorted((ROOT / "functions" / "core" / "src").rglob("*.rs")))
     for key in FUNCTION_ENV:
         # Both of status's modes: the template sets one or the other.
@@ -2620,8 +2689,14 @@ def check_code_reads_env(report: Report) -> None:
         for name in names:
             constants = re.findall(r"pub const (\w+): &str = \"" + re.escape(name) + r"\";", core)
             via_core = [c for c in constants if re.search(r"\b" + c + r"\b", source)]
-            found = f'"{name}"' in source or bool(via_core)
-            label = f"functions/{folder} source names {name}" + (f" (gantry-core's {via_core[0]})" if via_core and f'"{name}"' not in source else "")
+            via_reader = [f"{reader}, {where}" for reader, where in core_readers(name) if re.search(r"\b" + re.escape(reader) + r"\s*\(", source)]
+            found = f'"{name}"' in source or bool(via_core) or bool(via_reader)
+            label = f"functions/{folder} source names {name}"
+            if f'"{name}"' not in source:
+                if via_core:
+                    label += f" (gantry-core's {via_core[0]})"
+                elif via_reader:
+                    label = f"functions/{folder} source reads {name} through gantry-core's {via_reader[0]}"
             if not found and (key, name) in ENV_AHEAD_OF_CODE:
                 print(f"     note: functions/{folder} does not read {name} yet (set ahead of the code, ENV_AHEAD_OF_CODE)")
                 continue
@@ -2642,30 +2717,42 @@ def check_code_reads_env(report: Report) -> None:
 
 
 def check_status_settings(report: Report, template: dict) -> None:
-    """status's credential settings as functions/status/src/config.rs declares them:
+    """The GitHub credential's settings as gantry-core declares them
+    (functions/core/src/github/credential.rs, which status's config.rs re-exports):
     the template sets the Secrets Manager ones of one mode at a time and never the
-    plain-value ones (local runs only)."""
-    path = ROOT / "functions" / "status" / "src" / "config.rs"
+    plain-value ones (local runs only), on status and, with the same values, on
+    trigger."""
+    path = CREDENTIAL_SOURCE
     if not path.exists():
-        print("     note: functions/status/src/config.rs not found: status's setting names not compared with the template")
+        print(f"     note: {path.relative_to(ROOT)} not found: the credential's setting names not compared with the template")
         return
     declared = dict(re.findall(r'pub const (\w+): &str = "(GANTRY_[A-Z0-9_]+)";', path.read_text()))
     for constant, name in {**STATUS_CONFIG_CONSTANTS, **STATUS_LOCAL_ONLY_CONSTANTS}.items():
-        report.equal(f"functions/status/src/config.rs: {constant} is {name}", declared.get(constant), name)
-    variables = template["Resources"]["StatusFunction"]["Properties"]["Environment"]["Variables"]
-    both_modes = sorted(set(FUNCTION_ENV["Status"]) | {n for names in STATUS_MODE_ENV.values() for n in names})
-    report.equal("StatusFunction: declares the variables of both modes, each under its Fn::If [template]", sorted(variables), both_modes)
-    local = sorted(set(variables) & set(STATUS_LOCAL_ONLY_CONSTANTS.values()))
-    report.check(
-        f"StatusFunction: never sets the plain-value {', '.join(sorted(STATUS_LOCAL_ONLY_CONSTANTS.values()))} (local runs only) [template]",
-        not local,
-        str(local),
-    )
-    for mode, names in STATUS_MODE_ENV.items():
-        for name in names:
-            spec = variables.get(name, {})
-            branch = spec.get("Fn::If", [None])[0] if isinstance(spec, dict) else None
-            report.equal(f"StatusFunction: {name} only in {mode} mode (Fn::If UseGitHubApp) [template]", branch, "UseGitHubApp")
+        report.equal(f"{path.relative_to(ROOT)}: {constant} is {name}", declared.get(constant), name)
+    resources = template["Resources"]
+    mode_names = {n for names in STATUS_MODE_ENV.values() for n in names}
+    for key in GITHUB_FUNCTIONS:
+        lid = f"{key}Function"
+        variables = resources[lid]["Properties"]["Environment"]["Variables"]
+        both_modes = sorted(set(FUNCTION_ENV[key]) | mode_names)
+        report.equal(f"{lid}: declares the variables of both modes, each under its Fn::If [template]", sorted(variables), both_modes)
+        local = sorted(set(variables) & set(STATUS_LOCAL_ONLY_CONSTANTS.values()))
+        report.check(
+            f"{lid}: never sets the plain-value {', '.join(sorted(STATUS_LOCAL_ONLY_CONSTANTS.values()))} (local runs only) [template]",
+            not local,
+            str(local),
+        )
+        for mode, names in STATUS_MODE_ENV.items():
+            for name in names:
+                spec = variables.get(name, {})
+                branch = spec.get("Fn::If", [None])[0] if isinstance(spec, dict) else None
+                report.equal(f"{lid}: {name} only in {mode} mode (Fn::If UseGitHubApp) [template]", branch, "UseGitHubApp")
+    # trigger's GitHub settings are status's, exactly (the same secret, mode and contexts).
+    status = resources["StatusFunction"]["Properties"]["Environment"]["Variables"]
+    trigger = resources["TriggerFunction"]["Properties"]["Environment"]["Variables"]
+    shared = sorted(mode_names | {"GANTRY_GITHUB_API_URL", "GANTRY_STATUS_CONFIG"})
+    differ = [name for name in shared if trigger.get(name) != status.get(name)]
+    report.check(f"TriggerFunction: {', '.join(shared)} exactly as StatusFunction sets them [template]", not differ, f"differ: {differ}")
 
 
 class RulesEvaluator:
@@ -3279,7 +3366,7 @@ def main() -> int:
     report.section("App manifest", lambda: check_app_manifest(report))
     print("== source: the variables the template sets are the ones the code reads")
     report.section("source", lambda: check_code_reads_env(report))
-    report.section("status's settings", lambda: check_status_settings(report, yaml_parse(TEMPLATE.read_text())))
+    report.section("GitHub settings (status, trigger)", lambda: check_status_settings(report, yaml_parse(TEMPLATE.read_text())))
     report.section("trigger's retries", lambda: check_trigger_retry_source(report))
     print()
     for line in summaries + details:

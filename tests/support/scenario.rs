@@ -216,7 +216,7 @@ pub async fn provision(sdk: &SdkConfig) -> Result<LocalAws, BoxError> {
         .event_pattern(
             serde_json::json!({
                 "source": [gantry_core::contract::SOURCE],
-                "detail-type": ["GitHub Push", "GitHub Pull Request", "GitHub Merge Group", "GitHub Check Run"]
+                "detail-type": ["GitHub Push", "GitHub Pull Request", "GitHub Merge Group", "GitHub Check Run", "GitHub Check Suite", "GitHub Issue Comment"]
             })
             .to_string(),
         )

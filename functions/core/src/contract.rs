@@ -19,6 +19,10 @@ pub enum DetailType {
     MergeGroup,
     #[serde(rename = "GitHub Check Run")]
     CheckRun,
+    #[serde(rename = "GitHub Check Suite")]
+    CheckSuite,
+    #[serde(rename = "GitHub Issue Comment")]
+    IssueComment,
 }
 
 impl DetailType {
@@ -28,6 +32,8 @@ impl DetailType {
             DetailType::PullRequest => "GitHub Pull Request",
             DetailType::MergeGroup => "GitHub Merge Group",
             DetailType::CheckRun => "GitHub Check Run",
+            DetailType::CheckSuite => "GitHub Check Suite",
+            DetailType::IssueComment => "GitHub Issue Comment",
         }
     }
 }
@@ -36,6 +42,63 @@ impl fmt::Display for DetailType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// What `webhook` puts on the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    Git(GitEvent),
+    Approval(ApprovalComment),
+}
+
+impl Published {
+    pub fn detail_type(&self) -> DetailType {
+        match self {
+            Published::Git(event) => event.detail_type(),
+            Published::Approval(_) => DetailType::IssueComment,
+        }
+    }
+
+    pub fn repository(&self) -> &RepoName {
+        match self {
+            Published::Git(event) => &event.repository,
+            Published::Approval(comment) => &comment.repository,
+        }
+    }
+
+    /// The commit it is about; an approval names one only by a prefix.
+    pub fn commit(&self) -> &str {
+        match self {
+            Published::Git(event) => event.commit.as_str(),
+            Published::Approval(comment) => &comment.approved,
+        }
+    }
+
+    pub fn to_detail(&self) -> Result<String, serde_json::Error> {
+        match self {
+            Published::Git(event) => serde_json::to_string(event),
+            Published::Approval(comment) => serde_json::to_string(comment),
+        }
+    }
+}
+
+/// A maintainer's `/gantry run <sha>` on a pull request: the `detail` of a
+/// `GitHub Issue Comment` event. Not a `GitEvent`: the commit it builds is
+/// known only once `trigger` has read the pull request's head, and built only
+/// if it is still that head and the author may approve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalComment {
+    pub delivery_id: DeliveryId,
+    pub repository: RepoName,
+    pub clone_url: String,
+    pub pull_request: u64,
+    pub comment_id: u64,
+    /// Who wrote it (their permission on the repository is read, not the
+    /// payload's `author_association`, which says CONTRIBUTOR for private
+    /// organisation members and counts read-only collaborators in).
+    pub author: String,
+    /// The commit the comment names, as written: 7 to 40 hex digits, lowercased.
+    pub approved: String,
 }
 
 /// A GitHub change that may start a build: the `detail` of a Gantry event.
@@ -57,6 +120,16 @@ pub enum Change {
     PullRequest(PullRequest),
     MergeGroup(MergeGroup),
     CheckRun(CheckRunRequest),
+    CheckSuite(CheckSuiteRequest),
+}
+
+/// "Re-run all checks" on the commit's suite of Gantry's check runs
+/// (`check_suite.rerequested`, which GitHub delivers only to the App that
+/// owns the suite): every target Gantry started for the commit runs again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckSuiteRequest {
+    pub action: String,
+    pub check_suite_id: u64,
 }
 
 /// A button pressed on one of Gantry's check runs: "Re-run" (`rerequested`)
@@ -191,6 +264,7 @@ impl GitEvent {
             Change::PullRequest(_) => DetailType::PullRequest,
             Change::MergeGroup(_) => DetailType::MergeGroup,
             Change::CheckRun(_) => DetailType::CheckRun,
+            Change::CheckSuite(_) => DetailType::CheckSuite,
         }
     }
 
@@ -203,14 +277,17 @@ impl GitEvent {
             },
             Change::PullRequest(pr) => Some(&pr.head_branch),
             Change::MergeGroup(group) => Some(group.head_branch()),
-            Change::CheckRun(_) => None,
+            Change::CheckRun(_) | Change::CheckSuite(_) => None,
         }
     }
 
     pub fn pull_request_number(&self) -> Option<u64> {
         match &self.change {
             Change::PullRequest(pr) => Some(pr.number),
-            Change::Push(_) | Change::MergeGroup(_) | Change::CheckRun(_) => None,
+            Change::Push(_)
+            | Change::MergeGroup(_)
+            | Change::CheckRun(_)
+            | Change::CheckSuite(_) => None,
         }
     }
 }

@@ -12,3 +12,4 @@ pub mod ledger;
 pub mod logging;
 pub mod metrics;
 pub mod secret;
+pub mod status_config;

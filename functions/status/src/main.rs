@@ -3,12 +3,11 @@
 // than the default limit of 128 allows.
 #![recursion_limit = "256"]
 
-use gantry_core::github::{AppKey, GitHubClient, RetryPolicy};
+use gantry_core::github::RetryPolicy;
 use gantry_core::ledger::{Clock, Ledger};
-use gantry_core::secret::CachedSecret;
 use gantry_core::{aws, config, logging};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use status::config::{Credential, StatusSettings};
+use status::config::StatusSettings;
 use status::{evidence::Evidence, function_handler, reader::Reader, StatusHandler};
 
 #[tokio::main]
@@ -16,21 +15,12 @@ async fn main() -> Result<(), Error> {
     logging::init();
     let settings = config::or_exit(StatusSettings::from_env(), "status");
     let sdk_config = aws::load_sdk_config().await;
-    let github = match settings.credential {
-        Credential::Token(token) => GitHubClient::new(
-            &settings.api_url,
-            CachedSecret::new(token, settings.secret_ttl, &sdk_config),
-            RetryPolicy::default(),
-        ),
-        Credential::App { app_id, key } => GitHubClient::app(
-            &settings.api_url,
-            AppKey::new(
-                app_id,
-                CachedSecret::new(key, settings.secret_ttl, &sdk_config),
-            ),
-            RetryPolicy::default(),
-        ),
-    };
+    let github = settings.credential.client(
+        &settings.api_url,
+        settings.secret_ttl,
+        &sdk_config,
+        RetryPolicy::default(),
+    );
     let github = config::or_exit(
         github.map_err(|err| config::ConfigError::Invalid {
             name: status::config::API_URL,

@@ -2,7 +2,8 @@
 //! run's target again at the same commit, from the original event the
 //! ledger kept, as a new build or execution; the run's own "Stop" stops it.
 //! The run's `external_id` says where it came from (`RunOrigin`), as
-//! `status` wrote it. Only deliveries GitHub signed reach this code, and
+//! `status` wrote it; "Re-run all checks" on the commit's suite runs every
+//! target Gantry started for it again. Only deliveries GitHub signed reach this code, and
 //! GitHub shows these buttons only to people with write access.
 
 use crate::cancel::Stop;
@@ -10,7 +11,7 @@ use crate::handler::{StartedTarget, Summary, Trigger, TriggerError};
 use crate::once::{self, Outcome};
 use crate::route;
 use crate::start::Started;
-use gantry_core::contract::{CheckRunRequest, GitEvent, RunOrigin};
+use gantry_core::contract::{CheckRunRequest, CheckSuiteRequest, GitEvent, RunOrigin};
 use gantry_core::ids::DeliveryId;
 use gantry_core::ledger::DecisionRecord;
 use tokio::time::Instant;
@@ -102,10 +103,118 @@ impl Trigger {
                 deadline,
             )
             .await?;
+        let started = self.start_rerun(&rerun_event, start, deadline).await?;
+        info!(rerun_of = %origin.run, started = ?started.started, already_started = started.already_started, "re-run started");
+        Ok(Summary::Started {
+            started: vec![started],
+            stopped: Vec::new(),
+        })
+    }
+
+    /// "Re-run all checks": every target Gantry started for the suite's
+    /// commit starts again, each from the newest delivery that started it,
+    /// under the press's own delivery (so a redelivered press starts nothing
+    /// more).
+    pub(crate) async fn rerun_suite(
+        &self,
+        event: &GitEvent,
+        request: &CheckSuiteRequest,
+        deadline: Instant,
+    ) -> Result<Summary, TriggerError> {
+        let mut decisions = self
+            .ledger()
+            .decisions_for_commit(&event.repository, &event.commit, deadline)
+            .await?;
+        decisions.sort_by_key(|decision| std::cmp::Reverse(decision.decided_at));
+        let mut restarts: Vec<(route::Start, GitEvent)> = Vec::new();
+        for decision in decisions.iter().filter(|d| d.outcome == "started") {
+            // The press's own record, from an earlier delivery of it.
+            if decision.delivery == event.delivery_id {
+                continue;
+            }
+            let Ok(original) = serde_json::from_value::<GitEvent>(decision.event.clone()) else {
+                continue;
+            };
+            let starts = self
+                .ledger()
+                .starts_for_delivery(&decision.delivery, deadline)
+                .await?;
+            for start in starts.iter().filter(|start| start.started.is_some()) {
+                if restarts
+                    .iter()
+                    .any(|(planned, _)| planned.target.ledger_key() == start.target)
+                {
+                    continue;
+                }
+                if let Some(again) = route::rerun(
+                    &original,
+                    self.routes(),
+                    &start.target,
+                    event.delivery_id.as_str(),
+                ) {
+                    restarts.push((again, original.clone()));
+                }
+            }
+        }
+        let Some((_, newest)) = restarts.first() else {
+            return Ok(skipped(format!(
+                "check suite {}: the ledger holds nothing Gantry started for {} that a route still starts (records live 15 days)",
+                request.check_suite_id, event.commit
+            )));
+        };
+        self.ledger()
+            .record_decision(
+                &DecisionRecord {
+                    delivery: event.delivery_id.clone(),
+                    repository: event.repository.clone(),
+                    commit: event.commit.clone(),
+                    outcome: "started".into(),
+                    reason: Some(format!("re-run of check suite {}", request.check_suite_id)),
+                    routes: restarts
+                        .iter()
+                        .map(|(start, _)| {
+                            format!("{}: re-runs {}", start.route, start.target.ledger_key())
+                        })
+                        .collect(),
+                    event: serde_json::to_value(newest).unwrap_or_default(),
+                    decided_at: self.ledger().now(),
+                },
+                deadline,
+            )
+            .await?;
+        let mut started = Vec::new();
+        for (start, original) in &restarts {
+            let rerun_event = GitEvent {
+                delivery_id: event.delivery_id.clone(),
+                ..original.clone()
+            };
+            started.push(
+                self.start_rerun(&rerun_event, start.clone(), deadline)
+                    .await?,
+            );
+        }
+        info!(
+            check_suite = request.check_suite_id,
+            restarted = started.len(),
+            "check suite re-run"
+        );
+        Ok(Summary::Started {
+            started,
+            stopped: Vec::new(),
+        })
+    }
+
+    /// One re-run's start, claimed under the press's delivery.
+    async fn start_rerun(
+        &self,
+        rerun_event: &GitEvent,
+        start: route::Start,
+        deadline: Instant,
+    ) -> Result<StartedTarget, TriggerError> {
         let outcome = once::start_once(
             self.ledger(),
             self.starter(),
-            &rerun_event,
+            rerun_event,
             &start,
             self.ledger().now(),
             deadline,
@@ -116,15 +225,11 @@ impl Trigger {
             Outcome::Started(started) => (started, false),
             Outcome::AlreadyStarted(started) => (started, true),
         };
-        info!(rerun_of = %origin.run, started = ?started, already_started, "re-run started");
-        Ok(Summary::Started {
-            started: vec![StartedTarget {
-                route: start.route,
-                target: start.target.name().to_owned(),
-                started,
-                already_started,
-            }],
-            stopped: Vec::new(),
+        Ok(StartedTarget {
+            route: start.route,
+            target: start.target.name().to_owned(),
+            started,
+            already_started,
         })
     }
 

@@ -48,6 +48,10 @@ pub enum ForkPolicy {
     Ignore,
     /// Built like any other pull request.
     Build,
+    /// Built once a maintainer (write access or more) comments
+    /// `/gantry run <sha>` naming the pull request's head; until then a
+    /// pending status says so.
+    Approve,
 }
 
 /// What a route starts.
@@ -211,6 +215,14 @@ impl TargetDocument {
 }
 
 impl Routes {
+    /// Whether any route builds forks on a maintainer's approval (which
+    /// needs GitHub access, to read who approved and the head they named).
+    pub fn approves_forks(&self) -> bool {
+        self.routes
+            .iter()
+            .any(|route| route.fork_pull_requests == ForkPolicy::Approve)
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Routes::parse(&config::required(ROUTES)?)?)
     }
@@ -279,9 +291,15 @@ impl RouteDocument {
                     .into(),
             ));
         }
-        if fork_target.is_some() && self.fork_pull_requests != Some(ForkPolicy::Build) {
+        if fork_target.is_some()
+            && !matches!(
+                self.fork_pull_requests,
+                Some(ForkPolicy::Build | ForkPolicy::Approve)
+            )
+        {
             return Err(fail(
-                "fork_target applies only where forks are built (fork_pull_requests: build)".into(),
+                "fork_target applies only where forks are built (fork_pull_requests: build or approve)"
+                    .into(),
             ));
         }
         if fork_target

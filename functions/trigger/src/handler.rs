@@ -2,6 +2,7 @@
 //! is returned as an error, so the event is tried again (`retry`) or kept in a
 //! dead-letter queue; nothing is dropped with a success.
 
+use crate::approval::GitHubAccess;
 use crate::cancel::{self, Stop, StopError, Stopped};
 use crate::config::Routes;
 use crate::once::{self, OnceError, Outcome};
@@ -9,7 +10,8 @@ use crate::route::{self, Plan};
 use crate::start::{Started, Starter};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use futures_util::future::join_all;
-use gantry_core::contract::{Change, GitEvent, SOURCE};
+use gantry_core::contract::{ApprovalComment, Change, DetailType, GitEvent, SOURCE};
+use gantry_core::github::GitHubError;
 use gantry_core::ledger::{DecisionRecord, Ledger, LedgerError};
 use gantry_core::logging::error_chain;
 use serde::Serialize;
@@ -24,6 +26,8 @@ pub enum TriggerError {
     Detail { path: String, message: String },
     #[error("what was decided could not be recorded")]
     Ledger(#[from] LedgerError),
+    #[error("GitHub could not be read or told about a fork's approval")]
+    GitHub(#[from] GitHubError),
     #[error("{failed} of {planned} stops failed ({kind}); first: {first}")]
     Stop {
         failed: usize,
@@ -103,6 +107,7 @@ impl TriggerError {
         match self {
             TriggerError::Envelope(_) | TriggerError::Detail { .. } => false,
             TriggerError::Ledger(err) => err.is_transient(),
+            TriggerError::GitHub(err) => err.is_transient(),
             TriggerError::Start { kind, .. } | TriggerError::Stop { kind, .. } => {
                 *kind == FailureKind::Transient
             }
@@ -114,6 +119,7 @@ impl TriggerError {
             TriggerError::Envelope(_) | TriggerError::Detail { .. } => "InvalidEvent",
             TriggerError::Ledger(err) if err.is_transient() => "LedgerUnavailable",
             TriggerError::Ledger(_) => "LedgerRefused",
+            TriggerError::GitHub(err) => err.error_type(),
             TriggerError::Start { error_type, .. } => error_type,
             TriggerError::Stop {
                 kind: FailureKind::Transient,
@@ -161,6 +167,8 @@ pub struct Trigger {
     routes: Routes,
     starter: Starter,
     ledger: Ledger,
+    /// For routes that build forks on a maintainer's approval.
+    github: Option<GitHubAccess>,
 }
 
 impl Trigger {
@@ -176,12 +184,22 @@ impl Trigger {
         &self.starter
     }
 
+    pub(crate) fn github(&self) -> Option<&GitHubAccess> {
+        self.github.as_ref()
+    }
+
     pub fn new(routes: Routes, starter: Starter, ledger: Ledger) -> Self {
         Trigger {
             routes,
             starter,
             ledger,
+            github: None,
         }
+    }
+
+    pub fn with_github(mut self, github: GitHubAccess) -> Self {
+        self.github = Some(github);
+        self
     }
 
     /// `deadline`: when the invocation must answer; every start gives up by then.
@@ -194,6 +212,31 @@ impl Trigger {
             let reason = format!("source {:?} is not {SOURCE}", event.source);
             info!(%reason, detail_type = %event.detail_type, "event ignored");
             return Ok(Summary::Ignored { reason });
+        }
+        // The event's own time orders a ref's starts (for superseded builds);
+        // an event without one is placed at its handling.
+        let event_at = event
+            .time
+            .map(|time| time.timestamp())
+            .unwrap_or_else(|| self.ledger.now());
+        if event.detail_type == DetailType::IssueComment.as_str() {
+            let comment: ApprovalComment = serde_path_to_error::deserialize(event.detail)
+                .map_err(|err| TriggerError::Detail {
+                    path: err.path().to_string(),
+                    message: err.inner().to_string(),
+                })
+                .inspect_err(|err| error!(error = %err, "event rejected"))?;
+            let span = info_span!(
+                "approval",
+                delivery = %comment.delivery_id,
+                repository = %comment.repository,
+                pull_request = comment.pull_request,
+                approved = %comment.approved,
+            );
+            return self
+                .approve(&comment, event_at, deadline)
+                .instrument(span)
+                .await;
         }
         // Kept in the ledger as it came, for re-runs.
         let original = event.detail.clone();
@@ -211,12 +254,6 @@ impl Trigger {
             repository = %detail.repository,
             commit = %detail.commit,
         );
-        // The event's own time orders a ref's starts (for superseded builds);
-        // an event without one is placed at its handling.
-        let event_at = event
-            .time
-            .map(|time| time.timestamp())
-            .unwrap_or_else(|| self.ledger.now());
         self.start_all(&detail, original, event_at, deadline)
             .instrument(span)
             .await
@@ -229,9 +266,25 @@ impl Trigger {
         event_at: i64,
         deadline: Instant,
     ) -> Result<Summary, TriggerError> {
-        if let Change::CheckRun(request) = &event.change {
-            return self.press(event, request, deadline).await;
+        match &event.change {
+            Change::CheckRun(request) => return self.press(event, request, deadline).await,
+            Change::CheckSuite(request) => return self.rerun_suite(event, request, deadline).await,
+            Change::Push(_) | Change::PullRequest(_) | Change::MergeGroup(_) => {}
         }
+        let plan = route::plan(event, &self.routes);
+        self.start_plan(event, original, event_at, plan, deadline)
+            .await
+    }
+
+    /// Carries out `plan` for `event`, recording the decision first.
+    pub(crate) async fn start_plan(
+        &self,
+        event: &GitEvent,
+        original: serde_json::Value,
+        event_at: i64,
+        plan: Plan,
+        deadline: Instant,
+    ) -> Result<Summary, TriggerError> {
         let mut decision = DecisionRecord {
             delivery: event.delivery_id.clone(),
             repository: event.repository.clone(),
@@ -242,7 +295,7 @@ impl Trigger {
             event: original,
             decided_at: self.ledger.now(),
         };
-        let (starts, held_back) = match route::plan(event, &self.routes) {
+        let (starts, held_back) = match plan {
             Plan::Nothing(reason) => {
                 info!(%reason, "nothing started");
                 decision.outcome = "skipped".into();
@@ -296,6 +349,7 @@ impl Trigger {
         for held in &held_back {
             info!(route = %held.route, reason = %held.reason, "route matched; not started");
         }
+        self.announce_waiting(event, &held_back, deadline).await?;
         if starts.is_empty() {
             let reason = match held_back.first() {
                 Some(held) => format!("{}: {}", held.route, held.reason),

@@ -6,6 +6,7 @@
 //! event comes (`once`, the ledger), and a failure is tried again with backoff
 //! or kept in a dead-letter queue (`retry`).
 
+pub mod approval;
 pub mod buttons;
 pub mod cancel;
 pub mod config;

@@ -3,9 +3,14 @@
 // the default limit of 128 allows.
 #![recursion_limit = "256"]
 
+use aws_config::SdkConfig;
+use gantry_core::github::{credential, Credential, RetryPolicy};
 use gantry_core::ledger::{Clock, Ledger, LEDGER_TABLE};
+use gantry_core::secret;
+use gantry_core::status_config::StatusConfig;
 use gantry_core::{aws, config, logging};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use trigger::approval::GitHubAccess;
 use trigger::queue::{TriggerQueue, TRIGGER_DLQ_URL, TRIGGER_QUEUE_URL};
 use trigger::{config::Routes, function_handler, start::Starter, Trigger};
 
@@ -17,7 +22,13 @@ async fn main() -> Result<(), Error> {
     let queue_url = config::or_exit(config::required(TRIGGER_QUEUE_URL), "trigger");
     let dead_letter_url = config::or_exit(config::required(TRIGGER_DLQ_URL), "trigger");
     let sdk_config = aws::load_sdk_config().await;
-    let trigger = Trigger::new(
+    // GitHub is read (and told a fork waits) only for routes that build forks
+    // on a maintainer's approval; then its credential must be set.
+    let github = routes.approves_forks().then(|| {
+        let access = github_access(&sdk_config);
+        config::or_exit(access, "trigger")
+    });
+    let mut trigger = Trigger::new(
         routes,
         Starter::new(
             aws_sdk_codepipeline::Client::new(&sdk_config),
@@ -29,6 +40,9 @@ async fn main() -> Result<(), Error> {
             Clock::system(),
         ),
     );
+    if let Some(github) = github {
+        trigger = trigger.with_github(github);
+    }
     let queue = TriggerQueue::new(
         aws_sdk_sqs::Client::new(&sdk_config),
         queue_url,
@@ -38,4 +52,23 @@ async fn main() -> Result<(), Error> {
         function_handler(&trigger, &queue, event)
     }))
     .await
+}
+
+fn github_access(sdk_config: &SdkConfig) -> Result<GitHubAccess, config::ConfigError> {
+    let api_url = credential::api_url_from_env()?;
+    let client = Credential::from_env()?
+        .client(
+            &api_url,
+            secret::ttl_from_env()?,
+            sdk_config,
+            RetryPolicy::default(),
+        )
+        .map_err(|err| config::ConfigError::Invalid {
+            name: credential::API_URL,
+            reason: err.to_string(),
+        })?;
+    Ok(GitHubAccess {
+        client,
+        statuses: StatusConfig::from_env()?,
+    })
 }

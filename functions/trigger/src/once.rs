@@ -142,7 +142,7 @@ pub fn cancellable_ref(event: &GitEvent) -> Option<String> {
             GitRef::Branch(_) => git_ref(event),
             _ => None,
         },
-        Change::MergeGroup(_) | Change::CheckRun(_) => None,
+        Change::MergeGroup(_) | Change::CheckRun(_) | Change::CheckSuite(_) => None,
     }
 }
 
@@ -152,7 +152,7 @@ fn git_ref(event: &GitEvent) -> Option<String> {
         // The queue's branch names the group: what a dequeued group's stop looks up.
         Change::MergeGroup(group) => Some(group.head_branch().to_owned()),
         // A re-run is claimed under the original event's ref, never this one.
-        Change::CheckRun(_) => None,
+        Change::CheckRun(_) | Change::CheckSuite(_) => None,
         Change::Push(push) => match GitRef::parse(&push.git_ref) {
             GitRef::Branch(branch) => Some(branch.to_owned()),
             GitRef::Tag(tag) => Some(format!("tag/{tag}")),

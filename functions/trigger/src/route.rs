@@ -37,6 +37,8 @@ pub struct HeldBack {
 pub enum HoldReason {
     /// The head is in another repository (or in one since deleted).
     Fork { head_repository: Option<RepoName> },
+    /// A fork's head, on a route that builds it once a maintainer approves.
+    AwaitingApproval { head_repository: Option<RepoName> },
     /// A draft, on a route with `"drafts": false`.
     Draft,
     /// `ready_for_review` on a route that builds drafts: the head was built when it was pushed.
@@ -56,6 +58,13 @@ impl fmt::Display for HoldReason {
                 head_repository: None,
             } => f.write_str(
                 "pull request from a deleted fork; the route does not build forks (fork_pull_requests)",
+            ),
+            HoldReason::AwaitingApproval { head_repository } => write!(
+                f,
+                "pull request from {}; waiting for a maintainer to comment /gantry run <sha> (fork_pull_requests: approve)",
+                head_repository
+                    .as_ref()
+                    .map_or_else(|| "a deleted fork".to_owned(), |head| format!("fork {head}"))
             ),
             HoldReason::Draft => {
                 f.write_str("draft pull request; the route does not build drafts (drafts: false)")
@@ -94,6 +103,24 @@ pub struct Start {
 }
 
 pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
+    plan_with(event, routes, Approval::None)
+}
+
+/// A maintainer approved building `event`, a fork's pull request at its
+/// head: only the routes that wait for that (`fork_pull_requests: approve`)
+/// start, as the others already decided on the pull request's own events.
+pub fn plan_approved(event: &GitEvent, routes: &Routes) -> Plan {
+    plan_with(event, routes, Approval::Given)
+}
+
+/// Whether a maintainer has vouched for the event's fork commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Approval {
+    None,
+    Given,
+}
+
+fn plan_with(event: &GitEvent, routes: &Routes, approval: Approval) -> Plan {
     if let Change::MergeGroup(group) = &event.change {
         if group.action == "destroyed" {
             return match group.reason.as_deref() {
@@ -101,7 +128,9 @@ pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
                     routes: routes
                         .routes
                         .iter()
-                        .filter(|route| matches!(route_match(route, event), RouteMatch::Yes { .. }))
+                        .filter(|route| {
+                            matches!(route_match(route, event, approval), RouteMatch::Yes { .. })
+                        })
                         .map(|route| route.label.clone())
                         .collect(),
                 },
@@ -118,7 +147,10 @@ pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
     let mut starts: Vec<Start> = Vec::new();
     let mut held_back = Vec::new();
     for route in &routes.routes {
-        let target = match route_match(route, event) {
+        if approval == Approval::Given && route.fork_pull_requests != ForkPolicy::Approve {
+            continue;
+        }
+        let target = match route_match(route, event, approval) {
             RouteMatch::No => continue,
             RouteMatch::HeldBack(reason) => {
                 held_back.push(HeldBack {
@@ -159,17 +191,17 @@ pub fn rerun(
     target: &str,
     rerun_delivery: &str,
 ) -> Option<Start> {
-    let (route, started) =
-        routes
-            .routes
-            .iter()
-            .find_map(|route| match route_match(route, original) {
-                RouteMatch::Yes { from_fork } => {
-                    let started = route.target_for(from_fork);
-                    (started.ledger_key() == target).then_some((route, started))
-                }
-                RouteMatch::No | RouteMatch::HeldBack(_) => None,
-            })?;
+    // Counted as approved: a run exists only for what was started, and
+    // GitHub shows its Re-run button only to people with write access.
+    let (route, started) = routes.routes.iter().find_map(|route| {
+        match route_match(route, original, Approval::Given) {
+            RouteMatch::Yes { from_fork } => {
+                let started = route.target_for(from_fork);
+                (started.ledger_key() == target).then_some((route, started))
+            }
+            RouteMatch::No | RouteMatch::HeldBack(_) => None,
+        }
+    })?;
     Some(Start {
         route: route.label.clone(),
         target: started.clone(),
@@ -194,7 +226,7 @@ fn skip_requested(event: &GitEvent) -> bool {
     let message = match &event.change {
         Change::Push(push) => &push.head_commit_message,
         Change::MergeGroup(group) => &group.head_commit_message,
-        Change::PullRequest(_) | Change::CheckRun(_) => return false,
+        Change::PullRequest(_) | Change::CheckRun(_) | Change::CheckSuite(_) => return false,
     };
     let Some(message) = message else {
         return false;
@@ -203,7 +235,7 @@ fn skip_requested(event: &GitEvent) -> bool {
     SKIP_MARKERS.iter().any(|marker| message.contains(marker))
 }
 
-fn route_match(route: &Route, event: &GitEvent) -> RouteMatch {
+fn route_match(route: &Route, event: &GitEvent, approval: Approval) -> RouteMatch {
     if !route.repository.is_match(event.repository.as_str()) {
         return RouteMatch::No;
     }
@@ -218,7 +250,7 @@ fn route_match(route: &Route, event: &GitEvent) -> RouteMatch {
                 && paths_match(route, push.changed_paths.as_deref())
         }
         // A check run's buttons act on what the run reports, not on routes.
-        Change::CheckRun(_) => false,
+        Change::CheckRun(_) | Change::CheckSuite(_) => false,
         Change::MergeGroup(group) => {
             route.events.contains(&EventKind::MergeGroup)
                 && ref_matches(route, &GitRef::Branch(group.base_branch()))
@@ -231,7 +263,7 @@ fn route_match(route: &Route, event: &GitEvent) -> RouteMatch {
                 // A pull request payload does not list its files: build rather than miss.
                 && paths_match(route, None);
             if matched {
-                if let Some(reason) = hold_reason(route, &event.repository, pr) {
+                if let Some(reason) = hold_reason(route, &event.repository, pr, approval) {
                     return RouteMatch::HeldBack(reason);
                 }
                 return RouteMatch::Yes {
@@ -251,11 +283,26 @@ fn route_match(route: &Route, event: &GitEvent) -> RouteMatch {
 /// Stateless by design: whether to build follows from the route and this one
 /// delivery, so a route that builds drafts has built this head already when
 /// `ready_for_review` arrives, and one that does not builds it then.
-fn hold_reason(route: &Route, base: &RepoName, pr: &PullRequest) -> Option<HoldReason> {
-    if from_fork(base, pr) && route.fork_pull_requests == ForkPolicy::Ignore {
-        return Some(HoldReason::Fork {
-            head_repository: pr.head_repository.clone(),
-        });
+fn hold_reason(
+    route: &Route,
+    base: &RepoName,
+    pr: &PullRequest,
+    approval: Approval,
+) -> Option<HoldReason> {
+    if from_fork(base, pr) {
+        match (route.fork_pull_requests, approval) {
+            (ForkPolicy::Ignore, _) => {
+                return Some(HoldReason::Fork {
+                    head_repository: pr.head_repository.clone(),
+                })
+            }
+            (ForkPolicy::Approve, Approval::None) => {
+                return Some(HoldReason::AwaitingApproval {
+                    head_repository: pr.head_repository.clone(),
+                })
+            }
+            (ForkPolicy::Build, _) | (ForkPolicy::Approve, Approval::Given) => {}
+        }
     }
     let ready_for_review = pr.action == "ready_for_review";
     if route.drafts && ready_for_review {
@@ -335,7 +382,7 @@ fn variables(event: &GitEvent, route: &Route) -> Vec<(&'static str, String)> {
                 variables.push((MERGE_GROUP_BASE_VARIABLE, group.base_branch().to_owned()));
             }
         }
-        Change::CheckRun(_) => {}
+        Change::CheckRun(_) | Change::CheckSuite(_) => {}
     }
     variables
 }
@@ -475,6 +522,62 @@ mod tests {
         assert!(
             reason.contains("stranger/Hello-World") && reason.contains("fork_pull_requests"),
             "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_fork_on_an_approving_route_waits_until_a_maintainer_approves_its_head() {
+        let routes = Routes::parse(r#"{"routes": [
+            {"name": "forks", "repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "pr-build", "fork_pull_requests": "approve", "fork_target": {"codebuild_project": "pr-build-untrusted"}},
+            {"name": "built", "repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "lint", "fork_pull_requests": "build"},
+            {"name": "never", "repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "deploy-preview"}
+        ]}"#).unwrap();
+        let names = |plan: Plan| match plan {
+            Plan::Start { starts, held_back } => (
+                starts
+                    .into_iter()
+                    .map(|s| s.target.name().to_owned())
+                    .collect::<Vec<_>>(),
+                held_back.into_iter().map(|h| h.reason).collect::<Vec<_>>(),
+            ),
+            other => panic!("expected starts, got {other:?}"),
+        };
+        let fork = pull_request_from("main", "synchronize", Some("stranger/Hello-World"), false);
+        let stranger = Some(RepoName::parse("stranger/Hello-World").unwrap());
+        // The pull request's own event: the approving route waits, the
+        // building one builds, the safe one holds the fork back.
+        assert_eq!(
+            names(plan(&fork, &routes)),
+            (
+                vec!["lint".to_owned()],
+                vec![
+                    HoldReason::AwaitingApproval {
+                        head_repository: stranger.clone()
+                    },
+                    HoldReason::Fork {
+                        head_repository: stranger
+                    },
+                ]
+            )
+        );
+        // Approved: only the route that waited starts, in its fork target.
+        assert_eq!(
+            names(plan_approved(&fork, &routes)),
+            (vec!["pr-build-untrusted".to_owned()], vec![])
+        );
+        // The repository's own pull requests never wait.
+        let own = pull_request_from("main", "opened", Some("Codertocat/Hello-World"), false);
+        assert_eq!(
+            names(plan(&own, &routes)).0,
+            ["pr-build", "lint", "deploy-preview"]
+        );
+        let waiting = HoldReason::AwaitingApproval {
+            head_repository: None,
+        }
+        .to_string();
+        assert!(
+            waiting.contains("/gantry run") && waiting.contains("deleted fork"),
+            "{waiting}"
         );
     }
 

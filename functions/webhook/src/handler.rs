@@ -4,6 +4,7 @@
 use crate::payload::{self, Decision, EventName, PayloadError};
 use crate::publish::{PublishError, Publisher};
 use crate::signature::{self, SignatureError};
+use gantry_core::contract::Published;
 use gantry_core::ids::{DeliveryId, IdError};
 use gantry_core::logging::error_chain;
 use gantry_core::secret::{CachedSecret, Reread, SecretError};
@@ -167,18 +168,23 @@ impl Webhook {
                     body: "ignored",
                 })
             }
-            Decision::Publish(event) => {
-                let span = tracing::Span::current();
-                span.record("repository", event.repository.as_str());
-                span.record("commit", event.commit.as_str());
-                self.publisher.publish(&event, deadline).await?;
-                info!(detail_type = %event.detail_type(), "event published");
-                Ok(Reply {
-                    status: 202,
-                    body: "accepted",
-                })
+            Decision::Publish(event) => self.publish(Published::Git(*event), deadline).await,
+            Decision::PublishApproval(comment) => {
+                self.publish(Published::Approval(*comment), deadline).await
             }
         }
+    }
+
+    async fn publish(&self, event: Published, deadline: Instant) -> Result<Reply, Rejection> {
+        let span = tracing::Span::current();
+        span.record("repository", event.repository().as_str());
+        span.record("commit", event.commit());
+        self.publisher.publish(&event, deadline).await?;
+        info!(detail_type = %event.detail_type(), "event published");
+        Ok(Reply {
+            status: 202,
+            body: "accepted",
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 //! content type (415), headers and body (400), publish (502); pings get 200,
 //! deliveries Gantry does not build get 202 and a log line saying why.
 
+pub mod comment;
 pub mod config;
 pub mod handler;
 pub mod payload;

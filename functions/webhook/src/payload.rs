@@ -2,7 +2,11 @@
 //! pure decision of what a delivery becomes: a pong, a normalised event, or
 //! something acknowledged and ignored.
 
-use gantry_core::contract::{Change, CheckRunRequest, GitEvent, MergeGroup, PullRequest, Push};
+use crate::comment;
+use gantry_core::contract::{
+    ApprovalComment, Change, CheckRunRequest, CheckSuiteRequest, GitEvent, MergeGroup, PullRequest,
+    Push,
+};
 use gantry_core::ids::{CommitSha, DeliveryId, IdError, RepoName};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -28,6 +32,8 @@ pub enum EventName {
     PullRequest,
     MergeGroup,
     CheckRun,
+    CheckSuite,
+    IssueComment,
     Other(String),
 }
 
@@ -39,6 +45,8 @@ impl EventName {
             "pull_request" => EventName::PullRequest,
             "merge_group" => EventName::MergeGroup,
             "check_run" => EventName::CheckRun,
+            "check_suite" => EventName::CheckSuite,
+            "issue_comment" => EventName::IssueComment,
             other => EventName::Other(other.to_owned()),
         }
     }
@@ -49,6 +57,8 @@ impl EventName {
 pub enum Decision {
     Pong,
     Publish(Box<GitEvent>),
+    /// A maintainer's `/gantry run <sha>` on a pull request.
+    PublishApproval(Box<ApprovalComment>),
     Ignore(IgnoreReason),
 }
 
@@ -58,6 +68,11 @@ pub enum IgnoreReason {
     UnhandledAction(String),
     UnhandledMergeGroupAction(String),
     UnhandledCheckRunAction(String),
+    UnhandledCheckSuiteAction(String),
+    UnhandledCommentAction(String),
+    CommentNotOnPullRequest,
+    NoCommand,
+    MalformedCommand(String),
     RefDeleted,
 }
 
@@ -72,9 +87,25 @@ impl std::fmt::Display for IgnoreReason {
                 f,
                 "merge_group action {action:?} does not start or stop a build"
             ),
+            IgnoreReason::UnhandledCheckSuiteAction(action) => write!(
+                f,
+                "check_suite action {action:?} is no button a person pressed"
+            ),
             IgnoreReason::UnhandledCheckRunAction(action) => write!(
                 f,
                 "check_run action {action:?} is no button a person pressed"
+            ),
+            IgnoreReason::UnhandledCommentAction(action) => write!(
+                f,
+                "issue_comment action {action:?}: only a new comment approves a build"
+            ),
+            IgnoreReason::CommentNotOnPullRequest => {
+                f.write_str("comment on an issue, not on a pull request")
+            }
+            IgnoreReason::NoCommand => f.write_str("comment has no /gantry command"),
+            IgnoreReason::MalformedCommand(written) => write!(
+                f,
+                "/gantry run names no commit ({written:?}): write /gantry run <sha>, 7 to 40 hex digits"
             ),
             IgnoreReason::RefDeleted => f.write_str("the pushed ref was deleted"),
         }
@@ -172,6 +203,19 @@ struct CheckRunBody {
 }
 
 #[derive(Deserialize)]
+struct CheckSuitePayload {
+    action: String,
+    check_suite: CheckSuiteBody,
+    repository: Repository,
+}
+
+#[derive(Deserialize)]
+struct CheckSuiteBody {
+    id: u64,
+    head_sha: String,
+}
+
+#[derive(Deserialize)]
 struct RequestedAction {
     identifier: String,
 }
@@ -205,6 +249,8 @@ pub fn decide(
         EventName::PullRequest => decide_pull_request(delivery, parse(body)?),
         EventName::MergeGroup => decide_merge_group(delivery, parse(body)?),
         EventName::CheckRun => decide_check_run(delivery, parse(body)?),
+        EventName::CheckSuite => decide_check_suite(delivery, parse(body)?),
+        EventName::IssueComment => comment::decide_issue_comment(delivery, parse(body)?),
         EventName::Other(name) => Ok(Decision::Ignore(IgnoreReason::UnhandledEvent(name.clone()))),
     }
 }
@@ -341,6 +387,29 @@ fn decide_check_run(
             name: run.name,
             external_id: run.external_id.unwrap_or_default(),
             identifier: payload.requested_action.map(|action| action.identifier),
+        }),
+    })))
+}
+
+/// "Re-run all checks": GitHub delivers `rerequested` only to the App that
+/// owns the suite; `requested` and `completed` are GitHub's own bookkeeping.
+fn decide_check_suite(
+    delivery: &DeliveryId,
+    payload: CheckSuitePayload,
+) -> Result<Decision, PayloadError> {
+    if payload.action != "rerequested" {
+        return Ok(Decision::Ignore(IgnoreReason::UnhandledCheckSuiteAction(
+            payload.action,
+        )));
+    }
+    Ok(Decision::Publish(Box::new(GitEvent {
+        delivery_id: delivery.clone(),
+        repository: RepoName::parse(&payload.repository.full_name)?,
+        clone_url: payload.repository.clone_url,
+        commit: CommitSha::parse(&payload.check_suite.head_sha)?,
+        change: Change::CheckSuite(CheckSuiteRequest {
+            action: payload.action,
+            check_suite_id: payload.check_suite.id,
         }),
     })))
 }
@@ -507,6 +576,33 @@ mod tests {
         assert_eq!(
             subject(&fixture(file)).commit.as_deref(),
             payload["merge_group"]["head_sha"].as_str()
+        );
+    }
+
+    #[test]
+    fn a_check_suites_re_run_all_is_published_at_its_head_and_its_bookkeeping_ignored() {
+        let event = published(
+            EventName::CheckSuite,
+            "check_suite.rerequested.payload.json",
+        );
+        let Change::CheckSuite(request) = &event.change else {
+            panic!("{event:?}")
+        };
+        assert_eq!(request.action, "rerequested");
+        assert_eq!(
+            event.commit.as_str(),
+            "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+        );
+        assert_eq!(event.detail_type().as_str(), "GitHub Check Suite");
+        let decision = decide(
+            &EventName::CheckSuite,
+            &delivery(),
+            &fixture("check_suite.requested.payload.json"),
+        )
+        .unwrap();
+        assert_eq!(
+            decision,
+            Decision::Ignore(IgnoreReason::UnhandledCheckSuiteAction("requested".into()))
         );
     }
 

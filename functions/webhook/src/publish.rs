@@ -1,7 +1,7 @@
 //! Puts a normalised event on the EventBridge bus. EventBridge retries delivery to
 //! its targets, so once `PutEvents` has accepted the entry nothing is lost.
 
-use gantry_core::contract::{GitEvent, SOURCE};
+use gantry_core::contract::{Published, SOURCE};
 use gantry_core::deadline;
 use tokio::time::Instant;
 
@@ -33,13 +33,13 @@ impl Publisher {
         Publisher { client, bus }
     }
 
-    pub async fn publish(&self, event: &GitEvent, deadline: Instant) -> Result<(), PublishError> {
+    pub async fn publish(&self, event: &Published, deadline: Instant) -> Result<(), PublishError> {
         let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(SOURCE)
             .detail_type(event.detail_type().as_str())
-            .detail(serde_json::to_string(event)?)
-            .resources(format!("https://github.com/{}", event.repository))
+            .detail(event.to_detail()?)
+            .resources(format!("https://github.com/{}", event.repository()))
             .build();
         let output = deadline::aws_call(deadline, self.client.put_events().entries(entry).send())
             .await

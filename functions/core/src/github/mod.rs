@@ -2,20 +2,26 @@
 //! Enterprise Server (`https://HOST/api/v3`) and for tests.
 //!
 //! - `client`: the HTTPS client, one request and its credential;
+//! - `credential`: a token or an App, from the functions' shared settings;
 //! - `app`: a GitHub App's JWT, installations and installation tokens;
 //! - `retry`: the retry policy and how GitHub's answers are classified;
 //! - `statuses`: commit statuses (token or App);
+//! - `reads`: a collaborator's permission and a pull request's head;
 //! - `checks`: check runs (App only).
 
 pub mod app;
 mod checks;
 mod client;
+pub mod credential;
+mod reads;
 mod retry;
 mod statuses;
 
 pub use app::AppKey;
 pub use checks::*;
 pub use client::{GitHubClient, Sent};
+pub use credential::Credential;
+pub use reads::{Permission, PullRequestHead};
 pub use retry::{Recheck, RetryPolicy};
 pub use statuses::{CommitStatus, StatusState, MAX_DESCRIPTION_CHARS};
 

@@ -6,9 +6,7 @@
 
 use gantry_core::github::{cut, MAX_OUTPUT_BYTES};
 
-/// The most lines a pipeline or project may ask for: 200 lines of a usual
-/// width fit GitHub's text field, and more are better read in the console.
-pub const MAX_LOG_LINES: u16 = 200;
+pub use gantry_core::status_config::MAX_LOG_LINES;
 /// A single line is cut here, so one long line cannot push out the rest.
 const MAX_LINE_BYTES: usize = 1_000;
 

@@ -1,0 +1,200 @@
+//! What `trigger` reads from GitHub before it builds a fork's commit on a
+//! maintainer's word: the commenter's permission on the repository, and the
+//! pull request's head as it is now.
+
+use super::client::Delivered;
+use super::{GitHubClient, GitHubError};
+use crate::ids::{CommitSha, RepoName};
+use http::Method;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+/// A user's permission on a repository, as GitHub's collaborator API
+/// reports it (`permission`: `admin`, `write`, `read`, `none`; `maintain`
+/// reads as `write` and `triage` as `read` there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permission {
+    pub permission: String,
+    /// The finer role (`admin`, `maintain`, `write`, `triage`, `read`), when given.
+    pub role_name: Option<String>,
+}
+
+impl Permission {
+    /// Write access or more: what pushing to the repository takes, and so
+    /// what vouching for a stranger's commit takes.
+    pub fn may_approve(&self) -> bool {
+        matches!(self.permission.as_str(), "admin" | "write")
+    }
+}
+
+/// A pull request's state and head, as `GET /repos/{owner}/{repo}/pulls/{n}` reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestHead {
+    pub number: u64,
+    /// `open` or `closed`.
+    pub state: String,
+    pub head_sha: CommitSha,
+    pub head_branch: String,
+    /// `None` once the fork has been deleted.
+    pub head_repository: Option<RepoName>,
+    pub base_branch: String,
+    pub draft: bool,
+    pub title: String,
+}
+
+impl GitHubClient {
+    /// `GET /repos/{owner}/{repo}/collaborators/{username}/permission`. A user
+    /// GitHub does not know on the repository (404) has no permission.
+    pub async fn collaborator_permission(
+        &self,
+        repo: &RepoName,
+        user: &str,
+        deadline: Instant,
+    ) -> Result<Permission, GitHubError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            permission: String,
+            role_name: Option<String>,
+        }
+        let url = format!(
+            "{}/repos/{}/{}/collaborators/{}/permission",
+            self.api_url,
+            repo.owner(),
+            repo.name(),
+            path_segment(user)
+        );
+        match self.get::<Answer>(repo, &url, deadline).await {
+            Ok(answer) => Ok(Permission {
+                permission: answer.permission,
+                role_name: answer.role_name,
+            }),
+            Err(GitHubError::Rejected { status: 404, .. }) => Ok(Permission {
+                permission: "none".into(),
+                role_name: None,
+            }),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// `GET /repos/{owner}/{repo}/pulls/{pull_number}`.
+    pub async fn pull_request(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        deadline: Instant,
+    ) -> Result<PullRequestHead, GitHubError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            number: u64,
+            state: String,
+            #[serde(default)]
+            draft: bool,
+            title: String,
+            head: Head,
+            base: Base,
+        }
+        #[derive(Deserialize)]
+        struct Head {
+            sha: String,
+            #[serde(rename = "ref")]
+            branch: String,
+            repo: Option<Repo>,
+        }
+        #[derive(Deserialize)]
+        struct Base {
+            #[serde(rename = "ref")]
+            branch: String,
+        }
+        #[derive(Deserialize)]
+        struct Repo {
+            full_name: String,
+        }
+        let url = format!(
+            "{}/repos/{}/{}/pulls/{number}",
+            self.api_url,
+            repo.owner(),
+            repo.name()
+        );
+        let answer = self.get::<Answer>(repo, &url, deadline).await?;
+        let unreadable = |what: &str| GitHubError::Transient {
+            attempts: 1,
+            last: format!("GitHub's pull request answer has an unreadable {what}"),
+        };
+        Ok(PullRequestHead {
+            number: answer.number,
+            state: answer.state,
+            head_sha: CommitSha::parse(&answer.head.sha).map_err(|_| unreadable("head.sha"))?,
+            head_branch: answer.head.branch,
+            head_repository: match answer.head.repo {
+                Some(repo) => {
+                    Some(RepoName::parse(&repo.full_name).map_err(|_| unreadable("head.repo"))?)
+                }
+                None => None,
+            },
+            base_branch: answer.base.branch,
+            draft: answer.draft,
+            title: answer.title,
+        })
+    }
+
+    /// A GET, retried as every request is, its answer read as `T`.
+    async fn get<T: for<'de> Deserialize<'de>>(
+        &self,
+        repo: &RepoName,
+        url: &str,
+        deadline: Instant,
+    ) -> Result<T, GitHubError> {
+        let answer = match self
+            .send_for_answer(repo, Method::GET, url, Default::default(), deadline, None)
+            .await?
+        {
+            Delivered::Accepted(answer) => answer,
+            // No recheck is asked for, so none drops it.
+            Delivered::Dropped(reason) => {
+                return Err(GitHubError::Transient {
+                    attempts: 1,
+                    last: format!("request dropped: {reason}"),
+                })
+            }
+        };
+        serde_json::from_str(&answer).map_err(|err| GitHubError::Transient {
+            attempts: 1,
+            last: format!("GitHub's answer to GET {url} is not what its description says: {err}"),
+        })
+    }
+}
+
+/// A user name as one path segment: GitHub logins are letters, digits and
+/// `-` (an App's bot user adds `[bot]`); anything else is escaped.
+fn path_segment(user: &str) -> String {
+    form_urlencoded::byte_serialize(user.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_or_more_may_approve() {
+        for (permission, may) in [
+            ("admin", true),
+            ("write", true),
+            ("read", false),
+            ("none", false),
+            ("triage", false),
+        ] {
+            let permission = Permission {
+                permission: permission.into(),
+                role_name: None,
+            };
+            assert_eq!(permission.may_approve(), may, "{permission:?}");
+        }
+    }
+
+    #[test]
+    fn user_names_stay_one_path_segment() {
+        assert_eq!(path_segment("octocat"), "octocat");
+        assert_eq!(path_segment("gantry-ci[bot]"), "gantry-ci%5Bbot%5D");
+        assert_eq!(path_segment("../x"), "..%2Fx");
+    }
+}

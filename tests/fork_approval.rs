@@ -1,0 +1,374 @@
+//! Fork pull requests built on a maintainer's approval, end to end against
+//! moto's server and a GitHub stand-in: the signed pull request goes through
+//! the webhook and the bus's rule to `trigger`, which starts nothing and says
+//! on the commit that it waits; a signed `issue_comment` with `/gantry run
+//! <sha>` takes the same way, and `trigger` reads the author's permission
+//! and the pull request's head from the stand-in before it starts the fork
+//! target at that head. The stand-in's answers are GitHub's documented
+//! examples, changed only where the scenario needs (checked against GitHub's
+//! REST description), and every status it receives is checked too.
+//!
+//! The comment payload is `events/github/issue_comment.created.payload.json`
+//! (an issue's comment), made a pull request's by adding `issue.pull_request`
+//! as GitHub sends it on pull requests, with the command as its body.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use gantry_core::github::{GitHubClient, RetryPolicy};
+use gantry_core::ledger::Clock;
+use gantry_core::secret::CachedSecret;
+use gantry_core::status_config::StatusConfig;
+use gantry_tests::moto::Moto;
+use gantry_tests::recorder::RequestRecorder;
+use gantry_tests::rest::{check_request, check_response, description};
+use gantry_tests::scenario::{self, LocalAws, LOCAL_SECRET, REPOSITORY};
+use gantry_tests::{soon, webhook_delivery};
+use gantry_trigger::approval::GitHubAccess;
+use gantry_trigger::config::Routes;
+use gantry_trigger::start::{Started, Starter};
+use gantry_trigger::{Summary, Trigger};
+use gantry_webhook::signature::sign;
+use gantry_webhook::Webhook;
+use http::{HeaderMap, HeaderValue};
+use serde_json::Value;
+use std::time::Duration;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+const FORK_TARGET: &str = "pr-build-untrusted";
+const MAINTAINER: &str = "Codertocat";
+const STRANGER: &str = "stranger";
+
+struct World {
+    _moto: Moto,
+    aws: LocalAws,
+    webhook: Webhook,
+    trigger: Trigger,
+    github: MockServer,
+    recorder: RequestRecorder,
+}
+
+async fn world() -> World {
+    let moto = Moto::start().await.unwrap();
+    let sdk = moto.sdk_config().await;
+    let aws = scenario::provision(&sdk).await.unwrap();
+    scenario::create_build_project(&sdk, FORK_TARGET, &aws.role_arn)
+        .await
+        .unwrap();
+    let routes = serde_json::json!({"routes": [{
+        "repository": REPOSITORY, "events": ["pull_request"], "codebuild_project": scenario::PROJECT,
+        "fork_pull_requests": "approve", "fork_target": {"codebuild_project": FORK_TARGET}
+    }]})
+    .to_string();
+    let recorder = RequestRecorder::default();
+    let builds = aws_sdk_codebuild::config::Builder::from(&sdk)
+        .interceptor(recorder.clone())
+        .build();
+    let github = MockServer::start().await;
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        first_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(50),
+    };
+    let trigger = Trigger::new(
+        Routes::parse(&routes).unwrap(),
+        Starter::new(
+            aws_sdk_codepipeline::Client::new(&sdk),
+            aws_sdk_codebuild::Client::from_conf(builds),
+        ),
+        scenario::ledger(&sdk, Clock::system()),
+    )
+    .with_github(GitHubAccess {
+        client: GitHubClient::new(&github.uri(), CachedSecret::plain("local-token"), retry)
+            .unwrap(),
+        statuses: StatusConfig::default(),
+    });
+    World {
+        webhook: scenario::webhook(&sdk),
+        _moto: moto,
+        aws,
+        trigger,
+        github,
+        recorder,
+    }
+}
+
+impl World {
+    /// Delivers a signed delivery through the webhook and the bus, and hands
+    /// what the rule delivered to `trigger`.
+    async fn deliver(&self, event: &str, delivery: &str, payload: &Value) -> Vec<Summary> {
+        let (mut headers, _) = webhook_delivery("pull_request", LOCAL_SECRET);
+        let body = serde_json::to_vec(payload).unwrap();
+        set(&mut headers, "x-github-event", event);
+        set(&mut headers, "x-github-delivery", delivery);
+        set(
+            &mut headers,
+            "x-hub-signature-256",
+            &sign(LOCAL_SECRET.as_bytes(), &body),
+        );
+        let reply = self.webhook.handle(&headers, &body, soon()).await;
+        assert_eq!(reply.status, 202, "{event} {delivery}");
+        if reply.body == "ignored" {
+            return Vec::new();
+        }
+        let events = self
+            .aws
+            .take_events(1, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let mut summaries = Vec::new();
+        for event in events {
+            let event: EventBridgeEvent<Value> = serde_json::from_value(event).unwrap();
+            summaries.push(self.trigger.handle(event, soon()).await.unwrap());
+        }
+        summaries
+    }
+
+    async fn received(&self, verb: &str, suffix: &str) -> Vec<Request> {
+        self.github
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.method.as_str() == verb && r.url.path().ends_with(suffix))
+            .collect()
+    }
+
+    fn projects_started(&self) -> Vec<String> {
+        self.recorder
+            .bodies("StartBuild")
+            .iter()
+            .map(|body| body["projectName"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    headers.insert(name, HeaderValue::from_str(value).unwrap());
+}
+
+/// The pull request sample, as a stranger's fork sends it.
+fn fork_pull_request() -> Value {
+    let sample = gantry_tests::sample("webhook/pull_request.json");
+    let mut payload: Value = serde_json::from_str(sample["body"].as_str().unwrap()).unwrap();
+    payload["pull_request"]["head"]["repo"] = serde_json::json!({"full_name": "stranger/Hello-World", "clone_url": "https://github.com/stranger/Hello-World.git"});
+    payload
+}
+
+/// A new comment on pull request `number` by `author`, saying `body`.
+fn comment(number: u64, author: &str, body: &str) -> Value {
+    let mut payload = gantry_tests::sample("github/issue_comment.created.payload.json");
+    payload["issue"]["number"] = number.into();
+    payload["issue"]["pull_request"] = serde_json::json!({
+        "url": format!("https://api.github.com/repos/{REPOSITORY}/pulls/{number}"),
+        "html_url": format!("https://github.com/{REPOSITORY}/pull/{number}")
+    });
+    payload["comment"]["body"] = body.into();
+    payload["comment"]["user"]["login"] = author.into();
+    payload
+}
+
+/// GitHub's answers: each user's permission, and the pull request at `head`,
+/// from a fork; statuses are accepted.
+async fn github_answers(world: &World, number: u64, head: &str) {
+    let permissions = description("repos-get-collaborator-permission-level.json");
+    for (user, permission, role) in [
+        (MAINTAINER, "write", "maintain"),
+        (STRANGER, "read", "read"),
+    ] {
+        let mut answer = description("collaborator-permission.response-200.json");
+        answer["permission"] = permission.into();
+        answer["role_name"] = role.into();
+        answer["user"]["login"] = user.into();
+        // The description requires the collaborator's own role_name, which
+        // GitHub's example leaves out.
+        answer["user"]["role_name"] = role.into();
+        check_response(
+            &permissions,
+            "/repos/{owner}/{repo}/collaborators/{username}/permission",
+            "get",
+            "200",
+            &answer,
+        )
+        .unwrap();
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/repos/{REPOSITORY}/collaborators/{user}/permission"
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .mount(&world.github)
+            .await;
+    }
+    let mut pull = description("pull.response-200.json");
+    pull["number"] = number.into();
+    pull["head"]["sha"] = head.into();
+    pull["head"]["repo"]["full_name"] = "stranger/Hello-World".into();
+    pull["base"]["ref"] = "master".into();
+    // The description requires each requested team's `type`, which GitHub's
+    // example leaves out.
+    for team in pull["requested_teams"].as_array_mut().into_iter().flatten() {
+        team["type"] = "organization".into();
+    }
+    check_response(
+        &description("pulls-get.json"),
+        "/repos/{owner}/{repo}/pulls/{pull_number}",
+        "get",
+        "200",
+        &pull,
+    )
+    .unwrap();
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPOSITORY}/pulls/{number}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(pull))
+        .mount(&world.github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/repos/{REPOSITORY}/statuses/{head}")))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(description("status.response-201.json")),
+        )
+        .mount(&world.github)
+        .await;
+}
+
+fn skipped(summaries: &[Summary]) -> &str {
+    match summaries {
+        [Summary::Skipped { reason }] => reason,
+        other => panic!("expected one skipped event, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_forks_pull_request_waits_for_a_maintainers_approval_of_its_head() {
+    let world = world().await;
+    let pull_request = fork_pull_request();
+    let number = pull_request["number"].as_u64().unwrap();
+    let head = pull_request["pull_request"]["head"]["sha"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    github_answers(&world, number, &head).await;
+
+    // The pull request's own delivery starts nothing and says it waits.
+    let summaries = world
+        .deliver(
+            "pull_request",
+            "a1b2c3d4-cc78-11e3-81ab-4c9367dc0958",
+            &pull_request,
+        )
+        .await;
+    assert!(
+        skipped(&summaries).contains("waiting for a maintainer"),
+        "{summaries:?}"
+    );
+    let statuses = world.received("POST", &format!("/statuses/{head}")).await;
+    assert_eq!(statuses.len(), 1);
+    let status: Value = serde_json::from_slice(&statuses[0].body).unwrap();
+    check_request(
+        &description("create-commit-status.json"),
+        "/repos/{owner}/{repo}/statuses/{sha}",
+        "post",
+        &status,
+    )
+    .unwrap();
+    assert_eq!(status["state"], "pending");
+    assert_eq!(status["context"], format!("gantry/{FORK_TARGET}"));
+    assert_eq!(
+        status["description"],
+        format!(
+            "Waiting for a maintainer: comment /gantry run {}",
+            &head[..7]
+        )
+    );
+    assert_eq!(
+        status["target_url"],
+        format!("https://github.com/{REPOSITORY}/pull/{number}")
+    );
+
+    // Neither a stranger, nor a maintainer naming another commit, nor an
+    // edited comment, nor a comment without the command, starts anything.
+    let command = format!("/gantry run {}", &head[..7]);
+    let reason = skipped(
+        &world
+            .deliver(
+                "issue_comment",
+                "c0000001-cc78-11e3-81ab-4c9367dc0958",
+                &comment(number, STRANGER, &command),
+            )
+            .await,
+    )
+    .to_owned();
+    assert!(reason.contains("stranger has read permission"), "{reason}");
+    let reason = skipped(
+        &world
+            .deliver(
+                "issue_comment",
+                "c0000002-cc78-11e3-81ab-4c9367dc0958",
+                &comment(number, MAINTAINER, "Looks fine.\n/gantry run 0123abc"),
+            )
+            .await,
+    )
+    .to_owned();
+    assert!(
+        reason.contains("approved 0123abc") && reason.contains(&head[..7]),
+        "{reason}"
+    );
+    let mut edited = comment(number, MAINTAINER, &command);
+    edited["action"] = "edited".into();
+    assert!(world
+        .deliver(
+            "issue_comment",
+            "c0000003-cc78-11e3-81ab-4c9367dc0958",
+            &edited
+        )
+        .await
+        .is_empty());
+    assert!(world
+        .deliver(
+            "issue_comment",
+            "c0000004-cc78-11e3-81ab-4c9367dc0958",
+            &comment(number, MAINTAINER, "thanks!")
+        )
+        .await
+        .is_empty());
+    assert!(world.projects_started().is_empty());
+
+    // The maintainer approves the head: its fork target starts at the head,
+    // once however often GitHub delivers the comment.
+    let approval = comment(number, MAINTAINER, &format!("LGTM\n\n{command}"));
+    let mut build_ids = Vec::new();
+    for _ in 0..2 {
+        let summaries = world
+            .deliver(
+                "issue_comment",
+                "c0000005-cc78-11e3-81ab-4c9367dc0958",
+                &approval,
+            )
+            .await;
+        let [Summary::Started { started, .. }] = summaries.as_slice() else {
+            panic!("expected a start, got {summaries:?}")
+        };
+        let Started::Build(build_id) = &started[0].started else {
+            panic!("expected a build, got {started:?}")
+        };
+        build_ids.push(build_id.clone());
+    }
+    assert_eq!(
+        build_ids[0], build_ids[1],
+        "a redelivered approval starts nothing more"
+    );
+    assert_eq!(world.projects_started(), [FORK_TARGET]);
+    let build = aws_sdk_codebuild::Client::new(&world.aws.sdk)
+        .batch_get_builds()
+        .ids(&build_ids[0])
+        .send()
+        .await
+        .unwrap()
+        .builds
+        .unwrap_or_default()
+        .pop()
+        .expect("the started build exists");
+    assert_eq!(build.project_name(), Some(FORK_TARGET));
+    assert_eq!(build.source_version(), Some(head.as_str()));
+    // GitHub was only read for the approvals, and told once that the fork waits.
+    assert_eq!(world.received("POST", "").await.len(), 1);
+}
