@@ -1315,6 +1315,158 @@ async fn re_run_all_on_a_check_suite_starts_every_target_of_its_commit_again_onc
     assert_eq!(world.recorder.bodies("StartPipelineExecution").len(), 2);
 }
 
+/// "Retry failed actions" on a failed execution's run retries its failed
+/// stage's failed actions in the same execution; "Re-run" on a stage's run
+/// retries the whole stage, or, when CodePipeline will not (the execution
+/// is no longer the latest), starts a new execution. moto answers 500 to
+/// `ListActionExecutions` and `RetryStageExecution`: a stand-in answers them
+/// in CodePipeline's documented shapes and records the requests.
+#[tokio::test]
+async fn retry_failed_actions_and_a_stages_re_run_retry_the_stage_in_its_execution() {
+    let world = world().await.unwrap();
+    let stand_in = wiremock::MockServer::start().await;
+    let target = |operation: &str| {
+        wiremock::matchers::header(
+            "x-amz-target",
+            format!("CodePipeline_20150709.{operation}").as_str(),
+        )
+    };
+    const EXECUTION: &str = "3137f7cb-7cf7-039j-s83l-d7eu3EXAMPLE";
+    let action = |stage: &str, status: &str, started: f64| {
+        serde_json::json!({
+            "pipelineExecutionId": EXECUTION, "actionExecutionId": format!("{EXECUTION}-{stage}"),
+            "pipelineVersion": 1, "stageName": stage, "actionName": stage,
+            "startTime": started, "lastUpdateTime": started + 30.0, "status": status,
+            "input": {"actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"}}
+        })
+    };
+    wiremock::Mock::given(target("ListActionExecutions"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "actionExecutionDetails": [action("Build", "Failed", 1_700_000_060.0), action("Source", "Succeeded", 1_700_000_000.0)]
+        })))
+        .mount(&stand_in)
+        .await;
+    // The first two retries are taken; the third execution is no longer the latest.
+    wiremock::Mock::given(target("RetryStageExecution"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"pipelineExecutionId": EXECUTION})),
+        )
+        .up_to_n_times(2)
+        .mount(&stand_in)
+        .await;
+    wiremock::Mock::given(target("RetryStageExecution"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(400).set_body_json(serde_json::json!({
+                "__type": "NotLatestPipelineExecutionException",
+                "message": "Execution is not the latest for the pipeline"
+            })),
+        )
+        .mount(&stand_in)
+        .await;
+    let recorder = RequestRecorder::default();
+    let pipelines = aws_sdk_codepipeline::Client::from_conf(
+        aws_sdk_codepipeline::config::Builder::from(&world.aws.sdk)
+            .interceptor(gantry_tests::route::RouteOperations::new(
+                &stand_in.uri(),
+                &["ListActionExecutions", "RetryStageExecution"],
+            ))
+            .interceptor(recorder.clone())
+            .build(),
+    );
+    let routes = serde_json::json!({"routes": [
+        {"repository": scenario::REPOSITORY, "events": ["push"], "pipeline": PIPELINE}
+    ]})
+    .to_string();
+    let trigger = Trigger::new(
+        Routes::parse(&routes).unwrap(),
+        Starter::new(pipelines, aws_sdk_codebuild::Client::new(&world.aws.sdk)),
+        scenario::ledger(&world.aws.sdk, Clock::manual(1_800_000_000)),
+    );
+    trigger.handle(push_event(), soon()).await.unwrap();
+    let retry_bodies = || {
+        let stand_in = &stand_in;
+        async move {
+            stand_in
+                .received_requests()
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|r| {
+                    r.headers["x-amz-target"] == "CodePipeline_20150709.RetryStageExecution"
+                })
+                .map(|r| serde_json::from_slice::<serde_json::Value>(&r.body).unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // "Retry failed actions" on the execution's run: its failed stage, Build.
+    let execution_run = format!("{PUSH_DELIVERY}/pipeline/{PIPELINE}/{EXECUTION}");
+    let pressed = trigger
+        .handle(
+            check_run_event(
+                "8e3162e0-cc78-11e3-81ab-4c9367dc0958",
+                "requested_action",
+                &execution_run,
+                Some(gantry_status::mapping::report::RETRY_FAILED_ACTION),
+            ),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&pressed, Summary::Retried { execution, .. } if execution == EXECUTION),
+        "{pressed:?}"
+    );
+    let bodies = retry_bodies().await;
+    assert_eq!(
+        bodies[0],
+        serde_json::json!({"pipelineName": PIPELINE, "pipelineExecutionId": EXECUTION, "stageName": "Build", "retryMode": "FAILED_ACTIONS"})
+    );
+
+    // "Re-run" on the Build stage's own run: the whole stage, in its execution.
+    let stage_run = format!("{execution_run}/Build");
+    let rerun = trigger
+        .handle(
+            check_run_event(
+                "9e3162e0-cc78-11e3-81ab-4c9367dc0958",
+                "rerequested",
+                &stage_run,
+                None,
+            ),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(&rerun, Summary::Retried { .. }), "{rerun:?}");
+    assert_eq!(retry_bodies().await[1]["retryMode"], "ALL_ACTIONS");
+    assert!(
+        recorder.bodies("StartPipelineExecution").len() == 1,
+        "no new execution"
+    );
+
+    // Not the latest execution any more: a new execution, from the original push.
+    let rerun = trigger
+        .handle(
+            check_run_event(
+                "ae3162e0-cc78-11e3-81ab-4c9367dc0958",
+                "rerequested",
+                &stage_run,
+                None,
+            ),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(&rerun, Summary::Started { .. }), "{rerun:?}");
+    let starts = recorder.bodies("StartPipelineExecution");
+    assert_eq!(starts.len(), 2);
+    assert_eq!(
+        starts[1]["clientRequestToken"],
+        "ae3162e0-cc78-11e3-81ab-4c9367dc0958"
+    );
+}
+
 #[tokio::test]
 async fn stop_on_a_running_check_run_stops_its_build() {
     let world = world_routed(&builds_on_push()).await.unwrap();

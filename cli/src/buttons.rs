@@ -129,6 +129,9 @@ impl Press<'_> {
                         stopped.first().map(|s| id(&s.started)).unwrap_or_default()
                     ),
                 ),
+                Summary::Retried {
+                    execution, retried, ..
+                } => Finding::ok(subject, format!("execution {execution}: {retried:?}")),
                 Summary::Skipped { reason } | Summary::Ignored { reason } => Finding::fail(
                     subject,
                     reason,

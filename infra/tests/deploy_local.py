@@ -314,6 +314,7 @@ SDK_CALLS = {
     "start_build": ["codebuild:StartBuild"],
     "stop_build": ["codebuild:StopBuild"],
     "stop_pipeline_execution": ["codepipeline:StopPipelineExecution"],
+    "retry_stage_execution": ["codepipeline:RetryStageExecution"],
     "get_pipeline_execution": ["codepipeline:GetPipelineExecution"],
     "get_pipeline": ["codepipeline:GetPipeline"],
     "list_action_executions": ["codepipeline:ListActionExecutions"],
@@ -1613,6 +1614,10 @@ class Run:
                 "codepipeline:GetPipelineExecution": pipelines,
                 # A superseded or dequeued group's execution (cancel_in_progress, merge queue).
                 "codepipeline:StopPipelineExecution": pipelines,
+                # GitHub's "Retry failed actions" and a stage run's "Re-run": the
+                # failed stage found from the execution's actions, then retried.
+                "codepipeline:RetryStageExecution": pipelines,
+                "codepipeline:ListActionExecutions": pipelines,
                 "dynamodb:GetItem": {table},
                 "dynamodb:PutItem": {table},
                 "dynamodb:UpdateItem": {table},

@@ -9,8 +9,10 @@
 use crate::cancel::Stop;
 use crate::handler::{StartedTarget, Summary, Trigger, TriggerError};
 use crate::once::{self, Outcome};
+use crate::retry_stage::Retried;
 use crate::route;
 use crate::start::Started;
+use aws_sdk_codepipeline::types::StageRetryMode;
 use gantry_core::contract::{CheckRunRequest, CheckSuiteRequest, GitEvent, RunOrigin};
 use gantry_core::ids::DeliveryId;
 use gantry_core::ledger::DecisionRecord;
@@ -19,6 +21,8 @@ use tracing::info;
 
 /// The identifier of a run's "Stop" button, as `status` adds it.
 pub const STOP: &str = "stop";
+/// The identifier of a failed execution's "Retry failed actions" button.
+pub const RETRY_FAILED: &str = "retry_failed";
 
 impl Trigger {
     pub(crate) async fn press(
@@ -34,8 +38,35 @@ impl Trigger {
             )));
         };
         match (request.action.as_str(), request.identifier.as_deref()) {
-            ("rerequested", _) => self.rerun(event, request, &origin, deadline).await,
+            ("rerequested", _) => {
+                // A stage's run re-runs that stage in its execution while
+                // CodePipeline can; otherwise, a new execution.
+                if let Some((pipeline, execution, stage)) = stage_run(&origin) {
+                    let retried = self
+                        .starter()
+                        .retry_stage(
+                            pipeline,
+                            execution,
+                            stage,
+                            StageRetryMode::AllActions,
+                            deadline,
+                        )
+                        .await?;
+                    match retried {
+                        Retried::Retried { .. } => {
+                            return Ok(retried_summary(pipeline, execution, retried))
+                        }
+                        Retried::NotRetryable { reason } => {
+                            info!(%reason, "the stage cannot be retried in its execution; starting a new one")
+                        }
+                    }
+                }
+                self.rerun(event, request, &origin, deadline).await
+            }
             ("requested_action", Some(STOP)) => self.stop_run(request, &origin, deadline).await,
+            ("requested_action", Some(RETRY_FAILED)) => {
+                self.retry_failed(request, &origin, deadline).await
+            }
             (action, identifier) => Ok(skipped(format!(
                 "check run {}: {action} {} is no button Gantry offers",
                 request.check_run_id,
@@ -233,6 +264,52 @@ impl Trigger {
         })
     }
 
+    /// "Retry failed actions": the failed stage of the run's execution (the
+    /// stage's own, for a stage's run) retries what failed in it.
+    async fn retry_failed(
+        &self,
+        request: &CheckRunRequest,
+        origin: &RunOrigin,
+        deadline: Instant,
+    ) -> Result<Summary, TriggerError> {
+        let Some(pipeline) = origin.target.strip_prefix("pipeline/") else {
+            return Ok(skipped(format!(
+                "check run {}: a build has no actions to retry",
+                request.check_run_id
+            )));
+        };
+        let (execution, stage) = match origin.run.split_once('/') {
+            Some((execution, stage)) => (execution, Some(stage.to_owned())),
+            None => (origin.run.as_str(), None),
+        };
+        let stage = match stage {
+            Some(stage) => stage,
+            None => match self
+                .starter()
+                .failed_stage_of(pipeline, execution, deadline)
+                .await?
+            {
+                Some(stage) => stage,
+                None => {
+                    return Ok(skipped(format!(
+                        "execution {execution} of {pipeline} has no failed action to retry"
+                    )))
+                }
+            },
+        };
+        let retried = self
+            .starter()
+            .retry_stage(
+                pipeline,
+                execution,
+                &stage,
+                StageRetryMode::FailedActions,
+                deadline,
+            )
+            .await?;
+        Ok(retried_summary(pipeline, execution, retried))
+    }
+
     async fn stop_run(
         &self,
         request: &CheckRunRequest,
@@ -254,6 +331,25 @@ impl Trigger {
         };
         let stopped = self.stop_all(vec![stop], deadline).await?;
         Ok(Summary::Stopped { stopped })
+    }
+}
+
+/// A stage's run: its pipeline, execution and stage (`<execution>/<stage>`).
+fn stage_run(origin: &RunOrigin) -> Option<(&str, &str, &str)> {
+    let pipeline = origin.target.strip_prefix("pipeline/")?;
+    let (execution, stage) = origin.run.split_once('/')?;
+    Some((pipeline, execution, stage))
+}
+
+fn retried_summary(pipeline: &str, execution: &str, retried: Retried) -> Summary {
+    match &retried {
+        Retried::Retried { stage } => info!(%pipeline, %execution, %stage, "stage retried"),
+        Retried::NotRetryable { reason } => info!(%pipeline, %execution, %reason, "not retried"),
+    }
+    Summary::Retried {
+        pipeline: pipeline.to_owned(),
+        execution: execution.to_owned(),
+        retried,
     }
 }
 

@@ -6,6 +6,7 @@ use crate::approval::GitHubAccess;
 use crate::cancel::{self, Stop, StopError, Stopped};
 use crate::config::Routes;
 use crate::once::{self, OnceError, Outcome};
+use crate::retry_stage::{Retried, RetryError};
 use crate::route::{self, Plan};
 use crate::start::{Started, Starter};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -28,6 +29,8 @@ pub enum TriggerError {
     Ledger(#[from] LedgerError),
     #[error("GitHub could not be read or told about a fork's approval")]
     GitHub(#[from] GitHubError),
+    #[error("a stage could not be retried")]
+    Retry(#[from] RetryError),
     #[error("{failed} of {planned} stops failed ({kind}); first: {first}")]
     Stop {
         failed: usize,
@@ -108,6 +111,7 @@ impl TriggerError {
             TriggerError::Envelope(_) | TriggerError::Detail { .. } => false,
             TriggerError::Ledger(err) => err.is_transient(),
             TriggerError::GitHub(err) => err.is_transient(),
+            TriggerError::Retry(err) => err.is_transient(),
             TriggerError::Start { kind, .. } | TriggerError::Stop { kind, .. } => {
                 *kind == FailureKind::Transient
             }
@@ -120,6 +124,8 @@ impl TriggerError {
             TriggerError::Ledger(err) if err.is_transient() => "LedgerUnavailable",
             TriggerError::Ledger(_) => "LedgerRefused",
             TriggerError::GitHub(err) => err.error_type(),
+            TriggerError::Retry(err) if err.is_transient() => "AwsUnavailable",
+            TriggerError::Retry(_) => "RetryRefused",
             TriggerError::Start { error_type, .. } => error_type,
             TriggerError::Stop {
                 kind: FailureKind::Transient,
@@ -149,6 +155,13 @@ pub enum Summary {
     /// A merge group left the queue: what it started, stopped.
     Stopped {
         stopped: Vec<Stop>,
+    },
+    /// A button retried a stage in its own execution.
+    Retried {
+        pipeline: String,
+        execution: String,
+        #[serde(flatten)]
+        retried: Retried,
     },
 }
 

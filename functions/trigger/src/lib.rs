@@ -14,6 +14,7 @@ pub mod handler;
 pub mod once;
 pub mod queue;
 pub mod retry;
+pub mod retry_stage;
 pub mod route;
 pub mod start;
 

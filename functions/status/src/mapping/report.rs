@@ -183,6 +183,13 @@ pub fn check_run(post: &Post) -> (CheckRun, Vec<Annotation>) {
             },
             identifier: STOP_ACTION.into(),
         }],
+        // A failed execution or stage can be retried where it failed; a
+        // build cannot be retried, only re-run.
+        (Some(_), Some(CheckConclusion::Failure)) if post.check.reruns => vec![CheckAction {
+            label: "Retry failed actions".into(),
+            description: "Retry what failed in the failed stage".into(),
+            identifier: RETRY_FAILED_ACTION.into(),
+        }],
         _ => Vec::new(),
     };
     CheckRun {
@@ -217,6 +224,9 @@ pub fn check_run(post: &Post) -> (CheckRun, Vec<Annotation>) {
 
 /// The identifier of the "Stop" button; `trigger` acts on it.
 pub const STOP_ACTION: &str = "stop";
+/// The identifier of a failed execution's "Retry failed actions" button;
+/// `trigger` retries the failed stage's failed actions.
+pub const RETRY_FAILED_ACTION: &str = "retry_failed";
 
 fn delivery_of(variables: &[(String, String)]) -> Option<String> {
     variables
@@ -379,6 +389,27 @@ mod tests {
         assert!(
             check_run(&post).0.actions.is_empty(),
             "a finished run has nothing to stop"
+        );
+
+        // Failed: its failed actions can be retried where they failed.
+        let mut failed = running.clone();
+        failed.status = "Failed".into();
+        let (run, _) = check_run(&posted(for_pipeline(
+            &failed,
+            None,
+            "gantry/app".into(),
+            &origin(),
+        )));
+        assert_eq!(run.actions.len(), 1);
+        assert_eq!(run.actions[0].identifier, RETRY_FAILED_ACTION);
+        assert_eq!(run.actions[0].label, "Retry failed actions");
+        // Within GitHub's limits, so nothing is cut.
+        assert!(
+            run.actions[0].label.chars().count() <= gantry_core::github::MAX_ACTION_LABEL_CHARS
+        );
+        assert!(
+            run.actions[0].description.chars().count()
+                <= gantry_core::github::MAX_ACTION_DESCRIPTION_CHARS
         );
     }
 
