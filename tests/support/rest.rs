@@ -421,6 +421,21 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_pull_files_example_is_a_valid_response() {
+        const FILES: &str = "/repos/{owner}/{repo}/pulls/{pull_number}/files";
+        let spec = description("pulls-list-files.json");
+        // As published, GitHub's example satisfies diff-entry as it stands.
+        let mut files = description("pull-files.response-200.json");
+        check_response(&spec, FILES, "get", "200", &files).unwrap();
+
+        files[0].as_object_mut().unwrap().remove("filename");
+        assert_eq!(
+            check_response(&spec, FILES, "get", "200", &files),
+            Err("body[0]: required filename is missing".to_string())
+        );
+    }
+
+    #[test]
     fn the_schema_keywords_mean_what_json_schema_says() {
         let spec = serde_json::json!({"components": {"schemas": {
             "named": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},

@@ -105,7 +105,12 @@ impl Trigger {
             path: "(the approved pull request)".into(),
             message: err.to_string(),
         })?;
-        let plan = route::plan_approved(&event, self.routes());
+        let files = self.pull_request_files(&event, deadline).await?;
+        let known = route::Known {
+            approved: true,
+            pull_request_files: files.as_deref(),
+        };
+        let plan = route::plan_known(&event, self.routes(), known);
         self.start_plan(&event, original, event_at, plan, deadline)
             .await
     }

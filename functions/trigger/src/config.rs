@@ -223,6 +223,19 @@ impl Routes {
             .any(|route| route.fork_pull_requests == ForkPolicy::Approve)
     }
 
+    /// Whether any route filters pull requests by `paths` (whose changed
+    /// files are read from GitHub: a payload does not list them).
+    pub fn filters_pull_request_paths(&self) -> bool {
+        self.routes
+            .iter()
+            .any(|route| route.events.contains(&EventKind::PullRequest) && route.paths.is_some())
+    }
+
+    /// Whether `trigger` talks to GitHub at all.
+    pub fn need_github(&self) -> bool {
+        self.approves_forks() || self.filters_pull_request_paths()
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Routes::parse(&config::required(ROUTES)?)?)
     }

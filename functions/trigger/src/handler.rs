@@ -284,7 +284,12 @@ impl Trigger {
             Change::CheckSuite(request) => return self.rerun_suite(event, request, deadline).await,
             Change::Push(_) | Change::PullRequest(_) | Change::MergeGroup(_) => {}
         }
-        let plan = route::plan(event, &self.routes);
+        let files = self.pull_request_files(event, deadline).await?;
+        let known = route::Known {
+            approved: false,
+            pull_request_files: files.as_deref(),
+        };
+        let plan = route::plan_known(event, &self.routes, known);
         self.start_plan(event, original, event_at, plan, deadline)
             .await
     }

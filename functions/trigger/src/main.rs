@@ -22,9 +22,10 @@ async fn main() -> Result<(), Error> {
     let queue_url = config::or_exit(config::required(TRIGGER_QUEUE_URL), "trigger");
     let dead_letter_url = config::or_exit(config::required(TRIGGER_DLQ_URL), "trigger");
     let sdk_config = aws::load_sdk_config().await;
-    // GitHub is read (and told a fork waits) only for routes that build forks
-    // on a maintainer's approval; then its credential must be set.
-    let github = routes.approves_forks().then(|| {
+    // GitHub is read only for routes that build forks on a maintainer's
+    // approval (and told that a fork waits) or filter pull requests by paths;
+    // then its credential must be set.
+    let github = routes.need_github().then(|| {
         let access = github_access(&sdk_config);
         config::or_exit(access, "trigger")
     });

@@ -103,24 +103,22 @@ pub struct Start {
 }
 
 pub fn plan(event: &GitEvent, routes: &Routes) -> Plan {
-    plan_with(event, routes, Approval::None)
+    plan_known(event, routes, Known::default())
 }
 
-/// A maintainer approved building `event`, a fork's pull request at its
-/// head: only the routes that wait for that (`fork_pull_requests: approve`)
-/// start, as the others already decided on the pull request's own events.
-pub fn plan_approved(event: &GitEvent, routes: &Routes) -> Plan {
-    plan_with(event, routes, Approval::Given)
+/// What `trigger` learnt from GitHub beyond the event itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    /// A maintainer approved building `event`, a fork's pull request at
+    /// its head: only the routes that wait for that (`fork_pull_requests:
+    /// approve`) start, as the others decided on the pull request's own events.
+    pub approved: bool,
+    /// The pull request's changed files (`None`: not read, or more than
+    /// GitHub lists), for `paths` filters.
+    pub pull_request_files: Option<&'a [String]>,
 }
 
-/// Whether a maintainer has vouched for the event's fork commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Approval {
-    None,
-    Given,
-}
-
-fn plan_with(event: &GitEvent, routes: &Routes, approval: Approval) -> Plan {
+pub fn plan_known(event: &GitEvent, routes: &Routes, known: Known<'_>) -> Plan {
     if let Change::MergeGroup(group) = &event.change {
         if group.action == "destroyed" {
             return match group.reason.as_deref() {
@@ -129,7 +127,7 @@ fn plan_with(event: &GitEvent, routes: &Routes, approval: Approval) -> Plan {
                         .routes
                         .iter()
                         .filter(|route| {
-                            matches!(route_match(route, event, approval), RouteMatch::Yes { .. })
+                            matches!(route_match(route, event, known), RouteMatch::Yes { .. })
                         })
                         .map(|route| route.label.clone())
                         .collect(),
@@ -147,10 +145,10 @@ fn plan_with(event: &GitEvent, routes: &Routes, approval: Approval) -> Plan {
     let mut starts: Vec<Start> = Vec::new();
     let mut held_back = Vec::new();
     for route in &routes.routes {
-        if approval == Approval::Given && route.fork_pull_requests != ForkPolicy::Approve {
+        if known.approved && route.fork_pull_requests != ForkPolicy::Approve {
             continue;
         }
-        let target = match route_match(route, event, approval) {
+        let target = match route_match(route, event, known) {
             RouteMatch::No => continue,
             RouteMatch::HeldBack(reason) => {
                 held_back.push(HeldBack {
@@ -194,7 +192,11 @@ pub fn rerun(
     // Counted as approved: a run exists only for what was started, and
     // GitHub shows its Re-run button only to people with write access.
     let (route, started) = routes.routes.iter().find_map(|route| {
-        match route_match(route, original, Approval::Given) {
+        let known = Known {
+            approved: true,
+            pull_request_files: None,
+        };
+        match route_match(route, original, known) {
             RouteMatch::Yes { from_fork } => {
                 let started = route.target_for(from_fork);
                 (started.ledger_key() == target).then_some((route, started))
@@ -235,7 +237,7 @@ fn skip_requested(event: &GitEvent) -> bool {
     SKIP_MARKERS.iter().any(|marker| message.contains(marker))
 }
 
-fn route_match(route: &Route, event: &GitEvent, approval: Approval) -> RouteMatch {
+fn route_match(route: &Route, event: &GitEvent, known: Known<'_>) -> RouteMatch {
     if !route.repository.is_match(event.repository.as_str()) {
         return RouteMatch::No;
     }
@@ -260,10 +262,11 @@ fn route_match(route: &Route, event: &GitEvent, approval: Approval) -> RouteMatc
         Change::PullRequest(pr) => {
             let matched = route.events.contains(&EventKind::PullRequest)
                 && ref_matches(route, &GitRef::Branch(&pr.base_branch))
-                // A pull request payload does not list its files: build rather than miss.
-                && paths_match(route, None);
+                // The payload lists no files: those read from GitHub, else
+                // build rather than miss.
+                && paths_match(route, known.pull_request_files);
             if matched {
-                if let Some(reason) = hold_reason(route, &event.repository, pr, approval) {
+                if let Some(reason) = hold_reason(route, &event.repository, pr, known.approved) {
                     return RouteMatch::HeldBack(reason);
                 }
                 return RouteMatch::Yes {
@@ -287,21 +290,21 @@ fn hold_reason(
     route: &Route,
     base: &RepoName,
     pr: &PullRequest,
-    approval: Approval,
+    approved: bool,
 ) -> Option<HoldReason> {
     if from_fork(base, pr) {
-        match (route.fork_pull_requests, approval) {
+        match (route.fork_pull_requests, approved) {
             (ForkPolicy::Ignore, _) => {
                 return Some(HoldReason::Fork {
                     head_repository: pr.head_repository.clone(),
                 })
             }
-            (ForkPolicy::Approve, Approval::None) => {
+            (ForkPolicy::Approve, false) => {
                 return Some(HoldReason::AwaitingApproval {
                     head_repository: pr.head_repository.clone(),
                 })
             }
-            (ForkPolicy::Build, _) | (ForkPolicy::Approve, Approval::Given) => {}
+            (ForkPolicy::Build, _) | (ForkPolicy::Approve, true) => {}
         }
     }
     let ready_for_review = pr.action == "ready_for_review";
@@ -562,7 +565,14 @@ mod tests {
         );
         // Approved: only the route that waited starts, in its fork target.
         assert_eq!(
-            names(plan_approved(&fork, &routes)),
+            names(plan_known(
+                &fork,
+                &routes,
+                Known {
+                    approved: true,
+                    pull_request_files: None
+                }
+            )),
             (vec!["pr-build-untrusted".to_owned()], vec![])
         );
         // The repository's own pull requests never wait.
@@ -579,6 +589,29 @@ mod tests {
             waiting.contains("/gantry run") && waiting.contains("deleted fork"),
             "{waiting}"
         );
+    }
+
+    #[test]
+    fn a_pull_requests_files_read_from_github_decide_its_paths_filter() {
+        let routes = Routes::parse(r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["pull_request"], "codebuild_project": "docs", "paths": ["docs/**"]}]}"#).unwrap();
+        let pr = pull_request_from("main", "opened", Some("Codertocat/Hello-World"), false);
+        let started = |files: Option<&[String]>| match plan_known(
+            &pr,
+            &routes,
+            Known {
+                approved: false,
+                pull_request_files: files,
+            },
+        ) {
+            Plan::Start { starts, .. } => starts.len(),
+            other => panic!("{other:?}"),
+        };
+        let docs = vec!["README.md".to_owned(), "docs/guide.md".to_owned()];
+        let code = vec!["src/main.rs".to_owned()];
+        assert_eq!(started(Some(&docs)), 1);
+        assert_eq!(started(Some(&code)), 0);
+        // Unknown (not read, or past GitHub's 3,000): built rather than missed.
+        assert_eq!(started(None), 1);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! What `trigger` reads from GitHub before it builds a fork's commit on a
-//! maintainer's word: the commenter's permission on the repository, and the
-//! pull request's head as it is now.
+//! What `trigger` reads from GitHub: before it builds a fork's commit on a
+//! maintainer's word, the commenter's permission on the repository and the
+//! pull request's head as it is now; for `paths` filters, the files a pull
+//! request changes.
 
 use super::client::Delivered;
 use super::{GitHubClient, GitHubError};
@@ -8,6 +9,10 @@ use crate::ids::{CommitSha, RepoName};
 use http::Method;
 use serde::Deserialize;
 use tokio::time::Instant;
+
+/// GitHub lists at most 3,000 files of a pull request, 100 per page.
+const FILES_PER_PAGE: usize = 100;
+const MAX_FILE_PAGES: usize = 30;
 
 /// A user's permission on a repository, as GitHub's collaborator API
 /// reports it (`permission`: `admin`, `write`, `read`, `none`; `maintain`
@@ -135,6 +140,41 @@ impl GitHubClient {
             draft: answer.draft,
             title: answer.title,
         })
+    }
+
+    /// The paths a pull request changes (a renamed file's old path too), or
+    /// `None` when it changes more than GitHub lists (3,000 files).
+    pub async fn pull_request_files(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        deadline: Instant,
+    ) -> Result<Option<Vec<String>>, GitHubError> {
+        #[derive(Deserialize)]
+        struct File {
+            filename: String,
+            previous_filename: Option<String>,
+        }
+        let mut paths = Vec::new();
+        for page in 1..=MAX_FILE_PAGES {
+            let url = format!(
+                "{}/repos/{}/{}/pulls/{number}/files?per_page={FILES_PER_PAGE}&page={page}",
+                self.api_url,
+                repo.owner(),
+                repo.name()
+            );
+            let files = self.get::<Vec<File>>(repo, &url, deadline).await?;
+            let last = files.len() < FILES_PER_PAGE;
+            for file in files {
+                paths.extend(file.previous_filename);
+                paths.push(file.filename);
+            }
+            if last {
+                return Ok(Some(paths));
+            }
+        }
+        // Every page was full: GitHub may have stopped listing at its limit.
+        Ok(None)
     }
 
     /// A GET, retried as every request is, its answer read as `T`.

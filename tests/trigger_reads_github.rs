@@ -1,5 +1,6 @@
-//! Fork pull requests built on a maintainer's approval, end to end against
-//! moto's server and a GitHub stand-in: the signed pull request goes through
+//! What `trigger` reads from GitHub, end to end against moto's server and a
+//! GitHub stand-in: a pull request's changed files for `paths` filters, and
+//! fork pull requests built on a maintainer's approval: the signed pull request goes through
 //! the webhook and the bus's rule to `trigger`, which starts nothing and says
 //! on the commit that it waits; a signed `issue_comment` with `/gantry run
 //! <sha>` takes the same way, and `trigger` reads the author's permission
@@ -47,18 +48,22 @@ struct World {
     recorder: RequestRecorder,
 }
 
-async fn world() -> World {
+/// Forks wait for a maintainer's approval, and build in a target of their own.
+fn approving_routes() -> Value {
+    serde_json::json!({"routes": [{
+        "repository": REPOSITORY, "events": ["pull_request"], "codebuild_project": scenario::PROJECT,
+        "fork_pull_requests": "approve", "fork_target": {"codebuild_project": FORK_TARGET}
+    }]})
+}
+
+async fn world(routes: Value) -> World {
+    let routes = routes.to_string();
     let moto = Moto::start().await.unwrap();
     let sdk = moto.sdk_config().await;
     let aws = scenario::provision(&sdk).await.unwrap();
     scenario::create_build_project(&sdk, FORK_TARGET, &aws.role_arn)
         .await
         .unwrap();
-    let routes = serde_json::json!({"routes": [{
-        "repository": REPOSITORY, "events": ["pull_request"], "codebuild_project": scenario::PROJECT,
-        "fork_pull_requests": "approve", "fork_target": {"codebuild_project": FORK_TARGET}
-    }]})
-    .to_string();
     let recorder = RequestRecorder::default();
     let builds = aws_sdk_codebuild::config::Builder::from(&sdk)
         .interceptor(recorder.clone())
@@ -239,7 +244,7 @@ fn skipped(summaries: &[Summary]) -> &str {
 
 #[tokio::test]
 async fn a_forks_pull_request_waits_for_a_maintainers_approval_of_its_head() {
-    let world = world().await;
+    let world = world(approving_routes()).await;
     let pull_request = fork_pull_request();
     let number = pull_request["number"].as_u64().unwrap();
     let head = pull_request["pull_request"]["head"]["sha"]
@@ -371,4 +376,79 @@ async fn a_forks_pull_request_waits_for_a_maintainers_approval_of_its_head() {
     assert_eq!(build.source_version(), Some(head.as_str()));
     // GitHub was only read for the approvals, and told once that the fork waits.
     assert_eq!(world.received("POST", "").await.len(), 1);
+}
+
+/// A pull request's files, read from GitHub 100 to a page, decide a route's
+/// `paths` filter: a change outside its paths starts nothing, one inside does.
+#[tokio::test]
+async fn a_pull_requests_changed_files_from_github_decide_its_paths_filter() {
+    let world = world(serde_json::json!({"routes": [{
+        "repository": REPOSITORY, "events": ["pull_request"], "codebuild_project": scenario::PROJECT,
+        "paths": ["docs/**"]
+    }]}))
+    .await;
+    let sample = gantry_tests::sample("webhook/pull_request.json");
+    let pull_request: Value = serde_json::from_str(sample["body"].as_str().unwrap()).unwrap();
+    let number = pull_request["number"].as_u64().unwrap();
+    let files_answer = |paths: &[&str]| {
+        let example = description("pull-files.response-200.json");
+        let answer: Vec<Value> = paths
+            .iter()
+            .map(|path| {
+                let mut file = example[0].clone();
+                file["filename"] = (*path).into();
+                file
+            })
+            .collect();
+        let answer = Value::Array(answer);
+        check_response(
+            &description("pulls-list-files.json"),
+            "/repos/{owner}/{repo}/pulls/{pull_number}/files",
+            "get",
+            "200",
+            &answer,
+        )
+        .unwrap();
+        ResponseTemplate::new(200).set_body_json(answer)
+    };
+    let files_path = format!("/repos/{REPOSITORY}/pulls/{number}/files");
+    Mock::given(method("GET"))
+        .and(path(files_path.as_str()))
+        .respond_with(files_answer(&["src/lib.rs", "README.md"]))
+        .up_to_n_times(1)
+        .mount(&world.github)
+        .await;
+    let summaries = world
+        .deliver(
+            "pull_request",
+            "d0000001-cc78-11e3-81ab-4c9367dc0958",
+            &pull_request,
+        )
+        .await;
+    assert!(
+        skipped(&summaries).contains("no route matches"),
+        "{summaries:?}"
+    );
+    assert!(world.projects_started().is_empty());
+    let listed = world.received("GET", "/files").await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].url.query(), Some("per_page=100&page=1"));
+
+    Mock::given(method("GET"))
+        .and(path(files_path.as_str()))
+        .respond_with(files_answer(&["docs/guide.md"]))
+        .mount(&world.github)
+        .await;
+    let summaries = world
+        .deliver(
+            "pull_request",
+            "d0000002-cc78-11e3-81ab-4c9367dc0958",
+            &pull_request,
+        )
+        .await;
+    assert!(
+        matches!(summaries.as_slice(), [Summary::Started { .. }]),
+        "{summaries:?}"
+    );
+    assert_eq!(world.projects_started(), [scenario::PROJECT]);
 }
