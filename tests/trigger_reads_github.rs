@@ -57,6 +57,11 @@ fn approving_routes() -> Value {
 }
 
 async fn world(routes: Value) -> World {
+    world_reporting(routes, "{}").await
+}
+
+/// With `GANTRY_STATUS_CONFIG` = `statuses`.
+async fn world_reporting(routes: Value, statuses: &str) -> World {
     let routes = routes.to_string();
     let moto = Moto::start().await.unwrap();
     let sdk = moto.sdk_config().await;
@@ -85,7 +90,7 @@ async fn world(routes: Value) -> World {
     .with_github(GitHubAccess {
         client: GitHubClient::new(&github.uri(), CachedSecret::plain("local-token"), retry)
             .unwrap(),
-        statuses: StatusConfig::default(),
+        statuses: StatusConfig::parse(statuses).unwrap(),
     });
     World {
         webhook: scenario::webhook(&sdk),
@@ -451,4 +456,112 @@ async fn a_pull_requests_changed_files_from_github_decide_its_paths_filter() {
         "{summaries:?}"
     );
     assert_eq!(world.projects_started(), [scenario::PROJECT]);
+}
+
+/// A route that reports what it skips: a pull request outside its paths,
+/// and a merge group whose head asks to skip CI, get passing statuses under
+/// every context the target's builds report to (a per_stage pipeline's
+/// stages read from CodePipeline, moto's), so required checks do not wait.
+#[tokio::test]
+async fn skipped_pull_requests_and_merge_groups_are_reported_as_passing_where_asked() {
+    let queue_repository = "octo-org/octo-repo";
+    let world = world_reporting(
+        serde_json::json!({"routes": [
+            {"repository": REPOSITORY, "events": ["pull_request"], "codebuild_project": scenario::PROJECT,
+             "paths": ["docs/**"], "report_skipped": true},
+            {"repository": queue_repository, "events": ["merge_group"], "pipeline": scenario::PIPELINE,
+             "report_skipped": true}
+        ]}),
+        &format!(r#"{{"pipelines": {{"{}": {{"per_stage": true}}}}}}"#, scenario::PIPELINE),
+    )
+    .await;
+    let sample = gantry_tests::sample("webhook/pull_request.json");
+    let pull_request: Value = serde_json::from_str(sample["body"].as_str().unwrap()).unwrap();
+    let number = pull_request["number"].as_u64().unwrap();
+    let head = pull_request["pull_request"]["head"]["sha"]
+        .as_str()
+        .unwrap();
+    let mut file = description("pull-files.response-200.json")[0].clone();
+    file["filename"] = "src/lib.rs".into();
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPOSITORY}/pulls/{number}/files")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([file])))
+        .mount(&world.github)
+        .await;
+    let created =
+        || ResponseTemplate::new(201).set_body_json(description("status.response-201.json"));
+    Mock::given(method("POST"))
+        .respond_with(created())
+        .mount(&world.github)
+        .await;
+
+    let summaries = world
+        .deliver(
+            "pull_request",
+            "e0000001-cc78-11e3-81ab-4c9367dc0958",
+            &pull_request,
+        )
+        .await;
+    assert!(
+        skipped(&summaries).contains("no route matches"),
+        "{summaries:?}"
+    );
+    let statuses = world.received("POST", &format!("/statuses/{head}")).await;
+    assert_eq!(statuses.len(), 1);
+    let status: Value = serde_json::from_slice(&statuses[0].body).unwrap();
+    check_request(
+        &description("create-commit-status.json"),
+        "/repos/{owner}/{repo}/statuses/{sha}",
+        "post",
+        &status,
+    )
+    .unwrap();
+    assert_eq!(status["state"], "success");
+    assert_eq!(status["context"], format!("gantry/{}", scenario::PROJECT));
+    assert_eq!(
+        status["description"],
+        "Skipped: no changed file matches the route's paths"
+    );
+
+    // The queue's commit asks to skip CI: each stage's context passes.
+    let mut group = gantry_tests::sample("github/merge_group.checks_requested.payload.json");
+    group["merge_group"]["head_commit"]["message"] = "Merge pull request #2048 [skip ci]".into();
+    let queue_head = group["merge_group"]["head_sha"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let summaries = world
+        .deliver(
+            "merge_group",
+            "e0000002-cc78-11e3-81ab-4c9367dc0958",
+            &group,
+        )
+        .await;
+    assert!(skipped(&summaries).contains("skip CI"), "{summaries:?}");
+    let mut contexts: Vec<String> = world
+        .received(
+            "POST",
+            &format!("/repos/{queue_repository}/statuses/{queue_head}"),
+        )
+        .await
+        .iter()
+        .map(|request| {
+            let status: Value = serde_json::from_slice(&request.body).unwrap();
+            assert_eq!(status["state"], "success");
+            assert_eq!(
+                status["description"],
+                "Skipped: the head commit message asks to skip CI"
+            );
+            status["context"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    contexts.sort();
+    assert_eq!(
+        contexts,
+        [
+            format!("gantry/{}/Build", scenario::PIPELINE),
+            format!("gantry/{}/Source", scenario::PIPELINE)
+        ]
+    );
+    assert!(world.projects_started().is_empty());
 }

@@ -1618,6 +1618,8 @@ class Run:
                 # failed stage found from the execution's actions, then retried.
                 "codepipeline:RetryStageExecution": pipelines,
                 "codepipeline:ListActionExecutions": pipelines,
+                # A per_stage pipeline's stages: the contexts of a waiting or skipped note.
+                "codepipeline:GetPipeline": pipelines,
                 "dynamodb:GetItem": {table},
                 "dynamodb:PutItem": {table},
                 "dynamodb:UpdateItem": {table},

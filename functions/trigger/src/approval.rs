@@ -8,13 +8,13 @@
 //! still the pull request's head. A push after the review is never built on
 //! an old approval; the new head waits for a new one.
 
+use crate::commit_note::pull_request_link;
+use crate::commit_note::{CommitNote, NoteKind};
 use crate::config::Target;
 use crate::handler::{Summary, Trigger, TriggerError};
 use crate::route::{self, HeldBack, HoldReason};
 use gantry_core::contract::{ApprovalComment, Change, GitEvent, PullRequest};
-use gantry_core::github::{
-    CheckConclusion, CheckOutput, CheckRun, CheckStatus, CommitStatus, GitHubClient, StatusState,
-};
+use gantry_core::github::GitHubClient;
 use gantry_core::status_config::StatusConfig;
 use tokio::time::Instant;
 use tracing::info;
@@ -111,93 +111,43 @@ impl Trigger {
             pull_request_files: files.as_deref(),
         };
         let plan = route::plan_known(&event, self.routes(), known);
-        self.start_plan(&event, original, event_at, plan, deadline)
+        let skipped = route::skipped_reports(&event, self.routes(), known);
+        self.start_plan(&event, original, event_at, (plan, skipped), deadline)
             .await
     }
 
     /// For each route that holds `event` back until a maintainer approves:
     /// a pending status (App mode: a check run that asks for action) under
-    /// the context its fork target reports to.
+    /// the contexts its fork target reports to.
     pub(crate) async fn announce_waiting(
         &self,
         event: &GitEvent,
         held_back: &[HeldBack],
         deadline: Instant,
     ) -> Result<(), TriggerError> {
+        let Change::PullRequest(pr) = &event.change else {
+            return Ok(());
+        };
         let waiting: Vec<&Target> = held_back
             .iter()
             .filter(|held| matches!(held.reason, HoldReason::AwaitingApproval { .. }))
             .filter_map(|held| self.routes().routes.iter().find(|r| r.label == held.route))
             .map(|route| route.target_for(true))
             .collect();
-        if waiting.is_empty() {
-            return Ok(());
-        }
-        let Some(github) = self.github() else {
-            return Ok(());
+        let note = CommitNote {
+            kind: NoteKind::Waiting,
+            title: "Waiting for a maintainer".into(),
+            description: waiting_description(event.commit.as_str()),
+            summary: format!(
+                "This pull request comes from a fork, so its code is not built until someone with write access to the repository approves this commit by commenting:\n\n```\n/gantry run {}\n```\n\nA new push needs a new approval.",
+                event.commit.short()
+            ),
+            link: Some(pull_request_link(event, pr.number)),
         };
-        let Change::PullRequest(pr) = &event.change else {
-            return Ok(());
-        };
-        let link = format!(
-            "{}/pull/{}",
-            event.clone_url.trim_end_matches(".git"),
-            pr.number
-        );
-        let description = waiting_description(event.commit.as_str());
         for target in waiting {
-            let Some(context) = context_of(&github.statuses, target) else {
-                info!(target = %target.ledger_key(), "no status is posted for this target (listed_only); the fork waits without one");
-                continue;
-            };
-            if github.client.is_app() {
-                let (run, _) = CheckRun {
-                    name: context,
-                    status: CheckStatus::Completed,
-                    conclusion: Some(CheckConclusion::ActionRequired),
-                    started_at: None,
-                    completed_at: None,
-                    details_url: Some(link.clone()),
-                    external_id: None,
-                    output: CheckOutput {
-                        title: "Waiting for a maintainer".into(),
-                        summary: format!(
-                            "This pull request comes from a fork, so its code is not built until someone with write access to the repository approves this commit by commenting:\n\n```\n/gantry run {}\n```\n\nA new push needs a new approval.",
-                            event.commit.short()
-                        ),
-                        text: None,
-                        annotations: Vec::new(),
-                    },
-                    actions: Vec::new(),
-                }
-                .within_limits();
-                github
-                    .client
-                    .create_check_run(&event.repository, &event.commit, &run, deadline)
-                    .await?;
-            } else {
-                let status = CommitStatus::new(
-                    StatusState::Pending,
-                    context,
-                    &description,
-                    Some(link.clone()),
-                );
-                github
-                    .client
-                    .create_status(&event.repository, &event.commit, &status, deadline)
-                    .await?;
-            }
-            info!(target = %target.ledger_key(), "waiting for a maintainer's approval; said so on the commit");
+            self.note_on_commit(event, target, &note, deadline).await?;
         }
         Ok(())
-    }
-}
-
-/// The context `status` posts `target`'s results under.
-fn context_of(statuses: &StatusConfig, target: &Target) -> Option<String> {
-    match target {
-        Target::Pipeline { name, .. } => statuses.pipeline(name).map(|(context, _)| context),
-        Target::BuildProject { name } => statuses.project(name),
     }
 }
 
@@ -218,23 +168,5 @@ mod tests {
             "Waiting for a maintainer: comment /gantry run 6113728"
         );
         assert!(description.chars().count() <= gantry_core::github::MAX_DESCRIPTION_CHARS);
-    }
-
-    #[test]
-    fn the_context_is_the_one_status_reports_under() {
-        let statuses = StatusConfig::parse(
-            r#"{"projects": {"pr-build-untrusted": {"context": "ci/forks"}}, "listed_only": true}"#,
-        )
-        .unwrap();
-        let project = |name: &str| Target::BuildProject { name: name.into() };
-        assert_eq!(
-            context_of(&statuses, &project("pr-build-untrusted")).as_deref(),
-            Some("ci/forks")
-        );
-        assert_eq!(context_of(&statuses, &project("other")), None);
-        assert_eq!(
-            context_of(&StatusConfig::default(), &project("other")).as_deref(),
-            Some("gantry/other")
-        );
     }
 }

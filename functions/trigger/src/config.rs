@@ -122,6 +122,9 @@ pub struct Route {
     /// A new commit on a branch or pull request stops what this route started
     /// for the older ones.
     pub cancel_in_progress: bool,
+    /// A pull request or merge group not built for its paths or `[skip ci]`
+    /// is reported as passing (skipped) under the target's contexts.
+    pub report_skipped: bool,
     pub target: Target,
     /// What a fork's pull request starts instead of `target`: a pipeline or
     /// project of low privilege, so a stranger's code never runs with the
@@ -173,6 +176,7 @@ struct RouteDocument {
     merge_group_variable: Option<bool>,
     cancel_in_progress: Option<bool>,
     fork_target: Option<TargetDocument>,
+    report_skipped: Option<bool>,
 }
 
 /// A target on its own (`fork_target`): a pipeline or a project, named as a
@@ -233,7 +237,9 @@ impl Routes {
 
     /// Whether `trigger` talks to GitHub at all.
     pub fn need_github(&self) -> bool {
-        self.approves_forks() || self.filters_pull_request_paths()
+        self.approves_forks()
+            || self.filters_pull_request_paths()
+            || self.routes.iter().any(|route| route.report_skipped)
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -324,6 +330,15 @@ impl RouteDocument {
                     .into(),
             ));
         }
+        if self.report_skipped.is_some()
+            && !events.contains(&EventKind::PullRequest)
+            && !events.contains(&EventKind::MergeGroup)
+        {
+            return Err(fail(
+                "report_skipped applies only to a route with pull_request or merge_group events"
+                    .into(),
+            ));
+        }
         if !events.contains(&EventKind::MergeGroup) && self.merge_group_variable.is_some() {
             return Err(fail(
                 "merge_group_variable applies only to a route with merge_group events".into(),
@@ -337,6 +352,7 @@ impl RouteDocument {
             builds_queue_branches,
             merge_group_variable: self.merge_group_variable.unwrap_or(false),
             cancel_in_progress: self.cancel_in_progress.unwrap_or(false),
+            report_skipped: self.report_skipped.unwrap_or(false),
             fork_pull_requests: self.fork_pull_requests.unwrap_or_default(),
             drafts: self.drafts.unwrap_or(true),
             repository: globs("repository", &[self.repository], true).map_err(&fail)?,

@@ -4,6 +4,7 @@
 
 use crate::approval::GitHubAccess;
 use crate::cancel::{self, Stop, StopError, Stopped};
+use crate::commit_note::DeclarationError;
 use crate::config::Routes;
 use crate::once::{self, OnceError, Outcome};
 use crate::retry_stage::{Retried, RetryError};
@@ -31,6 +32,8 @@ pub enum TriggerError {
     GitHub(#[from] GitHubError),
     #[error("a stage could not be retried")]
     Retry(#[from] RetryError),
+    #[error(transparent)]
+    Declaration(#[from] DeclarationError),
     #[error("{failed} of {planned} stops failed ({kind}); first: {first}")]
     Stop {
         failed: usize,
@@ -112,6 +115,7 @@ impl TriggerError {
             TriggerError::Ledger(err) => err.is_transient(),
             TriggerError::GitHub(err) => err.is_transient(),
             TriggerError::Retry(err) => err.is_transient(),
+            TriggerError::Declaration(err) => err.is_transient(),
             TriggerError::Start { kind, .. } | TriggerError::Stop { kind, .. } => {
                 *kind == FailureKind::Transient
             }
@@ -126,6 +130,8 @@ impl TriggerError {
             TriggerError::GitHub(err) => err.error_type(),
             TriggerError::Retry(err) if err.is_transient() => "AwsUnavailable",
             TriggerError::Retry(_) => "RetryRefused",
+            TriggerError::Declaration(err) if err.is_transient() => "AwsUnavailable",
+            TriggerError::Declaration(_) => "PipelineUnreadable",
             TriggerError::Start { error_type, .. } => error_type,
             TriggerError::Stop {
                 kind: FailureKind::Transient,
@@ -290,19 +296,22 @@ impl Trigger {
             pull_request_files: files.as_deref(),
         };
         let plan = route::plan_known(event, &self.routes, known);
-        self.start_plan(event, original, event_at, plan, deadline)
+        let skipped = route::skipped_reports(event, &self.routes, known);
+        self.start_plan(event, original, event_at, (plan, skipped), deadline)
             .await
     }
 
-    /// Carries out `plan` for `event`, recording the decision first.
+    /// Carries out `plan` for `event`, recording the decision first, and
+    /// reports what `plan` skipped on routes that ask (`report_skipped`).
     pub(crate) async fn start_plan(
         &self,
         event: &GitEvent,
         original: serde_json::Value,
         event_at: i64,
-        plan: Plan,
+        (plan, skipped): (Plan, Vec<route::SkipReport>),
         deadline: Instant,
     ) -> Result<Summary, TriggerError> {
+        self.report_skipped(event, &skipped, deadline).await?;
         let mut decision = DecisionRecord {
             delivery: event.delivery_id.clone(),
             repository: event.repository.clone(),

@@ -10,6 +10,7 @@ pub mod approval;
 pub mod buttons;
 pub mod cancel;
 pub mod changed_files;
+pub mod commit_note;
 pub mod config;
 pub mod handler;
 pub mod once;

@@ -178,6 +178,55 @@ pub fn plan_known(event: &GitEvent, routes: &Routes, known: Known<'_>) -> Plan {
     Plan::Start { starts, held_back }
 }
 
+/// A target a route would have started but for the pull request's or merge
+/// group's paths or its `[skip ci]`, on a route with `report_skipped`: its
+/// contexts are reported as passing (skipped), so a required check does not
+/// wait for a build that never comes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkipReport {
+    pub route: String,
+    pub target: Target,
+    pub reason: String,
+}
+
+/// Pure: what `plan_known` did not start, for the routes that report it.
+pub fn skipped_reports(event: &GitEvent, routes: &Routes, known: Known<'_>) -> Vec<SkipReport> {
+    if !matches!(event.change, Change::PullRequest(_) | Change::MergeGroup(_)) {
+        return Vec::new();
+    }
+    let skip_marker = skip_requested(event);
+    let files_unknown = Known {
+        pull_request_files: None,
+        ..known
+    };
+    let mut reports: Vec<SkipReport> = Vec::new();
+    for route in routes.routes.iter().filter(|route| route.report_skipped) {
+        // As if every path matched: what the route would start.
+        let RouteMatch::Yes { from_fork } = route_match(route, event, files_unknown) else {
+            continue;
+        };
+        let reason = if skip_marker {
+            "the head commit message asks to skip CI".to_owned()
+        } else if matches!(route_match(route, event, known), RouteMatch::No) {
+            "no changed file matches the route's paths".to_owned()
+        } else {
+            continue;
+        };
+        let target = route.target_for(from_fork);
+        if reports
+            .iter()
+            .all(|report| report.target.ledger_key() != target.ledger_key())
+        {
+            reports.push(SkipReport {
+                route: route.label.clone(),
+                target: target.clone(),
+                reason,
+            });
+        }
+    }
+    reports
+}
+
 /// A re-run (GitHub's "Re-run" on a check run) of what `original` started on
 /// `target`: the same start at the same commit with the same variables
 /// (`GANTRY_DELIVERY_ID` stays the original delivery's), through a route that
@@ -612,6 +661,64 @@ mod tests {
         assert_eq!(started(Some(&code)), 0);
         // Unknown (not read, or past GitHub's 3,000): built rather than missed.
         assert_eq!(started(None), 1);
+    }
+
+    #[test]
+    fn routes_that_report_skipped_builds_name_what_they_skipped_and_why() {
+        let routes = Routes::parse(r#"{"routes": [
+            {"name": "docs", "repository": "Codertocat/Hello-World", "events": ["pull_request", "merge_group"], "codebuild_project": "docs", "paths": ["docs/**"], "report_skipped": true},
+            {"name": "quiet", "repository": "Codertocat/Hello-World", "events": ["pull_request", "merge_group"], "codebuild_project": "quiet", "paths": ["docs/**"]},
+            {"name": "app", "repository": "Codertocat/Hello-World", "events": ["pull_request", "merge_group"], "pipeline": "app", "report_skipped": true}
+        ]}"#).unwrap();
+        let pr = pull_request_from("main", "opened", Some("Codertocat/Hello-World"), false);
+        let code = vec!["src/main.rs".to_owned()];
+        let docs = vec!["docs/guide.md".to_owned()];
+        let reported = |event: &GitEvent, files: Option<&[String]>| {
+            skipped_reports(
+                event,
+                &routes,
+                Known {
+                    approved: false,
+                    pull_request_files: files,
+                },
+            )
+            .into_iter()
+            .map(|r| (r.target.name().to_owned(), r.reason))
+            .collect::<Vec<_>>()
+        };
+        // Outside the paths: only the route that asks reports, with the reason.
+        assert_eq!(
+            reported(&pr, Some(&code)),
+            [(
+                "docs".to_owned(),
+                "no changed file matches the route's paths".to_owned()
+            )]
+        );
+        // Inside the paths, or files unknown: built, nothing to report.
+        assert!(reported(&pr, Some(&docs)).is_empty());
+        assert!(reported(&pr, None).is_empty());
+        // [skip ci] on a merge group: every reporting route that would have built it.
+        let skipped = merge_group("main", "Merge queue [skip ci]");
+        assert_eq!(
+            reported(&skipped, None),
+            [
+                (
+                    "docs".to_owned(),
+                    "the head commit message asks to skip CI".to_owned()
+                ),
+                (
+                    "app".to_owned(),
+                    "the head commit message asks to skip CI".to_owned()
+                ),
+            ]
+        );
+        assert!(reported(&merge_group("main", "Merge queue"), None).is_empty());
+        // Pushes are not reported: no required check waits on a push.
+        assert!(reported(&push("refs/heads/main", "x [skip ci]", None), None).is_empty());
+        assert!(Routes::parse(r#"{"routes": [{"repository": "a/b", "events": ["push"], "pipeline": "p", "report_skipped": true}]}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("report_skipped applies only to a route with pull_request or merge_group events"));
     }
 
     #[test]
