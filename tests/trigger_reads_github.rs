@@ -32,7 +32,7 @@ use gantry_webhook::Webhook;
 use http::{HeaderMap, HeaderValue};
 use serde_json::Value;
 use std::time::Duration;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const FORK_TARGET: &str = "pr-build-untrusted";
@@ -240,6 +240,32 @@ async fn github_answers(world: &World, number: u64, head: &str) {
         .await;
 }
 
+/// GitHub's answer for any commit: the documented example with `message`
+/// (checked against the description; GitHub's example leaves out two fields
+/// of its file entries that the description requires).
+async fn commit_message_is(world: &World, message: &str) {
+    let mut answer = description("commit.response-200.json");
+    answer["commit"]["message"] = message.into();
+    for file in answer["files"].as_array_mut().into_iter().flatten() {
+        file["sha"] = "bbcd538c8e72b8c175046e27cc8f907076331401".into();
+        file["contents_url"] = "https://api.github.com/repos/octocat/Hello-World/contents/file1.txt?ref=6dcb09b5b57875f334f61aebed695e2e4193db5e".into();
+    }
+    check_response(
+        &description("repos-get-commit.json"),
+        "/repos/{owner}/{repo}/commits/{ref}",
+        "get",
+        "200",
+        &answer,
+    )
+    .unwrap();
+    world.github.reset().await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/repos/[^/]+/[^/]+/commits/[0-9a-f]{40}$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .mount(&world.github)
+        .await;
+}
+
 fn skipped(summaries: &[Summary]) -> &str {
     match summaries {
         [Summary::Skipped { reason }] => reason,
@@ -256,6 +282,7 @@ async fn a_forks_pull_request_waits_for_a_maintainers_approval_of_its_head() {
         .as_str()
         .unwrap()
         .to_owned();
+    commit_message_is(&world, "Update the README with new information.").await;
     github_answers(&world, number, &head).await;
 
     // The pull request's own delivery starts nothing and says it waits.
@@ -416,6 +443,7 @@ async fn a_pull_requests_changed_files_from_github_decide_its_paths_filter() {
         .unwrap();
         ResponseTemplate::new(200).set_body_json(answer)
     };
+    commit_message_is(&world, "Update the README with new information.").await;
     let files_path = format!("/repos/{REPOSITORY}/pulls/{number}/files");
     Mock::given(method("GET"))
         .and(path(files_path.as_str()))
@@ -481,6 +509,7 @@ async fn skipped_pull_requests_and_merge_groups_are_reported_as_passing_where_as
     let head = pull_request["pull_request"]["head"]["sha"]
         .as_str()
         .unwrap();
+    commit_message_is(&world, "Update the README with new information.").await;
     let mut file = description("pull-files.response-200.json")[0].clone();
     file["filename"] = "src/lib.rs".into();
     Mock::given(method("GET"))
@@ -562,6 +591,29 @@ async fn skipped_pull_requests_and_merge_groups_are_reported_as_passing_where_as
             format!("gantry/{}/Build", scenario::PIPELINE),
             format!("gantry/{}/Source", scenario::PIPELINE)
         ]
+    );
+
+    // A pull request whose head commit, read from GitHub, asks to skip CI.
+    commit_message_is(&world, "Fix a typo [skip ci]").await;
+    Mock::given(method("POST"))
+        .respond_with(created())
+        .mount(&world.github)
+        .await;
+    let summaries = world
+        .deliver(
+            "pull_request",
+            "e0000003-cc78-11e3-81ab-4c9367dc0958",
+            &pull_request,
+        )
+        .await;
+    assert!(skipped(&summaries).contains("skip CI"), "{summaries:?}");
+    let statuses = world.received("POST", &format!("/statuses/{head}")).await;
+    assert_eq!(statuses.len(), 1);
+    let status: Value = serde_json::from_slice(&statuses[0].body).unwrap();
+    assert_eq!(status["state"], "success");
+    assert_eq!(
+        status["description"],
+        "Skipped: the head commit message asks to skip CI"
     );
     assert!(world.projects_started().is_empty());
 }

@@ -436,6 +436,36 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_commit_example_is_a_valid_response() {
+        const COMMIT: &str = "/repos/{owner}/{repo}/commits/{ref}";
+        let spec = description("repos-get-commit.json");
+        let published = description("commit.response-200.json");
+        // As published, GitHub's example lacks two fields diff-entry requires
+        // of files[0] at the extracted commit, in this order.
+        assert_eq!(
+            check_response(&spec, COMMIT, "get", "200", &published),
+            Err("body.files[0]: required contents_url is missing".to_string())
+        );
+        let mut commit = published.clone();
+        commit["files"][0]["contents_url"] = serde_json::json!(
+            "https://api.github.com/repos/octocat/Hello-World/contents/file1.txt?ref=7ca483543807a51b6079e54ac4cc392bc29ae284"
+        );
+        assert_eq!(
+            check_response(&spec, COMMIT, "get", "200", &commit),
+            Err("body.files[0]: required sha is missing".to_string())
+        );
+        // diff-entry's own example value for sha.
+        commit["files"][0]["sha"] = serde_json::json!("bbcd538c8e72b8c175046e27cc8f907076331401");
+        check_response(&spec, COMMIT, "get", "200", &commit).unwrap();
+
+        commit["commit"].as_object_mut().unwrap().remove("message");
+        assert_eq!(
+            check_response(&spec, COMMIT, "get", "200", &commit),
+            Err("body.commit: required message is missing".to_string())
+        );
+    }
+
+    #[test]
     fn the_schema_keywords_mean_what_json_schema_says() {
         let spec = serde_json::json!({"components": {"schemas": {
             "named": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},

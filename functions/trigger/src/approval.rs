@@ -105,11 +105,8 @@ impl Trigger {
             path: "(the approved pull request)".into(),
             message: err.to_string(),
         })?;
-        let files = self.pull_request_files(&event, deadline).await?;
-        let known = route::Known {
-            approved: true,
-            pull_request_files: files.as_deref(),
-        };
+        let facts = self.read_pull_request(&event, deadline).await?;
+        let known = facts.known(true);
         let plan = route::plan_known(&event, self.routes(), known);
         let skipped = route::skipped_reports(&event, self.routes(), known);
         self.start_plan(&event, original, event_at, (plan, skipped), deadline)

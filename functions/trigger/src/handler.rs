@@ -290,11 +290,8 @@ impl Trigger {
             Change::CheckSuite(request) => return self.rerun_suite(event, request, deadline).await,
             Change::Push(_) | Change::PullRequest(_) | Change::MergeGroup(_) => {}
         }
-        let files = self.pull_request_files(event, deadline).await?;
-        let known = route::Known {
-            approved: false,
-            pull_request_files: files.as_deref(),
-        };
+        let facts = self.read_pull_request(event, deadline).await?;
+        let known = facts.known(false);
         let plan = route::plan_known(event, &self.routes, known);
         let skipped = route::skipped_reports(event, &self.routes, known);
         self.start_plan(event, original, event_at, (plan, skipped), deadline)

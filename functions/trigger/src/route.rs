@@ -116,6 +116,8 @@ pub struct Known<'a> {
     /// The pull request's changed files (`None`: not read, or more than
     /// GitHub lists), for `paths` filters.
     pub pull_request_files: Option<&'a [String]>,
+    /// The pull request's head commit message (`None`: not read), for `[skip ci]`.
+    pub head_commit_message: Option<&'a str>,
 }
 
 pub fn plan_known(event: &GitEvent, routes: &Routes, known: Known<'_>) -> Plan {
@@ -139,7 +141,7 @@ pub fn plan_known(event: &GitEvent, routes: &Routes, known: Known<'_>) -> Plan {
             };
         }
     }
-    if skip_requested(event) {
+    if skip_requested(event, known) {
         return Plan::SkipRequested;
     }
     let mut starts: Vec<Start> = Vec::new();
@@ -194,7 +196,7 @@ pub fn skipped_reports(event: &GitEvent, routes: &Routes, known: Known<'_>) -> V
     if !matches!(event.change, Change::PullRequest(_) | Change::MergeGroup(_)) {
         return Vec::new();
     }
-    let skip_marker = skip_requested(event);
+    let skip_marker = skip_requested(event, known);
     let files_unknown = Known {
         pull_request_files: None,
         ..known
@@ -243,7 +245,7 @@ pub fn rerun(
     let (route, started) = routes.routes.iter().find_map(|route| {
         let known = Known {
             approved: true,
-            pull_request_files: None,
+            ..Known::default()
         };
         match route_match(route, original, known) {
             RouteMatch::Yes { from_fork } => {
@@ -273,11 +275,13 @@ fn idempotency_token(delivery_id: &str, target: &Target) -> String {
     }
 }
 
-fn skip_requested(event: &GitEvent) -> bool {
+fn skip_requested(event: &GitEvent, known: Known<'_>) -> bool {
     let message = match &event.change {
-        Change::Push(push) => &push.head_commit_message,
-        Change::MergeGroup(group) => &group.head_commit_message,
-        Change::PullRequest(_) | Change::CheckRun(_) | Change::CheckSuite(_) => return false,
+        Change::Push(push) => push.head_commit_message.as_deref(),
+        Change::MergeGroup(group) => group.head_commit_message.as_deref(),
+        // Its payload carries no commit message: the one read from GitHub.
+        Change::PullRequest(_) => known.head_commit_message,
+        Change::CheckRun(_) | Change::CheckSuite(_) => return false,
     };
     let Some(message) = message else {
         return false;
@@ -619,7 +623,8 @@ mod tests {
                 &routes,
                 Known {
                     approved: true,
-                    pull_request_files: None
+                    pull_request_files: None,
+                    head_commit_message: None
                 }
             )),
             (vec!["pr-build-untrusted".to_owned()], vec![])
@@ -650,6 +655,7 @@ mod tests {
             Known {
                 approved: false,
                 pull_request_files: files,
+                head_commit_message: None,
             },
         ) {
             Plan::Start { starts, .. } => starts.len(),
@@ -680,6 +686,7 @@ mod tests {
                 Known {
                     approved: false,
                     pull_request_files: files,
+                    head_commit_message: None,
                 },
             )
             .into_iter()
@@ -713,6 +720,18 @@ mod tests {
             ]
         );
         assert!(reported(&merge_group("main", "Merge queue"), None).is_empty());
+        // A pull request's head message, read from GitHub, asks to skip too.
+        let asks = Known {
+            approved: false,
+            pull_request_files: Some(&docs),
+            head_commit_message: Some("Fix typo [ci skip]"),
+        };
+        assert_eq!(plan_known(&pr, &routes, asks), Plan::SkipRequested);
+        assert_eq!(skipped_reports(&pr, &routes, asks).len(), 2);
+        assert!(
+            matches!(plan(&pr, &routes), Plan::Start { .. }),
+            "unread, it builds"
+        );
         // Pushes are not reported: no required check waits on a push.
         assert!(reported(&push("refs/heads/main", "x [skip ci]", None), None).is_empty());
         assert!(Routes::parse(r#"{"routes": [{"repository": "a/b", "events": ["push"], "pipeline": "p", "report_skipped": true}]}"#)

@@ -1,7 +1,7 @@
 //! What `trigger` reads from GitHub: before it builds a fork's commit on a
 //! maintainer's word, the commenter's permission on the repository and the
 //! pull request's head as it is now; for `paths` filters, the files a pull
-//! request changes.
+//! request changes; for `[skip ci]`, its head commit's message.
 
 use super::client::Delivered;
 use super::{GitHubClient, GitHubError};
@@ -175,6 +175,34 @@ impl GitHubClient {
         }
         // Every page was full: GitHub may have stopped listing at its limit.
         Ok(None)
+    }
+
+    /// The message of commit `sha` (`GET /repos/{owner}/{repo}/commits/{sha}`).
+    pub async fn commit_message(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        deadline: Instant,
+    ) -> Result<String, GitHubError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            commit: Commit,
+        }
+        #[derive(Deserialize)]
+        struct Commit {
+            message: String,
+        }
+        let url = format!(
+            "{}/repos/{}/{}/commits/{sha}",
+            self.api_url,
+            repo.owner(),
+            repo.name()
+        );
+        Ok(self
+            .get::<Answer>(repo, &url, deadline)
+            .await?
+            .commit
+            .message)
     }
 
     /// A GET, retried as every request is, its answer read as `T`.
