@@ -662,3 +662,78 @@ async fn a_pending_that_github_did_not_take_is_dropped_once_the_build_has_finish
         "no pending after the success"
     );
 }
+
+/// An execution Gantry stopped for a newer commit says so: the reason
+/// `StopPipelineExecution` was given comes back in `ListPipelineExecutions`'
+/// `stopTrigger`, and the status reads `Pipeline stopped: Superseded by
+/// <sha>`. moto's executions cannot be stopped (it answers 500 to
+/// `StopPipelineExecution`), so a stand-in answers `GetPipelineExecution`
+/// and `ListPipelineExecutions` in their documented shapes.
+#[tokio::test]
+async fn a_superseded_execution_says_which_commit_superseded_it() {
+    let world = world().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/repos/{REPOSITORY}/statuses/{COMMIT}")))
+        .respond_with(created())
+        .mount(&world.github)
+        .await;
+    let stand_in = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(header(
+            "x-amz-target",
+            "CodePipeline_20150709.GetPipelineExecution",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "pipelineExecution": {
+                "pipelineName": TWO_STEP_PIPELINE, "pipelineVersion": 1,
+                "pipelineExecutionId": EXECUTION, "status": "Stopped", "artifactRevisions": [],
+                "variables": [
+                    {"name": "GANTRY_REPOSITORY", "resolvedValue": REPOSITORY},
+                    {"name": "GANTRY_COMMIT", "resolvedValue": COMMIT}
+                ]
+            }
+        })))
+        .mount(&stand_in)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("x-amz-target", "CodePipeline_20150709.ListPipelineExecutions"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "pipelineExecutionSummaries": [
+                {"pipelineExecutionId": "1f1f1f1f-1234-5678-abcd-12345678abcd", "status": "InProgress", "startTime": 1_700_000_100.0},
+                {"pipelineExecutionId": EXECUTION, "status": "Stopped", "startTime": 1_700_000_000.0,
+                 "stopTrigger": {"reason": "Superseded by a10867b"}}
+            ]
+        })))
+        .mount(&stand_in)
+        .await;
+    let pipelines = aws_sdk_codepipeline::Client::from_conf(
+        aws_sdk_codepipeline::config::Builder::from(&world.aws.sdk)
+            .interceptor(RouteOperations::new(
+                &stand_in.uri(),
+                &[
+                    "GetPipelineExecution",
+                    "ListPipelineExecutions",
+                    "ListActionExecutions",
+                ],
+            ))
+            .build(),
+    );
+    let handler = world.handler_reading("{}", pipelines);
+    let stopped = scenario::state_change(
+        "codepipeline.derived.pipeline-stopped.json",
+        serde_json::json!({"pipeline": TWO_STEP_PIPELINE, "execution-id": EXECUTION}),
+    );
+    let outcome = handle(&handler, stopped).await.unwrap();
+    assert!(
+        matches!(&outcome, Outcome::Posted { state, .. } if state == "error"),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        world.statuses().await,
+        [(
+            format!("gantry/{TWO_STEP_PIPELINE}"),
+            "error".to_owned(),
+            "Pipeline stopped: Superseded by a10867b".to_owned()
+        )]
+    );
+}

@@ -1643,6 +1643,8 @@ class Run:
                 "codepipeline:GetPipelineExecution": pipelines,
                 "codepipeline:ListActionExecutions": pipelines,
                 "codepipeline:GetPipeline": pipelines,
+                # A stopped execution's stop reason (stopTrigger), for its title.
+                "codepipeline:ListPipelineExecutions": pipelines,
                 "codebuild:BatchGetBuilds": self.project_arns(self.all_projects()),
                 # A finished build's test reports and failed cases (App mode's check
                 # runs; granted in both modes), in its project's report groups.

@@ -217,6 +217,9 @@ impl StatusHandler {
                 execution.status = mapping::settled_execution_status(&change.state, &execution.status);
                 let actions = self.actions_if_useful(&execution.status, &change.pipeline, &change.execution_id).await;
                 let mut decision = mapping::for_pipeline(&execution, actions.as_deref(), context, origin);
+                if execution.status == PipelineExecutionStatus::Stopped {
+                    decision = self.with_stop_reason(decision, &change.pipeline, &change.execution_id).await;
+                }
                 if let (Decision::Post(post), Some(actions)) = (&mut decision, &actions) {
                     self.add_action_log(post, actions, None, self.config.pipeline_log_lines(&change.pipeline)).await;
                 }
@@ -246,6 +249,24 @@ impl StatusHandler {
             StateChange::Action { pipeline, stage, action } => Ok(Decision::Ignore(format!(
                 "action change ({pipeline}/{stage}/{action}): statuses are per pipeline or per stage"
             ))),
+        }
+    }
+
+    /// The reason a stopped execution was stopped makes its status better
+    /// (`Superseded by <sha>`), never blocks it.
+    async fn with_stop_reason(
+        &self,
+        decision: Decision,
+        pipeline: &str,
+        execution: &str,
+    ) -> Decision {
+        match self.reader.stop_reason(pipeline, execution).await {
+            Ok(Some(reason)) => mapping::with_stop_reason(decision, &reason),
+            Ok(None) => decision,
+            Err(err) => {
+                warn!(error = %error_chain(&err), "ListPipelineExecutions failed; the stopped execution is posted without its reason");
+                decision
+            }
         }
     }
 

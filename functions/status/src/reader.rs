@@ -284,6 +284,36 @@ impl Reader {
         })
     }
 
+    /// Why a stopped execution was stopped (`stopTrigger.reason`, which
+    /// only `ListPipelineExecutions` reports): among the latest 25, as a stop
+    /// Gantry makes (a superseded commit's) is of a recent execution.
+    pub async fn stop_reason(
+        &self,
+        pipeline: &str,
+        execution_id: &str,
+    ) -> Result<Option<String>, ReadError> {
+        let output = self
+            .pipelines
+            .list_pipeline_executions()
+            .pipeline_name(pipeline)
+            .max_results(25)
+            .send()
+            .await
+            .map_err(|err| ReadError::Pipeline {
+                pipeline: pipeline.to_owned(),
+                execution: execution_id.to_owned(),
+                source: ServiceError::from_sdk(err),
+            })?;
+        Ok(output
+            .pipeline_execution_summaries
+            .unwrap_or_default()
+            .into_iter()
+            .find(|summary| summary.pipeline_execution_id.as_deref() == Some(execution_id))
+            .and_then(|summary| summary.stop_trigger)
+            .and_then(|trigger| trigger.reason)
+            .filter(|reason| !reason.trim().is_empty()))
+    }
+
     /// The actions each stage declares in `version` of the pipeline (an
     /// execution runs the version it started with, even after an update).
     pub async fn declared_stages(

@@ -28,7 +28,7 @@ pub mod tests_section;
 
 pub use build::for_build;
 pub use duration::human;
-pub use pipeline::{for_pipeline, for_stage};
+pub use pipeline::{for_pipeline, for_stage, with_stop_reason};
 pub use settle::{latest_attempts, settled_build_status, settled_execution_status};
 pub use snapshot::{
     ActionSnapshot, BuildSnapshot, CheckReport, Decision, DeclaredStage, ExecutionSnapshot,

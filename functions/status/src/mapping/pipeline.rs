@@ -88,6 +88,24 @@ pub fn for_pipeline(
 /// `ListActionExecutions` lists only actions that have started, so actions
 /// that all succeeded make the stage succeeded only when they are every action
 /// the stage declares (`declared`, `None` when it could not be read): between
+/// A stopped execution's decision, with the reason it was stopped (`stop`:
+/// `Superseded by 6113728` when Gantry stopped it for a newer commit) in
+/// its description and title.
+pub fn with_stop_reason(decision: Decision, reason: &str) -> Decision {
+    let Decision::Post(mut post) = decision else {
+        return decision;
+    };
+    let reason = reason.trim();
+    post.status = CommitStatus::new(
+        post.status.state,
+        post.status.context.clone(),
+        &format!("Pipeline stopped: {reason}"),
+        post.status.target_url.clone(),
+    );
+    post.check.title = Some(format!("Pipeline stopped: {reason}"));
+    Decision::Post(post)
+}
+
 /// two run orders the stage still runs.
 pub fn for_stage(
     change: &StageChange,
@@ -281,6 +299,25 @@ fn action_detail(action: &ActionSnapshot) -> String {
 mod tests {
     use super::*;
     use crate::mapping::fixtures::*;
+
+    #[test]
+    fn a_stop_reason_names_why_the_execution_stopped() {
+        let stopped = for_pipeline(&execution("Stopped"), None, "gantry/app".into(), &origin());
+        let Decision::Post(post) = with_stop_reason(stopped, " Superseded by a10867b ") else {
+            panic!("a stopped execution is posted")
+        };
+        assert_eq!(
+            post.status.description,
+            "Pipeline stopped: Superseded by a10867b"
+        );
+        assert_eq!(post.status.state, StatusState::Error);
+        assert_eq!(
+            post.check.title.as_deref(),
+            Some("Pipeline stopped: Superseded by a10867b")
+        );
+        let ignored = Decision::Ignore("not ours".into());
+        assert_eq!(with_stop_reason(ignored.clone(), "x"), ignored);
+    }
 
     #[test]
     fn pipeline_state_table() {
