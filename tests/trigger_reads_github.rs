@@ -617,3 +617,88 @@ async fn skipped_pull_requests_and_merge_groups_are_reported_as_passing_where_as
     );
     assert!(world.projects_started().is_empty());
 }
+
+/// A merge group's changed files are GitHub's comparison of its base and
+/// head: a change outside the route's paths starts nothing, one inside does.
+#[tokio::test]
+async fn a_merge_groups_compared_files_decide_its_paths_filter() {
+    let queue_repository = "octo-org/octo-repo";
+    let world = world(serde_json::json!({"routes": [{
+        "repository": queue_repository, "events": ["merge_group"], "codebuild_project": scenario::PROJECT,
+        "paths": ["docs/**"]
+    }]}))
+    .await;
+    let group = gantry_tests::sample("github/merge_group.checks_requested.payload.json");
+    let base = group["merge_group"]["base_sha"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let head = group["merge_group"]["head_sha"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let compared = |paths: &[&str]| {
+        let mut answer = description("compare.response-200.json");
+        let file = answer["files"][0].clone();
+        answer["files"] = paths
+            .iter()
+            .map(|path| {
+                let mut file = file.clone();
+                file["filename"] = (*path).into();
+                file
+            })
+            .collect();
+        check_response(
+            &description("repos-compare-commits.json"),
+            "/repos/{owner}/{repo}/compare/{basehead}",
+            "get",
+            "200",
+            &answer,
+        )
+        .unwrap();
+        ResponseTemplate::new(200).set_body_json(answer)
+    };
+    let compare_path = format!("/repos/{queue_repository}/compare/{base}...{head}");
+    Mock::given(method("GET"))
+        .and(path(compare_path.as_str()))
+        .respond_with(compared(&["src/lib.rs"]))
+        .up_to_n_times(1)
+        .mount(&world.github)
+        .await;
+    let summaries = world
+        .deliver(
+            "merge_group",
+            "f0000001-cc78-11e3-81ab-4c9367dc0958",
+            &group,
+        )
+        .await;
+    assert!(
+        skipped(&summaries).contains("no route matches"),
+        "{summaries:?}"
+    );
+    assert_eq!(
+        world
+            .received("GET", &format!("/compare/{base}...{head}"))
+            .await
+            .len(),
+        1
+    );
+
+    Mock::given(method("GET"))
+        .and(path(compare_path.as_str()))
+        .respond_with(compared(&["docs/guide.md"]))
+        .mount(&world.github)
+        .await;
+    let summaries = world
+        .deliver(
+            "merge_group",
+            "f0000002-cc78-11e3-81ab-4c9367dc0958",
+            &group,
+        )
+        .await;
+    assert!(
+        matches!(summaries.as_slice(), [Summary::Started { .. }]),
+        "{summaries:?}"
+    );
+    assert_eq!(world.projects_started(), [scenario::PROJECT]);
+}

@@ -466,6 +466,24 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_compare_example_is_a_valid_response() {
+        const COMPARE: &str = "/repos/{owner}/{repo}/compare/{basehead}";
+        let spec = description("repos-compare-commits.json");
+        // As published, GitHub's example satisfies commit-comparison as it stands.
+        let mut compare = description("compare.response-200.json");
+        check_response(&spec, COMPARE, "get", "200", &compare).unwrap();
+
+        compare["files"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("filename");
+        assert_eq!(
+            check_response(&spec, COMPARE, "get", "200", &compare),
+            Err("body.files[0]: required filename is missing".to_string())
+        );
+    }
+
+    #[test]
     fn the_schema_keywords_mean_what_json_schema_says() {
         let spec = serde_json::json!({"components": {"schemas": {
             "named": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},

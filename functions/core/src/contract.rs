@@ -216,6 +216,10 @@ pub struct MergeGroup {
     /// Why a `destroyed` group left the queue: `merged`, `invalidated` or `dequeued`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The base branch's commit the group was made on: its changed files are
+    /// GitHub's comparison of that commit with the group's head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_sha: Option<CommitSha>,
 }
 
 impl MergeGroup {

@@ -235,10 +235,19 @@ impl Routes {
             .any(|route| route.events.contains(&EventKind::PullRequest) && route.paths.is_some())
     }
 
+    /// Whether any route filters merge groups by `paths` (whose changed
+    /// files are GitHub's comparison of their base and head).
+    pub fn filters_merge_group_paths(&self) -> bool {
+        self.routes
+            .iter()
+            .any(|route| route.events.contains(&EventKind::MergeGroup) && route.paths.is_some())
+    }
+
     /// Whether `trigger` talks to GitHub at all.
     pub fn need_github(&self) -> bool {
         self.approves_forks()
             || self.filters_pull_request_paths()
+            || self.filters_merge_group_paths()
             || self.routes.iter().any(|route| route.report_skipped)
     }
 

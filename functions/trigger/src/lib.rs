@@ -9,11 +9,11 @@
 pub mod approval;
 pub mod buttons;
 pub mod cancel;
+pub mod change_reads;
 pub mod commit_note;
 pub mod config;
 pub mod handler;
 pub mod once;
-pub mod pull_request_reads;
 pub mod queue;
 pub mod retry;
 pub mod retry_stage;

@@ -113,9 +113,9 @@ pub struct Known<'a> {
     /// its head: only the routes that wait for that (`fork_pull_requests:
     /// approve`) start, as the others decided on the pull request's own events.
     pub approved: bool,
-    /// The pull request's changed files (`None`: not read, or more than
-    /// GitHub lists), for `paths` filters.
-    pub pull_request_files: Option<&'a [String]>,
+    /// The pull request's or merge group's changed files, read from GitHub
+    /// (`None`: not read, or more than GitHub lists), for `paths` filters.
+    pub changed_files: Option<&'a [String]>,
     /// The pull request's head commit message (`None`: not read), for `[skip ci]`.
     pub head_commit_message: Option<&'a str>,
 }
@@ -198,7 +198,7 @@ pub fn skipped_reports(event: &GitEvent, routes: &Routes, known: Known<'_>) -> V
     }
     let skip_marker = skip_requested(event, known);
     let files_unknown = Known {
-        pull_request_files: None,
+        changed_files: None,
         ..known
     };
     let mut reports: Vec<SkipReport> = Vec::new();
@@ -309,15 +309,16 @@ fn route_match(route: &Route, event: &GitEvent, known: Known<'_>) -> RouteMatch 
         Change::MergeGroup(group) => {
             route.events.contains(&EventKind::MergeGroup)
                 && ref_matches(route, &GitRef::Branch(group.base_branch()))
-                // The payload lists no files: build rather than miss.
-                && paths_match(route, None)
+                // The payload lists no files: those GitHub compared, else
+                // build rather than miss.
+                && paths_match(route, known.changed_files)
         }
         Change::PullRequest(pr) => {
             let matched = route.events.contains(&EventKind::PullRequest)
                 && ref_matches(route, &GitRef::Branch(&pr.base_branch))
                 // The payload lists no files: those read from GitHub, else
                 // build rather than miss.
-                && paths_match(route, known.pull_request_files);
+                && paths_match(route, known.changed_files);
             if matched {
                 if let Some(reason) = hold_reason(route, &event.repository, pr, known.approved) {
                     return RouteMatch::HeldBack(reason);
@@ -623,7 +624,7 @@ mod tests {
                 &routes,
                 Known {
                     approved: true,
-                    pull_request_files: None,
+                    changed_files: None,
                     head_commit_message: None
                 }
             )),
@@ -654,7 +655,7 @@ mod tests {
             &routes,
             Known {
                 approved: false,
-                pull_request_files: files,
+                changed_files: files,
                 head_commit_message: None,
             },
         ) {
@@ -667,6 +668,23 @@ mod tests {
         assert_eq!(started(Some(&code)), 0);
         // Unknown (not read, or past GitHub's 3,000): built rather than missed.
         assert_eq!(started(None), 1);
+        // A merge group's files are GitHub's comparison of its base and head.
+        let queue = Routes::parse(r#"{"routes": [{"repository": "Codertocat/Hello-World", "events": ["merge_group"], "codebuild_project": "docs", "paths": ["docs/**"]}]}"#).unwrap();
+        let group = merge_group("main", "Merge queue");
+        let group_started = |files: Option<&[String]>| match plan_known(
+            &group,
+            &queue,
+            Known {
+                changed_files: files,
+                ..Known::default()
+            },
+        ) {
+            Plan::Start { starts, .. } => starts.len(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(group_started(Some(&docs)), 1);
+        assert_eq!(group_started(Some(&code)), 0);
+        assert_eq!(group_started(None), 1);
     }
 
     #[test]
@@ -685,7 +703,7 @@ mod tests {
                 &routes,
                 Known {
                     approved: false,
-                    pull_request_files: files,
+                    changed_files: files,
                     head_commit_message: None,
                 },
             )
@@ -723,7 +741,7 @@ mod tests {
         // A pull request's head message, read from GitHub, asks to skip too.
         let asks = Known {
             approved: false,
-            pull_request_files: Some(&docs),
+            changed_files: Some(&docs),
             head_commit_message: Some("Fix typo [ci skip]"),
         };
         assert_eq!(plan_known(&pr, &routes, asks), Plan::SkipRequested);
@@ -868,6 +886,7 @@ mod tests {
             base_ref: format!("refs/heads/{base}"),
             head_commit_message: Some(message.into()),
             reason: None,
+            base_sha: None,
         }))
     }
 

@@ -181,6 +181,7 @@ struct MergeGroupPayload {
 #[derive(Deserialize)]
 struct MergeGroupBody {
     head_sha: String,
+    base_sha: Option<String>,
     head_ref: String,
     base_ref: String,
     head_commit: Option<HeadCommit>,
@@ -438,6 +439,11 @@ fn decide_merge_group(
                 .head_commit
                 .map(|head| truncate(head.message, MAX_MESSAGE_BYTES)),
             reason: payload.reason,
+            base_sha: group
+                .base_sha
+                .as_deref()
+                .map(CommitSha::parse)
+                .transpose()?,
         }),
     })))
 }
@@ -535,6 +541,10 @@ mod tests {
         assert!(group
             .head_branch()
             .starts_with("gh-readonly-queue/main/pr-104-"));
+        assert_eq!(
+            group.base_sha.as_ref().map(|sha| sha.as_str()),
+            payload["merge_group"]["base_sha"].as_str()
+        );
         assert_eq!(event.detail_type().as_str(), "GitHub Merge Group");
         assert!(group
             .head_commit_message

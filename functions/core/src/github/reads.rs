@@ -1,7 +1,8 @@
 //! What `trigger` reads from GitHub: before it builds a fork's commit on a
 //! maintainer's word, the commenter's permission on the repository and the
 //! pull request's head as it is now; for `paths` filters, the files a pull
-//! request changes; for `[skip ci]`, its head commit's message.
+//! request changes and a merge group's base and head differ in; for
+//! `[skip ci]`, a pull request's head commit message.
 
 use super::client::Delivered;
 use super::{GitHubClient, GitHubError};
@@ -13,6 +14,8 @@ use tokio::time::Instant;
 /// GitHub lists at most 3,000 files of a pull request, 100 per page.
 const FILES_PER_PAGE: usize = 100;
 const MAX_FILE_PAGES: usize = 30;
+/// GitHub lists at most 300 files of a comparison.
+const MAX_COMPARED_FILES: usize = 300;
 
 /// A user's permission on a repository, as GitHub's collaborator API
 /// reports it (`permission`: `admin`, `write`, `read`, `none`; `maintain`
@@ -175,6 +178,44 @@ impl GitHubClient {
         }
         // Every page was full: GitHub may have stopped listing at its limit.
         Ok(None)
+    }
+
+    /// The paths changed between `base` and `head` (`GET
+    /// /repos/{owner}/{repo}/compare/{base}...{head}`), or `None` when GitHub
+    /// may have left some out: it lists at most 300 files of a comparison.
+    pub async fn compare_files(
+        &self,
+        repo: &RepoName,
+        base: &CommitSha,
+        head: &CommitSha,
+        deadline: Instant,
+    ) -> Result<Option<Vec<String>>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            #[serde(default)]
+            files: Vec<File>,
+        }
+        #[derive(Deserialize)]
+        struct File {
+            filename: String,
+            previous_filename: Option<String>,
+        }
+        let url = format!(
+            "{}/repos/{}/{}/compare/{base}...{head}",
+            self.api_url,
+            repo.owner(),
+            repo.name()
+        );
+        let answer = self.get::<Answer>(repo, &url, deadline).await?;
+        if answer.files.len() >= MAX_COMPARED_FILES {
+            return Ok(None);
+        }
+        let mut paths = Vec::new();
+        for file in answer.files {
+            paths.extend(file.previous_filename);
+            paths.push(file.filename);
+        }
+        Ok(Some(paths))
     }
 
     /// The message of commit `sha` (`GET /repos/{owner}/{repo}/commits/{sha}`).
