@@ -739,3 +739,55 @@ async fn an_app_installed_again_under_a_new_id_is_found_again() {
         1
     );
 }
+
+/// A build Gantry stopped for a newer commit says so: CodeBuild keeps no
+/// reason for a stop, so `trigger` keeps it on the start in the ledger, and
+/// `status` reads it from there.
+#[tokio::test]
+async fn a_superseded_builds_check_run_says_which_commit_superseded_it() {
+    let world = world().await;
+    let ledger = scenario::ledger(&world.aws.sdk, Clock::system());
+    let delivery =
+        gantry_core::ids::DeliveryId::parse("72d3162e-cc78-11e3-81ab-4c9367dc0958").unwrap();
+    let target = format!("project/{PROJECT}");
+    let repository = gantry_core::ids::RepoName::parse(REPOSITORY).unwrap();
+    let commit = gantry_core::ids::CommitSha::parse(COMMIT).unwrap();
+    ledger
+        .claim_start(
+            &gantry_core::ledger::StartClaim {
+                delivery: &delivery,
+                target: &target,
+                route: "routes[0]",
+                repository: &repository,
+                commit: &commit,
+                git_ref: Some("main"),
+                lease: Duration::from_secs(40),
+                event_at: 1_800_000_000,
+            },
+            Instant::now() + Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    ledger
+        .record_stop(
+            &delivery,
+            &target,
+            "Superseded by a10867b",
+            Instant::now() + Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    world.build_is("STOPPED").await;
+    let outcome = handle(&world.handler(), "STOPPED").await;
+    assert!(
+        matches!(&outcome, Outcome::CheckRun { conclusion: Some(c), .. } if c == "cancelled"),
+        "{outcome:?}"
+    );
+    let create: Value =
+        serde_json::from_slice(&world.requests("POST", "/check-runs").await[0].body).unwrap();
+    let title = create["output"]["title"].as_str().unwrap();
+    assert!(
+        title.starts_with("Build stopped") && title.ends_with(": Superseded by a10867b"),
+        "{title}"
+    );
+}

@@ -1014,6 +1014,16 @@ async fn a_new_push_stops_the_build_of_the_branchs_older_commit_and_a_late_redel
     let stops = world.recorder.bodies("StopBuild");
     assert_eq!(stops.len(), 1);
     assert_eq!(stops[0]["id"], first_build.as_str());
+    // The reason is kept on the stopped start, for its status: CodeBuild keeps none.
+    let reason = scenario::ledger(&world.aws.sdk, world.clock.clone())
+        .stop_reason(
+            &gantry_core::ids::DeliveryId::parse(PUSH_DELIVERY).unwrap(),
+            &format!("project/{PROJECT}"),
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(reason.as_deref(), Some("Superseded by a10867b"));
 
     // A push GitHub sent before both, handled only now (a retry, the queue's
     // order): it never stops the newer build; its own is the superseded one.

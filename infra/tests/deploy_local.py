@@ -350,8 +350,9 @@ SDK_CALLS = {
 LEDGER_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"}
 EVENT_SOURCE_MAPPING_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 # The modules of gantry-core's ledger (functions/core/src/ledger/) whose DynamoDB
-# calls each role makes: trigger's starts and decisions, status's check runs.
-LEDGER_MODULES = {"TriggerRole": ["mod.rs"], "StatusRole": ["check_runs.rs"]}
+# calls each role makes: trigger's starts and decisions, status's check runs, and
+# both the stop reasons kept on starts (trigger writes, status reads).
+LEDGER_MODULES = {"TriggerRole": ["mod.rs", "stops.rs"], "StatusRole": ["check_runs.rs", "stops.rs"]}
 UNCALLED_BY_DESIGN = {
     "Webhook": {"secretsmanager:GetSecretValue", "kms:Decrypt"},
     "Trigger": {"secretsmanager:GetSecretValue", "sqs:SendMessage", "kms:Decrypt"} | LEDGER_ACTIONS | EVENT_SOURCE_MAPPING_ACTIONS,

@@ -9,6 +9,7 @@ use crate::evidence::Evidence;
 use crate::mapping::{self, Decision, Post};
 use crate::reader::{ReadError, Reader};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use aws_sdk_codebuild::types::StatusType;
 use aws_sdk_codepipeline::types::PipelineExecutionStatus;
 use gantry_core::github::{GitHubClient, GitHubError, Recheck, Sent, StatusState};
 use gantry_core::ledger::{Ledger, LedgerError};
@@ -79,6 +80,9 @@ pub enum Outcome {
         message: String,
     },
 }
+
+/// How long a best-effort ledger read may take inside a decision.
+const LEDGER_READ_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct StatusHandler {
     pub(crate) config: StatusConfig,
@@ -201,6 +205,9 @@ impl StatusHandler {
                             self.add_test_results(post, &snapshot).await;
                             self.add_build_log(post, &snapshot, self.config.project_log_lines(&build.project_name)).await;
                         }
+                        if snapshot.status == StatusType::Stopped {
+                            decision = self.with_build_stop_reason(decision, &snapshot).await;
+                        }
                         Ok(decision)
                     }
                     None => Ok(Decision::Ignore(format!("CodeBuild does not know build {}", build.build_id))),
@@ -252,6 +259,36 @@ impl StatusHandler {
         }
     }
 
+    /// Why Gantry stopped a build, from the ledger (CodeBuild keeps no
+    /// reason); it makes the status better, never blocks it.
+    async fn with_build_stop_reason(
+        &self,
+        decision: Decision,
+        build: &mapping::BuildSnapshot,
+    ) -> Decision {
+        let Some(ledger) = &self.ledger else {
+            return decision;
+        };
+        let delivery = build
+            .environment
+            .iter()
+            .find(|(name, _)| name == "GANTRY_DELIVERY_ID")
+            .and_then(|(_, value)| gantry_core::ids::DeliveryId::parse(value).ok());
+        let Some(delivery) = delivery else {
+            return decision;
+        };
+        let target = format!("project/{}", build.project);
+        let deadline = tokio::time::Instant::now() + LEDGER_READ_TIME;
+        match ledger.stop_reason(&delivery, &target, deadline).await {
+            Ok(Some(reason)) => mapping::with_build_stop_reason(decision, &reason),
+            Ok(None) => decision,
+            Err(err) => {
+                warn!(error = %error_chain(&err), "the stop's reason was not read; the stopped build is posted without it");
+                decision
+            }
+        }
+    }
+
     /// The reason a stopped execution was stopped makes its status better
     /// (`Superseded by <sha>`), never blocks it.
     async fn with_stop_reason(
@@ -261,7 +298,7 @@ impl StatusHandler {
         execution: &str,
     ) -> Decision {
         match self.reader.stop_reason(pipeline, execution).await {
-            Ok(Some(reason)) => mapping::with_stop_reason(decision, &reason),
+            Ok(Some(reason)) => mapping::with_execution_stop_reason(decision, &reason),
             Ok(None) => decision,
             Err(err) => {
                 warn!(error = %error_chain(&err), "ListPipelineExecutions failed; the stopped execution is posted without its reason");

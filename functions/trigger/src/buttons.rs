@@ -328,6 +328,7 @@ impl Trigger {
             started,
             commit: String::new(),
             reason: format!("Stopped from GitHub (check run {})", request.check_run_id),
+            delivery: Some(origin.delivery.clone()),
         };
         let stopped = self.stop_all(vec![stop], deadline).await?;
         Ok(Summary::Stopped { stopped })

@@ -20,8 +20,12 @@ pub struct Stop {
     pub started: Started,
     /// The commit it was started for.
     pub commit: String,
-    /// Why, as CodePipeline records it on the execution.
+    /// Why, as CodePipeline records it on the execution (and the ledger on
+    /// the start, for a build: CodeBuild keeps no reason).
     pub reason: String,
+    /// The delivery whose start it is, where the ledger holds that start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
 }
 
 /// How many of a ref's older starts are looked at: those further back have
@@ -95,6 +99,7 @@ fn stop(start: &RefStart, reason: String) -> Option<Stop> {
         started: started(start)?,
         commit: start.commit.clone(),
         reason,
+        delivery: Some(start.delivery.clone()),
     })
 }
 

@@ -498,7 +498,8 @@ impl Trigger {
         for (stop, result) in stops.iter().zip(results) {
             match result {
                 Ok(Stopped::Stopped) => {
-                    info!(target = %stop.target, started = ?stop.started, reason = %stop.reason, "stopped")
+                    info!(target = %stop.target, started = ?stop.started, reason = %stop.reason, "stopped");
+                    self.record_stop(stop, deadline).await;
                 }
                 Ok(Stopped::AlreadyFinished) => {
                     info!(target = %stop.target, started = ?stop.started, "already finished; nothing to stop")
@@ -517,6 +518,27 @@ impl Trigger {
                 kind: FailureKind::of(failures.iter().any(StopError::is_transient)),
                 first: error_chain(first),
             }),
+        }
+    }
+}
+
+impl Trigger {
+    /// Keeps why a start was stopped on its ledger item, for its status
+    /// (CodeBuild keeps no reason); the stop stands whether or not this does.
+    async fn record_stop(&self, stop: &Stop, deadline: Instant) {
+        let Some(delivery) = stop
+            .delivery
+            .as_deref()
+            .and_then(|delivery| gantry_core::ids::DeliveryId::parse(delivery).ok())
+        else {
+            return;
+        };
+        if let Err(err) = self
+            .ledger
+            .record_stop(&delivery, &stop.target, &stop.reason, deadline)
+            .await
+        {
+            warn!(error = %error_chain(&err), "the stop's reason was not recorded; its status says only that it stopped");
         }
     }
 }

@@ -9,10 +9,14 @@
 //! | start | `DELIVERY#<delivery>` | `START#<target>` | `by-ref`: `ref_pk` = `REF#<owner/name>#<ref>#<route>`, `ref_sk` = `<event time>#<delivery>` |
 //! | check run | `RUN#<build or execution id>` | `CHECK#<check name>#<attempt, 6 digits>` | |
 //!
+//! A start Gantry stopped also carries `stop_reason` (`stops`), which
+//! CodeBuild does not keep.
+//!
 //! Every item carries `expires_at` (the table's TTL attribute), 15 days after
 //! its last write: GitHub keeps deliveries 3 days, SQS messages live up to 14.
 
 mod check_runs;
+mod stops;
 
 pub use check_runs::{CheckRunClaim, CheckRunRecord};
 

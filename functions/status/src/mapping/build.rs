@@ -94,6 +94,24 @@ fn failed_phase(build: &BuildSnapshot) -> Option<&str> {
         .or(build.current_phase.as_deref())
 }
 
+/// A stopped build's decision with the reason Gantry stopped it
+/// (`Superseded by 6113728`), which CodeBuild does not keep, in its
+/// description and title.
+pub fn with_stop_reason(decision: Decision, reason: &str) -> Decision {
+    let Decision::Post(mut post) = decision else {
+        return decision;
+    };
+    let described = format!("{}: {}", post.status.description, reason.trim());
+    post.status = CommitStatus::new(
+        post.status.state,
+        post.status.context.clone(),
+        &described,
+        post.status.target_url.clone(),
+    );
+    post.check.title = Some(described);
+    Decision::Post(post)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +133,25 @@ mod tests {
         assert_eq!(post.status.description, "Build succeeded in 1m 14s");
         assert_eq!(post.status.context, "gantry/codebuild-demo-project");
         assert_eq!(post.status.target_url, build.logs_link);
+    }
+
+    #[test]
+    fn a_stop_reason_follows_what_codebuild_says() {
+        let build = BuildSnapshot {
+            status: StatusType::Stopped,
+            ..documented_build(1)
+        };
+        let stopped = for_build(&change(&build), &build, "gantry/demo".into(), &origin());
+        let post = posted(with_stop_reason(stopped, "Superseded by a10867b"));
+        assert_eq!(
+            post.status.description,
+            "Build stopped after 1m 14s: Superseded by a10867b"
+        );
+        assert_eq!(post.status.state, StatusState::Error);
+        assert_eq!(
+            post.check.title.as_deref(),
+            Some(post.status.description.as_str())
+        );
     }
 
     #[test]

@@ -26,9 +26,9 @@ mod snapshot;
 mod source;
 pub mod tests_section;
 
-pub use build::for_build;
+pub use build::{for_build, with_stop_reason as with_build_stop_reason};
 pub use duration::human;
-pub use pipeline::{for_pipeline, for_stage, with_stop_reason};
+pub use pipeline::{for_pipeline, for_stage, with_stop_reason as with_execution_stop_reason};
 pub use settle::{latest_attempts, settled_build_status, settled_execution_status};
 pub use snapshot::{
     ActionSnapshot, BuildSnapshot, CheckReport, Decision, DeclaredStage, ExecutionSnapshot,
