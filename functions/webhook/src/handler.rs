@@ -24,8 +24,9 @@ pub struct Reply {
     pub body: &'static str,
 }
 
+/// Why a delivery is refused, each with its HTTP answer.
 #[derive(Debug, thiserror::Error)]
-enum Rejection {
+pub enum Rejection {
     #[error("body of {0} bytes is over GitHub's 25 MB cap")]
     TooLarge(usize),
     #[error(transparent)]
@@ -188,10 +189,14 @@ impl Webhook {
     }
 }
 
-/// The delivery's JSON. GitHub sends it as the body (`application/json`), or,
+/// The delivery's JSON (the fuzz harness reads bodies through it too). GitHub
+/// sends it as the body (`application/json`), or,
 /// with its default content type for a new webhook, as the `payload` field of a
 /// form; the signature covers the raw body either way, so this runs after it.
-fn json_body<'a>(content_type: Option<&str>, body: &'a [u8]) -> Result<Cow<'a, [u8]>, Rejection> {
+pub fn json_body<'a>(
+    content_type: Option<&str>,
+    body: &'a [u8],
+) -> Result<Cow<'a, [u8]>, Rejection> {
     let media_type = content_type.map(|value| {
         value
             .split(';')

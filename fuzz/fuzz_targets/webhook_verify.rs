@@ -1,0 +1,4 @@
+#![no_main]
+//! See gantry_fuzz_harness::webhook_verify for what the bytes are.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| gantry_fuzz_harness::webhook_verify(data));
