@@ -98,18 +98,7 @@ fn failed_phase(build: &BuildSnapshot) -> Option<&str> {
 /// (`Superseded by 6113728`), which CodeBuild does not keep, in its
 /// description and title.
 pub fn with_stop_reason(decision: Decision, reason: &str) -> Decision {
-    let Decision::Post(mut post) = decision else {
-        return decision;
-    };
-    let described = format!("{}: {}", post.status.description, reason.trim());
-    post.status = CommitStatus::new(
-        post.status.state,
-        post.status.context.clone(),
-        &described,
-        post.status.target_url.clone(),
-    );
-    post.check.title = Some(described);
-    Decision::Post(post)
+    decision.described_as(|described| format!("{described}: {}", reason.trim()))
 }
 
 #[cfg(test)]

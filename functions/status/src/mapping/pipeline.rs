@@ -81,6 +81,13 @@ pub fn for_pipeline(
     })
 }
 
+/// A stopped execution's decision, with the reason it was stopped
+/// (`Superseded by 6113728` when Gantry stopped it for a newer commit) in
+/// its description and title.
+pub fn with_stop_reason(decision: Decision, reason: &str) -> Decision {
+    decision.described_as(|_| format!("Pipeline stopped: {}", reason.trim()))
+}
+
 /// One status per stage. The stage's state comes from its actions' current
 /// state where CodePipeline reports them; otherwise from the event, except that
 /// a not-yet-finished stage event for an execution that has finished is stale.
@@ -88,24 +95,6 @@ pub fn for_pipeline(
 /// `ListActionExecutions` lists only actions that have started, so actions
 /// that all succeeded make the stage succeeded only when they are every action
 /// the stage declares (`declared`, `None` when it could not be read): between
-/// A stopped execution's decision, with the reason it was stopped (`stop`:
-/// `Superseded by 6113728` when Gantry stopped it for a newer commit) in
-/// its description and title.
-pub fn with_stop_reason(decision: Decision, reason: &str) -> Decision {
-    let Decision::Post(mut post) = decision else {
-        return decision;
-    };
-    let reason = reason.trim();
-    post.status = CommitStatus::new(
-        post.status.state,
-        post.status.context.clone(),
-        &format!("Pipeline stopped: {reason}"),
-        post.status.target_url.clone(),
-    );
-    post.check.title = Some(format!("Pipeline stopped: {reason}"));
-    Decision::Post(post)
-}
-
 /// two run orders the stage still runs.
 pub fn for_stage(
     change: &StageChange,

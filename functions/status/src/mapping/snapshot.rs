@@ -118,6 +118,26 @@ pub enum Decision {
     Ignore(String),
 }
 
+impl Decision {
+    /// The decision with the description `describe` makes of the current one,
+    /// as its status's description (cut to GitHub's limit) and its check
+    /// run's title; an ignored event stays ignored.
+    pub fn described_as(self, describe: impl FnOnce(&str) -> String) -> Decision {
+        let Decision::Post(mut post) = self else {
+            return self;
+        };
+        let description = describe(&post.status.description);
+        post.status = CommitStatus::new(
+            post.status.state,
+            post.status.context.clone(),
+            &description,
+            post.status.target_url.clone(),
+        );
+        post.check.title = Some(description);
+        Decision::Post(post)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Post {
     pub repository: RepoName,
