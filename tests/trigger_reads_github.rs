@@ -451,6 +451,24 @@ async fn a_pull_requests_changed_files_from_github_decide_its_paths_filter() {
         .up_to_n_times(1)
         .mount(&world.github)
         .await;
+    // A repository no route takes: nothing would start, so nothing is read.
+    let mut elsewhere = pull_request.clone();
+    elsewhere["repository"]["full_name"] = "octo-org/unrouted".into();
+    let summaries = world
+        .deliver(
+            "pull_request",
+            "d0000000-cc78-11e3-81ab-4c9367dc0958",
+            &elsewhere,
+        )
+        .await;
+    assert!(
+        skipped(&summaries).contains("no route matches"),
+        "{summaries:?}"
+    );
+    assert!(
+        world.received("GET", "").await.is_empty(),
+        "GitHub was read for a repository no route takes"
+    );
     let summaries = world
         .deliver(
             "pull_request",

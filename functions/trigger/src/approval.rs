@@ -105,7 +105,7 @@ impl Trigger {
             path: "(the approved pull request)".into(),
             message: err.to_string(),
         })?;
-        let facts = self.read_change(&event, deadline).await?;
+        let facts = self.read_change(&event, true, deadline).await?;
         let known = facts.known(true);
         let plan = route::plan_known(&event, self.routes(), known);
         let skipped = route::skipped_reports(&event, self.routes(), known);

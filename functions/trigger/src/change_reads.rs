@@ -8,7 +8,7 @@
 //! read, they are unknown: routes build, as without them.
 
 use crate::handler::{Trigger, TriggerError};
-use crate::route::Known;
+use crate::route::{self, Known, Plan};
 use gantry_core::contract::{Change, GitEvent};
 use gantry_core::github::GitHubError;
 use tokio::time::Instant;
@@ -32,14 +32,27 @@ impl ChangeFacts {
 }
 
 impl Trigger {
+    /// `approved`: the event is a maintainer's approval of a fork's head.
     pub(crate) async fn read_change(
         &self,
         event: &GitEvent,
+        approved: bool,
         deadline: Instant,
     ) -> Result<ChangeFacts, TriggerError> {
         let Some(github) = self.github() else {
             return Ok(ChangeFacts::default());
         };
+        // What is read can only hold starts back (a path outside the filter,
+        // `[skip ci]`): where nothing would start, nothing is read, so an App
+        // installed on repositories without routes costs no GitHub calls.
+        let unread = Known {
+            approved,
+            ..Known::default()
+        };
+        if !matches!(route::plan_known(event, self.routes(), unread), Plan::Start { starts, .. } if !starts.is_empty())
+        {
+            return Ok(ChangeFacts::default());
+        }
         let pr = match &event.change {
             Change::PullRequest(pr) => pr,
             Change::MergeGroup(group) => {

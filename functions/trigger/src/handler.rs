@@ -290,7 +290,7 @@ impl Trigger {
             Change::CheckSuite(request) => return self.rerun_suite(event, request, deadline).await,
             Change::Push(_) | Change::PullRequest(_) | Change::MergeGroup(_) => {}
         }
-        let facts = self.read_change(event, deadline).await?;
+        let facts = self.read_change(event, false, deadline).await?;
         let known = facts.known(false);
         let plan = route::plan_known(event, &self.routes, known);
         let skipped = route::skipped_reports(event, &self.routes, known);
