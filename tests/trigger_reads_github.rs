@@ -143,6 +143,22 @@ impl World {
             .collect()
     }
 
+    /// The one status GitHub received for `commit`, checked against GitHub's
+    /// REST description.
+    async fn only_status_on(&self, commit: &str) -> Value {
+        let statuses = self.received("POST", &format!("/statuses/{commit}")).await;
+        assert_eq!(statuses.len(), 1, "statuses on {commit}");
+        let status: Value = serde_json::from_slice(&statuses[0].body).unwrap();
+        check_request(
+            &description("create-commit-status.json"),
+            "/repos/{owner}/{repo}/statuses/{sha}",
+            "post",
+            &status,
+        )
+        .unwrap();
+        status
+    }
+
     fn projects_started(&self) -> Vec<String> {
         self.recorder
             .bodies("StartBuild")
@@ -297,16 +313,7 @@ async fn a_forks_pull_request_waits_for_a_maintainers_approval_of_its_head() {
         skipped(&summaries).contains("waiting for a maintainer"),
         "{summaries:?}"
     );
-    let statuses = world.received("POST", &format!("/statuses/{head}")).await;
-    assert_eq!(statuses.len(), 1);
-    let status: Value = serde_json::from_slice(&statuses[0].body).unwrap();
-    check_request(
-        &description("create-commit-status.json"),
-        "/repos/{owner}/{repo}/statuses/{sha}",
-        "post",
-        &status,
-    )
-    .unwrap();
+    let status = world.only_status_on(&head).await;
     assert_eq!(status["state"], "pending");
     assert_eq!(status["context"], format!("gantry/{FORK_TARGET}"));
     assert_eq!(
@@ -553,16 +560,7 @@ async fn skipped_pull_requests_and_merge_groups_are_reported_as_passing_where_as
         skipped(&summaries).contains("no route matches"),
         "{summaries:?}"
     );
-    let statuses = world.received("POST", &format!("/statuses/{head}")).await;
-    assert_eq!(statuses.len(), 1);
-    let status: Value = serde_json::from_slice(&statuses[0].body).unwrap();
-    check_request(
-        &description("create-commit-status.json"),
-        "/repos/{owner}/{repo}/statuses/{sha}",
-        "post",
-        &status,
-    )
-    .unwrap();
+    let status = world.only_status_on(head).await;
     assert_eq!(status["state"], "success");
     assert_eq!(status["context"], format!("gantry/{}", scenario::PROJECT));
     assert_eq!(
@@ -625,9 +623,7 @@ async fn skipped_pull_requests_and_merge_groups_are_reported_as_passing_where_as
         )
         .await;
     assert!(skipped(&summaries).contains("skip CI"), "{summaries:?}");
-    let statuses = world.received("POST", &format!("/statuses/{head}")).await;
-    assert_eq!(statuses.len(), 1);
-    let status: Value = serde_json::from_slice(&statuses[0].body).unwrap();
+    let status = world.only_status_on(head).await;
     assert_eq!(status["state"], "success");
     assert_eq!(
         status["description"],
