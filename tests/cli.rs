@@ -6,7 +6,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use gantry_cli::buttons::{Button, Press};
 use gantry_cli::doctor::{self, Clients, Parts};
 use gantry_cli::explain::{self, Subject};
-use gantry_cli::redrive::Redrive;
+use gantry_cli::redrive::{self, Destination, Redrive};
 use gantry_cli::report::Verdict;
 use gantry_core::ids::{CommitSha, DeliveryId, RepoName};
 use gantry_core::ledger::Clock;
@@ -58,10 +58,15 @@ async fn doctor_passes_a_healthy_setup_and_names_each_broken_part_with_its_fix()
         routes: Some(scenario::routes_json()),
         ledger_table: Some(scenario::LEDGER_TABLE.into()),
         dead_letter_queues: vec![("TriggerDlq".into(), aws.dead_letter_url.clone())],
+        webhook_url: None,
     };
-    let report = doctor::run(&clients, &healthy).await;
+    let report = doctor::run(&clients, &healthy, None).await;
     assert!(failures(&report).is_empty(), "{}", report.to_text());
-    assert_eq!(report.findings.len(), 5, "{}", report.to_text());
+    // Routes, two targets, the ledger, the queue, and GitHub not asked.
+    assert_eq!(report.findings.len(), 6, "{}", report.to_text());
+    assert!(report
+        .to_text()
+        .contains("GitHub: not checked: give a token"));
 
     // A route to a pipeline that does not exist, one to a project that does
     // not, the merge group variable undeclared, a missing table, a dead letter.
@@ -83,8 +88,9 @@ async fn doctor_passes_a_healthy_setup_and_names_each_broken_part_with_its_fix()
         routes: Some(broken_routes),
         ledger_table: Some("no-such-table".into()),
         dead_letter_queues: vec![("TriggerDlq".into(), aws.dead_letter_url.clone())],
+        webhook_url: None,
     };
-    let report = doctor::run(&clients, &broken).await;
+    let report = doctor::run(&clients, &broken, None).await;
     let failed = failures(&report);
     assert_eq!(failed.len(), 5, "{}", report.to_text());
     for expected in [
@@ -194,10 +200,17 @@ async fn redrive_moves_every_dead_letter_back_and_a_dry_run_moves_none() {
             .await
             .unwrap();
     }
+    let events = aws_sdk_eventbridge::Client::new(&aws.sdk);
+    let lambda = aws_sdk_lambda::Client::new(&aws.sdk);
+    let to = Destination::Queue(aws.queue_url.clone());
     let redrive = |dry_run| Redrive {
-        sqs: &sqs,
+        clients: redrive::Clients {
+            sqs: &sqs,
+            events: &events,
+            lambda: &lambda,
+        },
         from: &aws.dead_letter_url,
-        to: &aws.queue_url,
+        to: &to,
         dry_run,
         max: 100,
     };

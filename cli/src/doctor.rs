@@ -1,19 +1,25 @@
 //! `gantry doctor`: is the setup right? Every route's pipeline or project
 //! exists and can be started at a commit; the ledger is there; the trigger's
-//! queues hold nothing an operator must look at. Each failure names its fix.
+//! queues hold nothing an operator must look at; on GitHub, the webhook sends
+//! what the routes need and its deliveries got through (`webhook_checks`).
+//! Each failure names its fix.
 
 use crate::report::{Finding, Report};
+use crate::webhook_checks::WebhookChecks;
 use aws_sdk_codepipeline::types::{ActionCategory, PipelineType};
+use gantry_core::github::GitHubClient;
 use gantry_trigger::config::{Route, Routes, Target};
 use gantry_trigger::route::{MERGE_GROUP_BASE_VARIABLE, PIPELINE_VARIABLES};
 
-/// The stack's parts, as options (or, later, read from the stack).
+/// The stack's parts, as options or read from the stack by its name.
 #[derive(Debug, Clone, Default)]
 pub struct Parts {
     pub routes: Option<String>,
     pub ledger_table: Option<String>,
     /// (name, URL) of each queue whose messages need an operator.
     pub dead_letter_queues: Vec<(String, String)>,
+    /// The stack's `WebhookUrl`, where GitHub's webhook must point.
+    pub webhook_url: Option<String>,
 }
 
 pub struct Clients {
@@ -21,6 +27,10 @@ pub struct Clients {
     pub builds: aws_sdk_codebuild::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -30,11 +40,16 @@ impl Clients {
             builds: aws_sdk_codebuild::Client::new(sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             sqs: aws_sdk_sqs::Client::new(sdk),
+            events: aws_sdk_eventbridge::Client::new(sdk),
+            lambda: aws_sdk_lambda::Client::new(sdk),
+            cloudformation: aws_sdk_cloudformation::Client::new(sdk),
+            secrets: aws_sdk_secretsmanager::Client::new(sdk),
         }
     }
 }
 
-pub async fn run(clients: &Clients, parts: &Parts) -> Report {
+/// Every check of `parts`; GitHub's side too when a `github` client is given.
+pub async fn run(clients: &Clients, parts: &Parts, github: Option<&GitHubClient>) -> Report {
     let mut report = Report::default();
     match &parts.routes {
         None => report.push(Finding::note(
@@ -56,6 +71,22 @@ pub async fn run(clients: &Clients, parts: &Parts) -> Report {
                     for target in route.targets() {
                         report.push(check_route(clients, route, target).await);
                     }
+                }
+                match github {
+                    Some(github) => {
+                        WebhookChecks {
+                            github,
+                            routes: &routes,
+                            document,
+                            webhook_url: parts.webhook_url.as_deref(),
+                        }
+                        .run(&mut report)
+                        .await
+                    }
+                    None => report.push(Finding::note(
+                        "GitHub",
+                        "not checked: give a token with admin on the repositories (GITHUB_TOKEN), or the App's (--app-id and --app-key-file, or a stack in App mode)",
+                    )),
                 }
             }
         },

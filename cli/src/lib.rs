@@ -5,10 +5,17 @@
 //! - `doctor`: is the setup right?
 //! - `explain`: what happened to this delivery or commit?
 //! - `redrive`: put the dead letters back;
-//! - `buttons`: `rerun` and `stop`, the check-run buttons for token mode.
+//! - `replay`: ask GitHub to send deliveries again;
+//! - `buttons`: `rerun` and `stop`, the check-run buttons for token mode;
+//! - `stack`: a deployed stack's parts, read by its name;
+//! - `github_access`: which GitHub credential, for what.
 
 pub mod buttons;
 pub mod doctor;
 pub mod explain;
+pub mod github_access;
 pub mod redrive;
+pub mod replay;
 pub mod report;
+pub mod stack;
+pub mod webhook_checks;

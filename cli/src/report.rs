@@ -60,6 +60,14 @@ pub struct Report {
     pub findings: Vec<Finding>,
 }
 
+impl From<Finding> for Report {
+    fn from(finding: Finding) -> Self {
+        Report {
+            findings: vec![finding],
+        }
+    }
+}
+
 impl Report {
     pub fn push(&mut self, finding: Finding) {
         self.findings.push(finding);

@@ -207,7 +207,7 @@ impl GitHubClient {
             .send_for_answer(repo, Method::POST, &url, body, deadline, None)
             .await?;
         let answer = match answer {
-            super::client::Delivered::Accepted(answer) => answer,
+            super::client::Delivered::Accepted(answer) => answer.body,
             // No recheck is asked for, so none drops it; kept as a retry.
             super::client::Delivered::Dropped(reason) => {
                 return Err(GitHubError::Transient {

@@ -3,7 +3,7 @@
 //! installation token for the request's repository.
 
 use super::app::{parse_expires_at, AppKey, InstallationCache, InstallationToken};
-use super::retry::{classify, Attempt, Recheck, RetryPolicy};
+use super::retry::{classify, Answer, Attempt, Recheck, RetryPolicy};
 use super::{GitHubError, API_VERSION};
 use crate::ids::RepoName;
 use crate::secret::{CachedSecret, Reread};
@@ -45,10 +45,19 @@ enum Credential {
     },
 }
 
-/// A 2xx answer's body, or why the request was dropped.
+/// A 2xx answer, or why the request was dropped.
 pub(super) enum Delivered {
-    Accepted(String),
+    Accepted(Answer),
     Dropped(String),
+}
+
+/// Whom a request is about, which decides the credential it goes with: a
+/// repository (a token, or the App's installation token for it), or the App
+/// itself (its JWT: the App's own webhook and its deliveries).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum On<'a> {
+    Repository(&'a RepoName),
+    App,
 }
 
 pub struct GitHubClient {
@@ -126,10 +135,24 @@ impl GitHubClient {
         }
     }
 
-    /// As `send`, keeping the answer's body.
+    /// As `send`, keeping the answer.
     pub(super) async fn send_for_answer(
         &self,
         repo: &RepoName,
+        method: Method,
+        url: &str,
+        body: Bytes,
+        deadline: Instant,
+        recheck: Option<&dyn Recheck>,
+    ) -> Result<Delivered, GitHubError> {
+        self.send_on(On::Repository(repo), method, url, body, deadline, recheck)
+            .await
+    }
+
+    /// As `send_for_answer`, about a repository or the App itself.
+    pub(super) async fn send_on(
+        &self,
+        on: On<'_>,
         method: Method,
         url: &str,
         body: Bytes,
@@ -144,7 +167,7 @@ impl GitHubClient {
             let attempt_deadline = deadline.min(Instant::now() + ATTEMPT_TIMEOUT);
             let answer = tokio::time::timeout_at(
                 attempt_deadline,
-                self.attempt(repo, method.clone(), url, body.clone(), deadline),
+                self.attempt(on, method.clone(), url, body.clone(), deadline),
             )
             .await
             .unwrap_or_else(|_| {
@@ -160,7 +183,7 @@ impl GitHubClient {
                 Attempt::Rejected { status, .. }
                     if status == StatusCode::UNAUTHORIZED.as_u16()
                         && !token_reread
-                        && self.renew_after_401(repo, deadline).await =>
+                        && self.renew_after_401(on, deadline).await =>
                 {
                     token_reread = true;
                     tracing::info!("GitHub token changed since it was read; trying the new one");
@@ -209,13 +232,15 @@ impl GitHubClient {
     /// After a 401: whether a new credential is worth a second try. A token
     /// is read again (at most every 30 s); an App drops the repository's
     /// installation and token and reads its key again.
-    async fn renew_after_401(&self, repo: &RepoName, deadline: Instant) -> bool {
+    async fn renew_after_401(&self, on: On<'_>, deadline: Instant) -> bool {
         match &self.credential {
             Credential::Token(token) => {
                 token.reread_after_refusal_by(deadline).await == Reread::Changed
             }
             Credential::App { key, installations } => {
-                installations.forget(repo).await;
+                if let On::Repository(repo) = on {
+                    installations.forget(repo).await;
+                }
                 key.reread(deadline).await;
                 true
             }
@@ -224,15 +249,21 @@ impl GitHubClient {
 
     async fn attempt(
         &self,
-        repo: &RepoName,
+        on: On<'_>,
         method: Method,
         url: &str,
         body: Bytes,
         deadline: Instant,
     ) -> Result<Attempt, GitHubError> {
-        let token = match &self.credential {
-            Credential::Token(token) => token.get().await?,
-            Credential::App { key, installations } => {
+        let token = match (&self.credential, on) {
+            (Credential::Token(_), On::App) => return Err(GitHubError::NeedsApp),
+            (Credential::Token(token), On::Repository(_)) => token.get().await?,
+            (Credential::App { key, .. }, On::App) => SecretString::from(
+                key.jwt(SystemTime::now(), deadline)
+                    .await
+                    .map_err(GitHubError::App)?,
+            ),
+            (Credential::App { key, installations }, On::Repository(repo)) => {
                 match self
                     .installation_token(key, installations, repo, deadline)
                     .await?
@@ -292,7 +323,7 @@ impl GitHubClient {
                 .request(Method::POST, &url, &jwt, Bytes::from(body))
                 .await?
             {
-                Attempt::Created(answer) => break answer,
+                Attempt::Created(answer) => break answer.body,
                 Attempt::Rejected { status: 404, .. } if !looked_up => {
                     installations.forget(repo).await;
                 }
@@ -333,7 +364,7 @@ impl GitHubClient {
             repo.name()
         );
         let answer = match self.request(Method::GET, &url, jwt, Bytes::new()).await? {
-            Attempt::Created(answer) => answer,
+            Attempt::Created(answer) => answer.body,
             Attempt::Rejected { status: 404, .. } => {
                 return Ok(Err(Attempt::Rejected {
                     status: 404,

@@ -7,13 +7,17 @@
 //! - `retry`: the retry policy and how GitHub's answers are classified;
 //! - `statuses`: commit statuses (token or App);
 //! - `reads`: a collaborator's permission and a pull request's head;
-//! - `checks`: check runs (App only).
+//! - `checks`: check runs (App only);
+//! - `hooks`: webhooks and their deliveries (admin, or the App itself);
+//! - `redelivery`: which failed deliveries to send again.
 
 pub mod app;
 mod checks;
 mod client;
 pub mod credential;
+pub mod hooks;
 mod reads;
+pub mod redelivery;
 mod retry;
 mod statuses;
 
@@ -21,6 +25,7 @@ pub use app::AppKey;
 pub use checks::*;
 pub use client::{GitHubClient, Sent};
 pub use credential::Credential;
+pub use hooks::{Hook, HookConfig, HookDelivery, HookScope};
 pub use reads::{Permission, PullRequestHead};
 pub use retry::{Recheck, RetryPolicy};
 pub use statuses::{CommitStatus, StatusState, MAX_DESCRIPTION_CHARS};
@@ -39,6 +44,8 @@ pub enum GitHubError {
     App(#[source] app::AppAuthError),
     #[error("GitHub token cannot be sent: it holds a line break or another character not allowed in an HTTP header")]
     MalformedToken,
+    #[error("only a GitHub App may read or redeliver its own webhook's deliveries: give the App's id and key, not a token")]
+    NeedsApp,
     #[error("GitHub API base URL {0:?} is not an http(s) URL")]
     BaseUrl(String),
     #[error("no root certificates to verify GitHub's TLS certificate")]
@@ -68,7 +75,7 @@ impl GitHubError {
             GitHubError::MalformedToken => "GitHubTokenMalformed",
             GitHubError::App(app::AppAuthError::Secret(_)) => "GitHubAppKeyUnavailable",
             GitHubError::App(app::AppAuthError::Key(_)) => "GitHubAppKeyInvalid",
-            GitHubError::BaseUrl(_) | GitHubError::RootCertificates(_) => {
+            GitHubError::BaseUrl(_) | GitHubError::RootCertificates(_) | GitHubError::NeedsApp => {
                 "GitHubClientMisconfigured"
             }
             GitHubError::Transient { .. } => "GitHubUnavailable",

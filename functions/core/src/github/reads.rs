@@ -4,7 +4,7 @@
 //! request changes and a merge group's base and head differ in; for
 //! `[skip ci]`, a pull request's head commit message.
 
-use super::client::Delivered;
+use super::client::{Delivered, On};
 use super::{GitHubClient, GitHubError};
 use crate::ids::{CommitSha, RepoName};
 use http::Method;
@@ -246,6 +246,30 @@ impl GitHubClient {
             .message)
     }
 
+    /// The permissions of the App's installation on `repo` (`GET
+    /// /repos/{owner}/{repo}/installation`, as the App): `checks` -> `write`.
+    pub async fn installation_permissions(
+        &self,
+        repo: &RepoName,
+        deadline: Instant,
+    ) -> Result<std::collections::BTreeMap<String, String>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            permissions: std::collections::BTreeMap<String, String>,
+        }
+        let url = format!(
+            "{}/repos/{}/{}/installation",
+            self.api_url,
+            repo.owner(),
+            repo.name()
+        );
+        Ok(self
+            .get_page::<Answer>(On::App, &url, deadline)
+            .await?
+            .0
+            .permissions)
+    }
+
     /// A GET, retried as every request is, its answer read as `T`.
     async fn get<T: for<'de> Deserialize<'de>>(
         &self,
@@ -253,8 +277,19 @@ impl GitHubClient {
         url: &str,
         deadline: Instant,
     ) -> Result<T, GitHubError> {
+        Ok(self.get_page(On::Repository(repo), url, deadline).await?.0)
+    }
+
+    /// A GET about a repository or the App, its answer read as `T`, with the
+    /// URL of the next page when the answer is one page of a list.
+    pub(super) async fn get_page<T: for<'de> Deserialize<'de>>(
+        &self,
+        on: On<'_>,
+        url: &str,
+        deadline: Instant,
+    ) -> Result<(T, Option<String>), GitHubError> {
         let answer = match self
-            .send_for_answer(repo, Method::GET, url, Default::default(), deadline, None)
+            .send_on(on, Method::GET, url, Default::default(), deadline, None)
             .await?
         {
             Delivered::Accepted(answer) => answer,
@@ -266,10 +301,11 @@ impl GitHubClient {
                 })
             }
         };
-        serde_json::from_str(&answer).map_err(|err| GitHubError::Transient {
+        let value = serde_json::from_str(&answer.body).map_err(|err| GitHubError::Transient {
             attempts: 1,
             last: format!("GitHub's answer to GET {url} is not what its description says: {err}"),
-        })
+        })?;
+        Ok((value, answer.next_page))
     }
 }
 

@@ -38,8 +38,8 @@ pub trait Recheck: Sync {
 /// What one attempt came to.
 #[derive(Debug)]
 pub(crate) enum Attempt {
-    /// A 2xx, with the answer's body.
-    Created(String),
+    /// A 2xx, with the answer's body and its next page.
+    Created(Answer),
     Retry {
         after: Option<Duration>,
         reason: String,
@@ -48,6 +48,28 @@ pub(crate) enum Attempt {
         status: u16,
         message: String,
     },
+}
+
+/// A 2xx answer: its body, and the URL of the next page where the answer is
+/// one page of a list (the `Link` header's `rel="next"`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Answer {
+    pub body: String,
+    pub next_page: Option<String>,
+}
+
+/// `<https://api.github.com/...&cursor=v1_12077215967>; rel="next", <...>; rel="prev"`:
+/// the `next` URL, as GitHub paginates by cursor or by page.
+fn next_page(headers: &HeaderMap) -> Option<String> {
+    let link = headers.get("link")?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        let is_next = params
+            .split(';')
+            .any(|param| param.trim().replace(' ', "") == "rel=\"next\"");
+        let url = url.trim().strip_prefix('<')?.strip_suffix('>')?;
+        is_next.then(|| url.to_owned())
+    })
 }
 
 /// GitHub's documented failure modes: 5xx and 429 are transient; a 403 is a
@@ -60,7 +82,10 @@ pub(crate) fn classify(
     now: SystemTime,
 ) -> Attempt {
     if status.is_success() {
-        return Attempt::Created(body.to_owned());
+        return Attempt::Created(Answer {
+            body: body.to_owned(),
+            next_page: next_page(headers),
+        });
     }
     let message = serde_json::from_str::<serde_json::Value>(body)
         .ok()
@@ -129,6 +154,25 @@ mod tests {
             Attempt::Retry { after, .. } => Some(after),
             _ => None,
         }
+    }
+
+    #[test]
+    fn the_next_page_is_the_links_rel_next() {
+        let link = |value: &str| headers(&[("link", value)]);
+        // GitHub's documented forms: by cursor (deliveries) and by page.
+        assert_eq!(
+            next_page(&link(r#"<https://api.github.com/app/hook/deliveries?per_page=2&cursor=v1_12077215967>; rel="next""#)).as_deref(),
+            Some("https://api.github.com/app/hook/deliveries?per_page=2&cursor=v1_12077215967")
+        );
+        assert_eq!(
+            next_page(&link(r#"<https://api.github.com/r?page=1>; rel="prev", <https://api.github.com/r?page=3>; rel="next", <https://api.github.com/r?page=5>; rel="last""#)).as_deref(),
+            Some("https://api.github.com/r?page=3")
+        );
+        assert_eq!(
+            next_page(&link(r#"<https://api.github.com/r?page=1>; rel="prev""#)),
+            None
+        );
+        assert_eq!(next_page(&HeaderMap::new()), None);
     }
 
     #[test]
