@@ -142,6 +142,7 @@ async fn explain_tells_what_trigger_decided_and_started_for_a_delivery_and_its_c
         &clients,
         scenario::LEDGER_TABLE,
         &Subject::Delivery(DeliveryId::parse(DELIVERY).unwrap()),
+        None,
     )
     .await
     .unwrap();
@@ -168,6 +169,7 @@ async fn explain_tells_what_trigger_decided_and_started_for_a_delivery_and_its_c
             repository: RepoName::parse("codertocat/hello-world").unwrap(),
             commit: CommitSha::parse(COMMIT).unwrap(),
         },
+        None,
     )
     .await
     .unwrap();
@@ -177,6 +179,7 @@ async fn explain_tells_what_trigger_decided_and_started_for_a_delivery_and_its_c
         &clients,
         scenario::LEDGER_TABLE,
         &Subject::Delivery(DeliveryId::parse("00000000-0000-0000-0000-000000000000").unwrap()),
+        None,
     )
     .await
     .unwrap();

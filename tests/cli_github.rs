@@ -25,12 +25,13 @@ use gantry_cli::stack;
 use gantry_core::github::{AppKey, GitHubClient, HookScope, RetryPolicy};
 use gantry_core::ids::RepoName;
 use gantry_core::secret::CachedSecret;
+use gantry_tests::deliveries::attempt;
 use gantry_tests::moto::Moto;
 use gantry_tests::rest::{check_response, description};
 use gantry_tests::scenario::{self, LocalAws, BUS, REPOSITORY};
 use gantry_tests::{sample, workspace_binary};
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use wiremock::matchers::{header_regex, method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -55,36 +56,6 @@ fn failures(report: &Report) -> Vec<String> {
         .filter(|f| f.verdict == Verdict::Fail)
         .map(|f| format!("{}: {}", f.subject, f.detail))
         .collect()
-}
-
-/// `minutes` ago, as GitHub writes times.
-fn ago(minutes: u64) -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        - minutes * 60;
-    aws_smithy_types::DateTime::from_secs(secs as i64)
-        .fmt(aws_smithy_types::date_time::Format::DateTime)
-        .unwrap()
-}
-
-/// One attempt, from GitHub's documented example delivery.
-fn attempt(id: u64, guid: &str, minutes_ago: u64, redelivery: bool, status_code: u16) -> Value {
-    let mut item = description("hook-deliveries.response-200.json")[0].clone();
-    item["id"] = id.into();
-    item["guid"] = guid.into();
-    item["delivered_at"] = ago(minutes_ago).into();
-    item["redelivery"] = redelivery.into();
-    item["status_code"] = status_code.into();
-    item["status"] = match status_code {
-        200..=299 => "OK".to_owned(),
-        code => format!("Invalid HTTP Response: {code}"),
-    }
-    .into();
-    item["event"] = "push".into();
-    item["action"] = Value::Null;
-    item
 }
 
 /// The repository's webhook, from GitHub's documented example.
@@ -643,4 +614,58 @@ async fn redrive_puts_events_back_on_the_bus_and_hands_aws_events_and_failure_re
     assert!(calls[0].0.ends_with(STATUS), "{calls:?}");
     assert_eq!(calls[0].1, record["requestPayload"]);
     assert_eq!(aws.messages_in(&failures_queue).await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn explain_tells_what_github_sent_and_what_the_webhook_answered() {
+    let moto = Moto::start().await.unwrap();
+    let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
+    let clients = Clients::new(&aws.sdk);
+    let github = MockServer::start().await;
+    const GUID: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+    answer_get(
+        &github,
+        "repos-list-webhook-deliveries.json",
+        "/repos/{owner}/{repo}/hooks/{hook_id}/deliveries",
+        format!("/repos/{REPOSITORY}/hooks/{HOOK}/deliveries"),
+        json!([
+            attempt(31, GUID, 5, true, 202),
+            attempt(30, "someone-else", 20, false, 202),
+            attempt(29, GUID, 30, false, 503),
+        ]),
+    )
+    .await;
+    let token =
+        GitHubClient::new(&github.uri(), CachedSecret::plain("admin-token"), fast()).unwrap();
+    let scope = HookScope::Repository {
+        repo: RepoName::parse(REPOSITORY).unwrap(),
+        hook_id: HOOK,
+    };
+    let report = gantry_cli::explain::run(
+        &clients,
+        scenario::LEDGER_TABLE,
+        &gantry_cli::explain::Subject::Delivery(gantry_core::ids::DeliveryId::parse(GUID).unwrap()),
+        Some(&gantry_cli::explain::GitHubSide {
+            github: &token,
+            scope: &scope,
+        }),
+    )
+    .await
+    .unwrap();
+    let lines: Vec<String> = report.findings.iter().map(|f| f.detail.clone()).collect();
+    assert_eq!(
+        lines[..2],
+        [
+            "GitHub sent push; the webhook answered 503 (Invalid HTTP Response: 503)".to_owned(),
+            "GitHub redelivered push; the webhook answered 202 (OK)".to_owned(),
+        ],
+        "oldest first, only this delivery's: {}",
+        report.to_text()
+    );
+    // trigger never saw it: the ledger says so after GitHub's side.
+    assert!(
+        lines[2].starts_with("nothing recorded"),
+        "{}",
+        report.to_text()
+    );
 }

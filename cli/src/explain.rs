@@ -1,12 +1,16 @@
 //! `gantry explain`: the story of one delivery or commit, in time order: what
-//! trigger decided (the ledger: routes matched, held back and why), what each
-//! delivery started, and each build's or execution's state now.
+//! GitHub sent and what the webhook answered (GitHub's deliveries, when a
+//! GitHub credential is given), what trigger decided (the ledger: routes
+//! matched, held back and why), what each delivery started, and each build's
+//! or execution's state now.
 
 use crate::doctor::Clients;
 use crate::report::{Finding, Report};
+use gantry_core::github::{GitHubClient, HookScope};
 use gantry_core::ids::{CommitSha, DeliveryId, RepoName};
 use gantry_core::ledger::{Clock, DecisionRecord, Ledger, RefStart};
 use std::time::Duration;
+use std::time::SystemTime;
 use tokio::time::Instant;
 
 /// What to explain.
@@ -25,10 +29,17 @@ pub enum ExplainError {
     Ledger(#[from] gantry_core::ledger::LedgerError),
 }
 
+/// Where GitHub's side of the story is read: the webhook that sent the deliveries.
+pub struct GitHubSide<'a> {
+    pub github: &'a GitHubClient,
+    pub scope: &'a HookScope,
+}
+
 pub async fn run(
     clients: &Clients,
     table: &str,
     subject: &Subject,
+    github: Option<&GitHubSide<'_>>,
 ) -> Result<Report, ExplainError> {
     let ledger = Ledger::new(clients.dynamodb.clone(), table.to_owned(), Clock::system());
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -45,6 +56,15 @@ pub async fn run(
         }
     };
     let mut report = Report::default();
+    if let Some(side) = github {
+        let guids: Vec<String> = match subject {
+            Subject::Delivery(delivery) => vec![delivery.to_string()],
+            Subject::Commit { .. } => decisions.iter().map(|d| d.delivery.to_string()).collect(),
+        };
+        report
+            .findings
+            .extend(deliveries(side, &guids, deadline).await);
+    }
     if decisions.is_empty() {
         report.push(Finding::note(
             "ledger",
@@ -79,6 +99,57 @@ pub async fn run(
         }
     }
     Ok(report)
+}
+
+/// Every attempt GitHub made at `guids`, oldest first, with the webhook's answer.
+async fn deliveries(side: &GitHubSide<'_>, guids: &[String], deadline: Instant) -> Vec<Finding> {
+    let since = gantry_core::github::hooks::since(SystemTime::now(), crate::replay::GITHUB_KEEPS);
+    let attempts = match side
+        .github
+        .list_deliveries(side.scope, since, deadline)
+        .await
+    {
+        Ok(attempts) => attempts,
+        Err(err) => {
+            return vec![Finding::note(
+                "GitHub",
+                format!(
+                    "{}'s deliveries unreadable: {}",
+                    side.scope,
+                    gantry_core::logging::error_chain(&err)
+                ),
+            )]
+        }
+    };
+    let mut mine: Vec<_> = attempts
+        .iter()
+        .filter(|a| guids.iter().any(|g| g.eq_ignore_ascii_case(&a.guid)))
+        .collect();
+    if mine.is_empty() {
+        return vec![Finding::note(
+            "GitHub",
+            format!("no delivery of {} in the last 3 days", side.scope),
+        )];
+    }
+    mine.sort_by_key(|a| (a.delivered_at_secs(), a.id));
+    mine.into_iter()
+        .map(|a| {
+            Finding::note(
+                format!("{} delivery {}", a.delivered_at, a.guid),
+                format!(
+                    "GitHub {} {}{}; the webhook answered {} ({})",
+                    if a.redelivery { "redelivered" } else { "sent" },
+                    a.event,
+                    a.action
+                        .as_ref()
+                        .map(|x| format!(" {x}"))
+                        .unwrap_or_default(),
+                    a.status_code,
+                    a.status
+                ),
+            )
+        })
+        .collect()
 }
 
 async fn describe_start(clients: &Clients, subject: &str, start: &RefStart) -> Finding {

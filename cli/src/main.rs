@@ -64,6 +64,15 @@ enum Command {
         /// The ledger table (the stack's LedgerTableName).
         #[arg(long)]
         ledger_table: Option<String>,
+        /// Token mode: the webhook's id, to show GitHub's deliveries (found by
+        /// --webhook-url or --stack otherwise).
+        #[arg(long)]
+        hook_id: Option<u64>,
+        /// Token mode: the URL the webhook points at (the stack's WebhookUrl).
+        #[arg(long)]
+        webhook_url: Option<String>,
+        #[command(flatten)]
+        github: GitHubArgs,
     },
     /// Start a delivery's build or execution again at its commit, as the
     /// check run's "Re-run" button does (for token mode, which has no buttons).
@@ -242,11 +251,15 @@ async fn run(
             what,
             repository,
             ledger_table,
+            hook_id,
+            webhook_url,
+            github,
         } => {
             let ledger_table = match ledger_table {
                 Some(table) => table,
                 None => from_stack("LedgerTableName")?,
             };
+            let named_repository = repository.clone();
             let subject = match (
                 DeliveryId::parse(&what),
                 CommitSha::parse(&what),
@@ -265,7 +278,20 @@ async fn run(
                     ))
                 }
             };
-            explain::run(clients, &ledger_table, &subject)
+            // GitHub's side when a credential is at hand; the story without it otherwise.
+            let client = github_client(&github, clients, deployment)?;
+            let webhook_url = webhook_url.or_else(|| from_stack("WebhookUrl").ok());
+            let scope = match &client {
+                Some(client) => Some(
+                    hook_scope(client, named_repository, hook_id, webhook_url.as_deref()).await?,
+                ),
+                None => None,
+            };
+            let side = client
+                .as_ref()
+                .zip(scope.as_ref())
+                .map(|(github, scope)| explain::GitHubSide { github, scope });
+            explain::run(clients, &ledger_table, &subject, side.as_ref())
                 .await
                 .map_err(|err| gantry_core::logging::error_chain(&err))
         }

@@ -7,7 +7,7 @@
 use crate::report::{Finding, Report};
 use gantry_core::github::redelivery;
 use gantry_core::github::{GitHubClient, HookDelivery, HookScope};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 /// How long GitHub keeps deliveries.
@@ -42,12 +42,7 @@ impl Replay<'_> {
             Ask::Delivery(_) => GITHUB_KEEPS,
             Ask::Failed { since } => (*since).min(GITHUB_KEEPS),
         };
-        let since = SystemTime::now()
-            .checked_sub(lookback)
-            .unwrap_or(UNIX_EPOCH)
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let since = gantry_core::github::hooks::since(SystemTime::now(), lookback);
         let attempts = self
             .github
             .list_deliveries(self.scope, since, deadline)

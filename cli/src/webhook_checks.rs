@@ -11,7 +11,7 @@ use gantry_core::github::redelivery;
 use gantry_core::github::{GitHubClient, Hook, HookScope};
 use gantry_core::ids::RepoName;
 use gantry_trigger::config::{EventKind, ForkPolicy, Routes};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 /// How far back the deliveries are read.
@@ -249,12 +249,7 @@ impl WebhookChecks<'_> {
         subject: &str,
         deadline: Instant,
     ) -> Finding {
-        let since = SystemTime::now()
-            .checked_sub(DELIVERIES_LOOKBACK)
-            .unwrap_or(UNIX_EPOCH)
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let since = gantry_core::github::hooks::since(SystemTime::now(), DELIVERIES_LOOKBACK);
         let attempts =
             match self.github.list_deliveries(scope, since, deadline).await {
                 Ok(attempts) => attempts,

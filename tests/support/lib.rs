@@ -4,6 +4,7 @@
 //! chosen operations to a stand-in.
 
 pub mod app_mode;
+pub mod deliveries;
 pub mod local_run;
 pub mod moto;
 pub mod recorder;

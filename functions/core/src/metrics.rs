@@ -14,12 +14,16 @@ pub const NAMESPACE: &str = "Gantry";
 pub enum Metric {
     /// GitHub refused a status for good (token without access, unknown commit).
     GitHubRejected,
+    /// A delivery the webhook failed stayed undelivered after the last
+    /// redelivery `redeliver` may ask for.
+    DeliveryAbandoned,
 }
 
 impl Metric {
     pub fn name(self) -> &'static str {
         match self {
             Metric::GitHubRejected => "GitHubRejected",
+            Metric::DeliveryAbandoned => "DeliveryAbandoned",
         }
     }
 }

@@ -131,6 +131,8 @@ async fn run() -> Result<(), BoxError> {
         &clients,
         gantry_tests::scenario::LEDGER_TABLE,
         &gantry_cli::explain::Subject::Delivery(delivery),
+        // The local run has no GitHub webhook whose deliveries could be listed.
+        None,
     )
     .await?;
     for line in story.to_text().lines() {

@@ -103,6 +103,21 @@ async fn main() -> Result<(), BoxError> {
                 ("GANTRY_DRY_RUN", "true".into()),
             ]),
         ),
+        (
+            // Only here, not in `coldstart`: its first invocation would read GitHub.
+            "redeliver",
+            with(&[
+                (
+                    "GANTRY_GITHUB_APP_ID",
+                    gantry_tests::app_mode::APP_ID.into(),
+                ),
+                (
+                    "GANTRY_GITHUB_APP_KEY",
+                    gantry_tests::app_mode::app_key_pem()?,
+                ),
+                ("GANTRY_GITHUB_API_URL", peer_url.clone()),
+            ]),
+        ),
     ];
 
     let mut bare = None;

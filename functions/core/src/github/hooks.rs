@@ -123,6 +123,15 @@ impl HookDelivery {
     }
 }
 
+/// `lookback` before `now`, in epoch seconds: where a listing of deliveries starts.
+pub fn since(now: std::time::SystemTime, lookback: std::time::Duration) -> u64 {
+    now.checked_sub(lookback)
+        .unwrap_or(std::time::UNIX_EPOCH)
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
 impl GitHubClient {
     /// `GET /repos/{owner}/{repo}/hooks`: the repository's webhooks (admin only).
     pub async fn list_hooks(
