@@ -2,20 +2,15 @@
 //! setup and a broken one, `explain` of a delivery trigger handled, `redrive`
 //! of the trigger's dead letters (and the binary's exit codes).
 
-use aws_lambda_events::eventbridge::EventBridgeEvent;
 use gantry_cli::buttons::{Button, Press};
 use gantry_cli::doctor::{self, Clients, Parts};
 use gantry_cli::explain::{self, Subject};
 use gantry_cli::redrive::{self, Destination, Redrive};
 use gantry_cli::report::Verdict;
 use gantry_core::ids::{CommitSha, DeliveryId, RepoName};
-use gantry_core::ledger::Clock;
 use gantry_tests::moto::Moto;
 use gantry_tests::scenario::{self, LocalAws, PIPELINE, PROJECT};
-use gantry_tests::{sample, soon, workspace_binary};
-use gantry_trigger::config::Routes;
-use gantry_trigger::start::Starter;
-use gantry_trigger::Trigger;
+use gantry_tests::{sample, workspace_binary};
 
 const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
 const COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
@@ -25,21 +20,6 @@ async fn world() -> (Moto, LocalAws, Clients) {
     let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
     let clients = Clients::new(&aws.sdk);
     (moto, aws, clients)
-}
-
-/// The push sample through `trigger` with `routes`: what it started is in the ledger.
-async fn push_through_trigger(aws: &LocalAws, routes: &str) {
-    let trigger = Trigger::new(
-        Routes::parse(routes).unwrap(),
-        Starter::new(
-            aws_sdk_codepipeline::Client::new(&aws.sdk),
-            aws_sdk_codebuild::Client::new(&aws.sdk),
-        ),
-        scenario::ledger(&aws.sdk, Clock::system()),
-    );
-    let push: EventBridgeEvent<serde_json::Value> =
-        serde_json::from_value(sample("trigger/push.json")).unwrap();
-    trigger.handle(push, soon()).await.unwrap();
 }
 
 fn failures(report: &gantry_cli::report::Report) -> Vec<String> {
@@ -59,6 +39,7 @@ async fn doctor_passes_a_healthy_setup_and_names_each_broken_part_with_its_fix()
         ledger_table: Some(scenario::LEDGER_TABLE.into()),
         dead_letter_queues: vec![("TriggerDlq".into(), aws.dead_letter_url.clone())],
         webhook_url: None,
+        alarms: Default::default(),
     };
     let report = doctor::run(&clients, &healthy, None).await;
     assert!(failures(&report).is_empty(), "{}", report.to_text());
@@ -89,6 +70,7 @@ async fn doctor_passes_a_healthy_setup_and_names_each_broken_part_with_its_fix()
         ledger_table: Some("no-such-table".into()),
         dead_letter_queues: vec![("TriggerDlq".into(), aws.dead_letter_url.clone())],
         webhook_url: None,
+        alarms: Default::default(),
     };
     let report = doctor::run(&clients, &broken, None).await;
     let failed = failures(&report);
@@ -136,7 +118,7 @@ async fn doctor_passes_a_healthy_setup_and_names_each_broken_part_with_its_fix()
 #[tokio::test]
 async fn explain_tells_what_trigger_decided_and_started_for_a_delivery_and_its_commit() {
     let (_moto, aws, clients) = world().await;
-    push_through_trigger(&aws, &scenario::routes_json()).await;
+    scenario::push_through_trigger(&aws, &scenario::routes_json()).await;
 
     let by_delivery = explain::run(
         &clients,
@@ -267,7 +249,7 @@ async fn rerun_and_stop_do_for_token_mode_what_the_check_run_buttons_do() {
         {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT}
     ]})
     .to_string();
-    push_through_trigger(&aws, &routes).await;
+    scenario::push_through_trigger(&aws, &routes).await;
     let delivery = DeliveryId::parse(DELIVERY).unwrap();
     let press = Press {
         clients: &clients,
@@ -320,5 +302,90 @@ async fn rerun_and_stop_do_for_token_mode_what_the_check_run_buttons_do() {
     assert_eq!(
         failures(&report),
         ["delivery 00000000-0000-0000-0000-000000000000: not in the ledger"]
+    );
+}
+
+#[tokio::test]
+async fn doctor_says_whether_an_alarm_reaches_anyone() {
+    let (_moto, aws, clients) = world().await;
+    let sns = aws_sdk_sns::Client::new(&aws.sdk);
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&aws.sdk);
+    let topic = sns
+        .create_topic()
+        .name("gantry-alarms")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    // CloudFormation's names for the stack's alarms: <stack>-<LogicalId>-<suffix>.
+    for (name, actions) in [
+        ("gantry-TriggerDlqAlarm-1A2B3C", vec![topic.clone()]),
+        ("gantry-StatusErrorsAlarm-4D5E6F", vec![]),
+    ] {
+        cloudwatch
+            .put_metric_alarm()
+            .alarm_name(name)
+            .alarm_description("GitHub events the trigger function gave up on")
+            .namespace("AWS/SQS")
+            .metric_name("ApproximateNumberOfMessagesVisible")
+            .statistic(aws_sdk_cloudwatch::types::Statistic::Maximum)
+            .period(300)
+            .evaluation_periods(1)
+            .threshold(0.0)
+            .comparison_operator(
+                aws_sdk_cloudwatch::types::ComparisonOperator::GreaterThanThreshold,
+            )
+            .set_alarm_actions(Some(actions))
+            .send()
+            .await
+            .unwrap();
+    }
+    let parts = Parts {
+        alarms: gantry_cli::alarm_checks::AlarmParts {
+            topic: Some(topic.clone()),
+            alarm_prefix: Some("gantry-".into()),
+        },
+        ..Parts::default()
+    };
+    let report = doctor::run(&clients, &parts, None).await;
+    let failed = failures(&report);
+    assert_eq!(failed.len(), 2, "{}", report.to_text());
+    assert!(
+        failed[0].contains("has no subscription: an alarm reaches no one"),
+        "{failed:?}"
+    );
+    assert!(
+        failed[1].contains("gantry-StatusErrorsAlarm-4D5E6F do not notify the alarm topic"),
+        "{failed:?}"
+    );
+
+    // Subscribed (an SQS subscription needs no confirmation), and an alarm firing.
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(scenario::queue_arn(scenario::TRIGGER_DLQ))
+        .send()
+        .await
+        .unwrap();
+    cloudwatch
+        .set_alarm_state()
+        .alarm_name("gantry-TriggerDlqAlarm-1A2B3C")
+        .state_value(aws_sdk_cloudwatch::types::StateValue::Alarm)
+        .state_reason("Threshold Crossed: 1 datapoint [3.0] was greater than the threshold (0.0).")
+        .send()
+        .await
+        .unwrap();
+    let report = doctor::run(&clients, &parts, None).await;
+    let text = report.to_text();
+    assert!(text.contains("ok   alarm topic: "), "{text}");
+    assert!(text.contains("1 confirmed subscriptions"), "{text}");
+    assert!(
+        text.contains("FAIL alarm gantry-TriggerDlqAlarm-1A2B3C: firing: Threshold Crossed"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: it says: GitHub events the trigger function gave up on"),
+        "{text}"
     );
 }

@@ -191,6 +191,7 @@ async fn doctor_reads_the_stack_by_name_and_checks_the_webhook_and_its_deliverie
         ledger_table: Some(deployment.output("LedgerTableName").unwrap().to_owned()),
         dead_letter_queues: deployment.operator_queues(),
         webhook_url: Some(deployment.output("WebhookUrl").unwrap().to_owned()),
+        alarms: Default::default(),
     };
     assert_eq!(
         parts.dead_letter_queues,
@@ -617,22 +618,41 @@ async fn redrive_puts_events_back_on_the_bus_and_hands_aws_events_and_failure_re
 }
 
 #[tokio::test]
-async fn explain_tells_what_github_sent_and_what_the_webhook_answered() {
+async fn explain_tells_what_github_sent_what_the_webhook_answered_and_what_the_commit_shows() {
     let moto = Moto::start().await.unwrap();
     let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
     let clients = Clients::new(&aws.sdk);
-    let github = MockServer::start().await;
+    scenario::push_through_trigger(&aws, &scenario::routes_json()).await;
     const GUID: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+    const COMMIT: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
+    let deliveries = json!([
+        attempt(31, GUID, 5, true, 202),
+        attempt(30, "someone-else", 20, false, 202),
+        attempt(29, GUID, 30, false, 503),
+    ]);
+    let mut combined = description("combined-status.response-200.json");
+    combined["sha"] = COMMIT.into();
+    combined["statuses"].as_array_mut().unwrap().truncate(1);
+    combined["statuses"][0]["context"] = "gantry/hello-world-pipeline".into();
+    combined["statuses"][0]["description"] = "Pipeline succeeded in 1m 3s".into();
+    let statuses_url = format!("/repos/{REPOSITORY}/commits/{COMMIT}/status");
+
+    // Token mode: the repository's webhook, and the commit's statuses.
+    let github = MockServer::start().await;
     answer_get(
         &github,
         "repos-list-webhook-deliveries.json",
         "/repos/{owner}/{repo}/hooks/{hook_id}/deliveries",
         format!("/repos/{REPOSITORY}/hooks/{HOOK}/deliveries"),
-        json!([
-            attempt(31, GUID, 5, true, 202),
-            attempt(30, "someone-else", 20, false, 202),
-            attempt(29, GUID, 30, false, 503),
-        ]),
+        deliveries.clone(),
+    )
+    .await;
+    answer_get(
+        &github,
+        "repos-get-combined-status-for-ref.json",
+        "/repos/{owner}/{repo}/commits/{ref}/status",
+        statuses_url.clone(),
+        combined.clone(),
     )
     .await;
     let token =
@@ -641,10 +661,14 @@ async fn explain_tells_what_github_sent_and_what_the_webhook_answered() {
         repo: RepoName::parse(REPOSITORY).unwrap(),
         hook_id: HOOK,
     };
+    let subject = gantry_cli::explain::Subject::Commit {
+        repository: RepoName::parse(REPOSITORY).unwrap(),
+        commit: gantry_core::ids::CommitSha::parse(COMMIT).unwrap(),
+    };
     let report = gantry_cli::explain::run(
         &clients,
         scenario::LEDGER_TABLE,
-        &gantry_cli::explain::Subject::Delivery(gantry_core::ids::DeliveryId::parse(GUID).unwrap()),
+        &subject,
         Some(&gantry_cli::explain::GitHubSide {
             github: &token,
             scope: &scope,
@@ -653,19 +677,83 @@ async fn explain_tells_what_github_sent_and_what_the_webhook_answered() {
     .await
     .unwrap();
     let lines: Vec<String> = report.findings.iter().map(|f| f.detail.clone()).collect();
+    let text = report.to_text();
     assert_eq!(
         lines[..2],
         [
             "GitHub sent push; the webhook answered 503 (Invalid HTTP Response: 503)".to_owned(),
             "GitHub redelivered push; the webhook answered 202 (OK)".to_owned(),
         ],
-        "oldest first, only this delivery's: {}",
-        report.to_text()
+        "GitHub's side first, oldest first, only this commit's deliveries: {text}"
     );
-    // trigger never saw it: the ledger says so after GitHub's side.
     assert!(
-        lines[2].starts_with("nothing recorded"),
-        "{}",
-        report.to_text()
+        lines[2].starts_with("started 6113728 of Codertocat/Hello-World"),
+        "{text}"
+    );
+    assert_eq!(
+        lines.last().unwrap(),
+        "status gantry/hello-world-pipeline: success (Pipeline succeeded in 1m 3s)",
+        "{text}"
+    );
+
+    // App mode: the App's webhook, and the commit's check runs too.
+    let app_github = MockServer::start().await;
+    gantry_tests::app_mode::mount_github_app(&app_github).await;
+    answer_get(
+        &app_github,
+        "apps-list-webhook-deliveries.json",
+        "/app/hook/deliveries",
+        "/app/hook/deliveries".into(),
+        deliveries,
+    )
+    .await;
+    answer_get(
+        &app_github,
+        "repos-get-combined-status-for-ref.json",
+        "/repos/{owner}/{repo}/commits/{ref}/status",
+        statuses_url,
+        combined,
+    )
+    .await;
+    let mut runs = description("check-runs-for-ref.response-200.json");
+    runs["check_runs"][0]["name"] = "hello-world-build".into();
+    runs["check_runs"][0]["conclusion"] = "failure".into();
+    runs["check_runs"][0]["output"]["title"] = "2 of 40 tests failed".into();
+    answer_get(
+        &app_github,
+        "checks-list-for-ref.json",
+        "/repos/{owner}/{repo}/commits/{ref}/check-runs",
+        format!("/repos/{REPOSITORY}/commits/{COMMIT}/check-runs"),
+        runs,
+    )
+    .await;
+    let app = GitHubClient::app(
+        &app_github.uri(),
+        AppKey::new(
+            gantry_tests::app_mode::APP_ID.into(),
+            CachedSecret::plain(&gantry_tests::app_mode::app_key_pem().unwrap()),
+        ),
+        fast(),
+    )
+    .unwrap();
+    let report = gantry_cli::explain::run(
+        &clients,
+        scenario::LEDGER_TABLE,
+        &subject,
+        Some(&gantry_cli::explain::GitHubSide {
+            github: &app,
+            scope: &HookScope::App,
+        }),
+    )
+    .await
+    .unwrap();
+    let text = report.to_text();
+    assert!(
+        text.contains("GitHub redelivered push; the webhook answered 202 (OK)"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("check run hello-world-build: failure (2 of 40 tests failed)\n"),
+        "{text}"
     );
 }

@@ -4,6 +4,7 @@
 //! what the routes need and its deliveries got through (`webhook_checks`).
 //! Each failure names its fix.
 
+use crate::alarm_checks::{self, AlarmClients, AlarmParts};
 use crate::report::{Finding, Report};
 use crate::webhook_checks::WebhookChecks;
 use aws_sdk_codepipeline::types::{ActionCategory, PipelineType};
@@ -20,6 +21,7 @@ pub struct Parts {
     pub dead_letter_queues: Vec<(String, String)>,
     /// The stack's `WebhookUrl`, where GitHub's webhook must point.
     pub webhook_url: Option<String>,
+    pub alarms: AlarmParts,
 }
 
 pub struct Clients {
@@ -31,6 +33,8 @@ pub struct Clients {
     pub lambda: aws_sdk_lambda::Client,
     pub cloudformation: aws_sdk_cloudformation::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -44,6 +48,8 @@ impl Clients {
             lambda: aws_sdk_lambda::Client::new(sdk),
             cloudformation: aws_sdk_cloudformation::Client::new(sdk),
             secrets: aws_sdk_secretsmanager::Client::new(sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
+            sns: aws_sdk_sns::Client::new(sdk),
         }
     }
 }
@@ -97,6 +103,11 @@ pub async fn run(clients: &Clients, parts: &Parts, github: Option<&GitHubClient>
     for (name, url) in &parts.dead_letter_queues {
         report.push(check_queue(clients, name, url).await);
     }
+    let alarm_clients = AlarmClients {
+        cloudwatch: &clients.cloudwatch,
+        sns: &clients.sns,
+    };
+    alarm_checks::run(&alarm_clients, &parts.alarms, &mut report).await;
     report
 }
 
@@ -235,14 +246,18 @@ async fn check_queue(clients: &Clients, name: &str, url: &str) -> Finding {
                 .filter_map(|(_, value)| value.parse::<u64>().ok())
                 .sum();
             if count == 0 {
-                Finding::ok(subject, "empty")
-            } else {
-                Finding::fail(
-                    subject,
-                    format!("{count} messages wait for an operator"),
-                    format!("read why (their GantryErrorType attribute, the trigger's error log), fix it, then `gantry redrive --from {url} --to <TriggerQueueUrl>`"),
-                )
+                return Finding::ok(subject, "empty");
             }
+            let queue_name = url.rsplit('/').next().unwrap_or(url);
+            let age = alarm_checks::oldest_message_age(&clients.cloudwatch, queue_name)
+                .await
+                .map(|age| format!(", the oldest for {}", alarm_checks::human_age(age)))
+                .unwrap_or_default();
+            Finding::fail(
+                subject,
+                format!("{count} messages wait for an operator{age}"),
+                format!("read why (`gantry redrive --queue {name} --dry-run`; a trigger dead letter's GantryErrorType attribute, the function's error log), fix it, then `gantry redrive --queue {name}`"),
+            )
         }
         Err(err) => unreadable(subject, "GetQueueAttributes", &err),
     }

@@ -6,9 +6,12 @@
 
 use crate::doctor::Clients;
 use crate::report::{Finding, Report};
-use gantry_core::github::{GitHubClient, HookScope};
+use aws_sdk_codebuild::types::StatusType;
+use aws_sdk_codepipeline::types::PipelineExecutionStatus;
+use gantry_core::github::{GitHubClient, GitHubError, HookScope, PostedCheck};
 use gantry_core::ids::{CommitSha, DeliveryId, RepoName};
 use gantry_core::ledger::{Clock, DecisionRecord, Ledger, RefStart};
+use gantry_trigger::start::Starter;
 use std::time::Duration;
 use std::time::SystemTime;
 use tokio::time::Instant;
@@ -98,7 +101,69 @@ pub async fn run(
             report.push(describe_start(clients, &subject, &start).await);
         }
     }
+    if let Some(side) = github {
+        let mut commits: Vec<(RepoName, CommitSha)> = match subject {
+            Subject::Commit { repository, commit } => vec![(repository.clone(), commit.clone())],
+            Subject::Delivery(_) => Vec::new(),
+        };
+        for decision in &decisions {
+            let key = (decision.repository.clone(), decision.commit.clone());
+            if !commits.contains(&key) {
+                commits.push(key);
+            }
+        }
+        for (repository, commit) in &commits {
+            report
+                .findings
+                .extend(now_on_commit(side.github, repository, commit, deadline).await);
+        }
+    }
     Ok(report)
+}
+
+/// What the commit shows on GitHub now: its statuses, and in App mode its check runs.
+async fn now_on_commit(
+    github: &GitHubClient,
+    repository: &RepoName,
+    commit: &CommitSha,
+    deadline: Instant,
+) -> Vec<Finding> {
+    let subject = format!("now on {repository}@{}", commit.short());
+    let mut findings = Vec::new();
+    let mut read = |what: &str, answer: Result<Vec<PostedCheck>, GitHubError>| match answer {
+        Ok(posted) if posted.is_empty() => {
+            findings.push(Finding::note(subject.clone(), format!("no {what}")))
+        }
+        Ok(posted) => findings.extend(posted.into_iter().map(|check| {
+            Finding::note(
+                subject.clone(),
+                format!(
+                    "{what} {}: {}{}",
+                    check.name,
+                    check.state,
+                    check.summary.map(|s| format!(" ({s})")).unwrap_or_default()
+                ),
+            )
+        })),
+        Err(err) => findings.push(Finding::note(
+            subject.clone(),
+            format!(
+                "{what} unreadable: {}",
+                gantry_core::logging::error_chain(&err)
+            ),
+        )),
+    };
+    read(
+        "status",
+        github.commit_statuses(repository, commit, deadline).await,
+    );
+    if github.is_app() {
+        read(
+            "check run",
+            github.check_runs_on(repository, commit, deadline).await,
+        );
+    }
+    findings
 }
 
 /// Every attempt GitHub made at `guids`, oldest first, with the webhook's answer.
@@ -168,14 +233,19 @@ async fn describe_start(clients: &Clients, subject: &str, start: &RefStart) -> F
             .await
             .ok()
             .and_then(|out| out.builds.unwrap_or_default().into_iter().next())
-            .and_then(|build| build.build_status)
-            .map(|status| status.as_str().to_owned()),
+            .and_then(|build| {
+                let status = build.build_status.as_ref()?.as_str().to_owned();
+                Some(match failed_phase(&build) {
+                    Some(phase) => format!("{status}, in its {phase}"),
+                    None => status,
+                })
+            }),
         _ => {
             let pipeline = start
                 .target
                 .strip_prefix("pipeline/")
                 .unwrap_or(&start.target);
-            clients
+            let status = clients
                 .pipelines
                 .get_pipeline_execution()
                 .pipeline_name(pipeline)
@@ -184,8 +254,23 @@ async fn describe_start(clients: &Clients, subject: &str, start: &RefStart) -> F
                 .await
                 .ok()
                 .and_then(|out| out.pipeline_execution)
-                .and_then(|execution| execution.status)
-                .map(|status| status.as_str().to_owned())
+                .and_then(|execution| execution.status);
+            match status {
+                Some(PipelineExecutionStatus::Failed) => {
+                    let starter = Starter::new(clients.pipelines.clone(), clients.builds.clone());
+                    let deadline = Instant::now() + Duration::from_secs(30);
+                    Some(
+                        match starter
+                            .failed_stage_of(pipeline, &started.id, deadline)
+                            .await
+                        {
+                            Ok(Some(stage)) => format!("Failed, in stage {stage}"),
+                            _ => "Failed".to_owned(),
+                        },
+                    )
+                }
+                other => other.map(|status| status.as_str().to_owned()),
+            }
         }
     };
     Finding::note(
@@ -200,9 +285,73 @@ async fn describe_start(clients: &Clients, subject: &str, start: &RefStart) -> F
     )
 }
 
+/// The phase a failed build failed in, with CodeBuild's word on why:
+/// `BUILD phase (COMMAND_EXECUTION_ERROR: Error while executing command: make test)`.
+pub fn failed_phase(build: &aws_sdk_codebuild::types::Build) -> Option<String> {
+    let phase = build.phases().iter().find(|phase| {
+        matches!(
+            phase.phase_status(),
+            Some(StatusType::Failed | StatusType::Fault | StatusType::TimedOut)
+        )
+    })?;
+    let name = phase.phase_type()?.as_str();
+    let why: Vec<String> = phase
+        .contexts()
+        .iter()
+        .filter_map(|c| match (c.status_code(), c.message()) {
+            (Some(code), Some(message)) if !message.is_empty() => {
+                Some(format!("{code}: {message}"))
+            }
+            (Some(code), _) => Some(code.to_owned()),
+            _ => None,
+        })
+        .collect();
+    Some(if why.is_empty() {
+        format!("{name} phase")
+    } else {
+        format!("{name} phase ({})", why.join("; "))
+    })
+}
+
 /// Epoch seconds as `2026-12-01T13:05:09Z`.
 fn time(epoch_seconds: i64) -> String {
     aws_smithy_types::DateTime::from_secs(epoch_seconds)
         .fmt(aws_smithy_types::date_time::Format::DateTime)
         .unwrap_or_else(|_| epoch_seconds.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_codebuild::types::{Build, BuildPhase, BuildPhaseType, PhaseContext};
+
+    #[test]
+    fn a_failed_build_names_the_phase_it_failed_in_and_why() {
+        let phase = |kind: BuildPhaseType, status: StatusType| {
+            BuildPhase::builder().phase_type(kind).phase_status(status)
+        };
+        let build = Build::builder()
+            .phases(phase(BuildPhaseType::Install, StatusType::Succeeded).build())
+            .phases(
+                phase(BuildPhaseType::Build, StatusType::Failed)
+                    .contexts(
+                        PhaseContext::builder()
+                            .status_code("COMMAND_EXECUTION_ERROR")
+                            .message(
+                                "Error while executing command: make test. Reason: exit status 2",
+                            )
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            failed_phase(&build).as_deref(),
+            Some("BUILD phase (COMMAND_EXECUTION_ERROR: Error while executing command: make test. Reason: exit status 2)")
+        );
+        let succeeded = Build::builder()
+            .phases(phase(BuildPhaseType::Build, StatusType::Succeeded).build())
+            .build();
+        assert_eq!(failed_phase(&succeeded), None);
+    }
 }

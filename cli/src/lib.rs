@@ -2,7 +2,7 @@
 //! function from AWS clients and options to a `Report`, so the tests run them
 //! against moto as the binary does.
 //!
-//! - `doctor`: is the setup right?
+//! - `doctor`: is the setup right? (`webhook_checks`: GitHub's side; `alarm_checks`: does an alarm reach anyone?)
 //! - `explain`: what happened to this delivery or commit?
 //! - `redrive`: put the dead letters back;
 //! - `replay`: ask GitHub to send deliveries again;
@@ -10,6 +10,7 @@
 //! - `stack`: a deployed stack's parts, read by its name;
 //! - `github_access`: which GitHub credential, for what.
 
+pub mod alarm_checks;
 pub mod buttons;
 pub mod doctor;
 pub mod explain;

@@ -1,4 +1,5 @@
 use clap::{Args, Parser, Subcommand};
+use gantry_cli::alarm_checks::AlarmParts;
 use gantry_cli::buttons::{Button, Press};
 use gantry_cli::doctor::{self, Clients, Parts};
 use gantry_cli::explain::{self, Subject};
@@ -33,9 +34,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Check a deployment: every route's pipeline or project, the ledger table,
-    /// the dead-letter and failure queues, and on GitHub the webhook (URL,
-    /// secret, events the routes need, recent deliveries) or the App's. Each
-    /// failure names its fix.
+    /// the dead-letter and failure queues, the alarms (a confirmed subscription
+    /// on their topic, none firing), and on GitHub the webhook (URL, secret,
+    /// events the routes need, recent deliveries) or the App's. Each failure
+    /// names its fix.
     Doctor {
         /// The routing document (the stack's RoutesJson, trigger's GANTRY_ROUTES).
         #[arg(long)]
@@ -50,6 +52,10 @@ enum Command {
         /// Where GitHub's webhook must point (the stack's WebhookUrl).
         #[arg(long)]
         webhook_url: Option<String>,
+        /// The SNS topic the alarms notify (the stack's AlarmTopicArn): it must
+        /// have a confirmed subscription.
+        #[arg(long)]
+        alarm_topic: Option<String>,
         #[command(flatten)]
         github: GitHubArgs,
     },
@@ -225,6 +231,7 @@ async fn run(
             ledger_table,
             dead_letter_queues,
             webhook_url,
+            alarm_topic,
             github,
         } => {
             let mut queues = deployment
@@ -243,6 +250,10 @@ async fn run(
                 ledger_table: ledger_table.or_else(|| from_stack("LedgerTableName").ok()),
                 dead_letter_queues: queues,
                 webhook_url: webhook_url.or_else(|| from_stack("WebhookUrl").ok()),
+                alarms: AlarmParts {
+                    topic: alarm_topic.or_else(|| from_stack("AlarmTopicArn").ok()),
+                    alarm_prefix: deployment.map(|d| format!("{}-", d.stack)),
+                },
             };
             let github = github_client(&github, clients, deployment)?;
             Ok(doctor::run(clients, &parts, github.as_ref()).await)

@@ -581,3 +581,23 @@ pub fn batch_get_builds(build_id: &str, status: &str, commit: &str) -> serde_jso
     }
     answer
 }
+
+/// The push sample (`events/trigger/push.json`) through `trigger` with
+/// `routes`: what it started is in the ledger.
+pub async fn push_through_trigger(aws: &LocalAws, routes: &str) {
+    let trigger = gantry_trigger::Trigger::new(
+        gantry_trigger::config::Routes::parse(routes).expect("routes parse"),
+        gantry_trigger::start::Starter::new(
+            aws_sdk_codepipeline::Client::new(&aws.sdk),
+            aws_sdk_codebuild::Client::new(&aws.sdk),
+        ),
+        ledger(&aws.sdk, gantry_core::ledger::Clock::system()),
+    );
+    let push: aws_lambda_events::eventbridge::EventBridgeEvent<serde_json::Value> =
+        serde_json::from_value(crate::sample("trigger/push.json"))
+            .expect("the push sample is an event");
+    trigger
+        .handle(push, crate::soon())
+        .await
+        .expect("trigger handles the push");
+}

@@ -26,7 +26,7 @@ pub use checks::*;
 pub use client::{GitHubClient, Sent};
 pub use credential::Credential;
 pub use hooks::{Hook, HookConfig, HookDelivery, HookScope};
-pub use reads::{Permission, PullRequestHead};
+pub use reads::{Permission, PostedCheck, PullRequestHead};
 pub use retry::{Recheck, RetryPolicy};
 pub use statuses::{CommitStatus, StatusState, MAX_DESCRIPTION_CHARS};
 

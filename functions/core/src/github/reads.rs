@@ -35,6 +35,17 @@ impl Permission {
     }
 }
 
+/// One commit status or check run now on a commit, in a few words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostedCheck {
+    /// A status's context, or a check run's name.
+    pub name: String,
+    /// A status's state; a check run's conclusion, or its status while it runs.
+    pub state: String,
+    /// A status's description, or a check run's title.
+    pub summary: Option<String>,
+}
+
 /// A pull request's state and head, as `GET /repos/{owner}/{repo}/pulls/{n}` reports them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequestHead {
@@ -244,6 +255,85 @@ impl GitHubClient {
             .await?
             .commit
             .message)
+    }
+
+    /// The commit statuses on `sha`, the latest per context (`GET
+    /// /repos/{owner}/{repo}/commits/{ref}/status`; its first 100 contexts).
+    pub async fn commit_statuses(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        deadline: Instant,
+    ) -> Result<Vec<PostedCheck>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            statuses: Vec<Status>,
+        }
+        #[derive(Deserialize)]
+        struct Status {
+            context: String,
+            state: String,
+            description: Option<String>,
+        }
+        let url = format!(
+            "{}/repos/{}/{}/commits/{sha}/status?per_page=100",
+            self.api_url,
+            repo.owner(),
+            repo.name()
+        );
+        Ok(self
+            .get::<Answer>(repo, &url, deadline)
+            .await?
+            .statuses
+            .into_iter()
+            .map(|s| PostedCheck {
+                name: s.context,
+                state: s.state,
+                summary: s.description,
+            })
+            .collect())
+    }
+
+    /// The check runs on `sha` (`GET /repos/{owner}/{repo}/commits/{ref}/check-runs`;
+    /// the latest of each name, its first 100).
+    pub async fn check_runs_on(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        deadline: Instant,
+    ) -> Result<Vec<PostedCheck>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            check_runs: Vec<Run>,
+        }
+        #[derive(Deserialize)]
+        struct Run {
+            name: String,
+            status: String,
+            conclusion: Option<String>,
+            output: Output,
+        }
+        #[derive(Deserialize)]
+        struct Output {
+            title: Option<String>,
+        }
+        let url = format!(
+            "{}/repos/{}/{}/commits/{sha}/check-runs?filter=latest&per_page=100",
+            self.api_url,
+            repo.owner(),
+            repo.name()
+        );
+        Ok(self
+            .get::<Answer>(repo, &url, deadline)
+            .await?
+            .check_runs
+            .into_iter()
+            .map(|run| PostedCheck {
+                name: run.name,
+                state: run.conclusion.unwrap_or(run.status),
+                summary: run.output.title,
+            })
+            .collect())
     }
 
     /// The permissions of the App's installation on `repo` (`GET
