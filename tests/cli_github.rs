@@ -542,7 +542,7 @@ async fn redrive_puts_events_back_on_the_bus_and_hands_aws_events_and_failure_re
                 dry_run: false,
                 max: 100,
             }
-            .run(&mut |_| {})
+            .run(&mut |_, _| {})
             .await
             .unwrap()
         }
@@ -755,5 +755,147 @@ async fn explain_tells_what_github_sent_what_the_webhook_answered_and_what_the_c
     assert!(
         text.ends_with("check run hello-world-build: failure (2 of 40 tests failed)\n"),
         "{text}"
+    );
+}
+
+/// A repository as GitHub lists it, from its documented example. As published
+/// the example carries three fields the `repository` schema does not declare
+/// (`template_repository`, `subscribers_count`, `network_count`); they are
+/// removed, as the description allows no others.
+fn listed_repository(example: &Value, full_name: &str) -> Value {
+    let mut repository = example.clone();
+    for undeclared in ["template_repository", "subscribers_count", "network_count"] {
+        repository.as_object_mut().unwrap().remove(undeclared);
+    }
+    let (owner, name) = full_name.split_once('/').unwrap();
+    repository["full_name"] = full_name.into();
+    repository["name"] = name.into();
+    repository["owner"]["login"] = owner.into();
+    repository
+}
+
+#[tokio::test]
+async fn doctor_checks_every_repository_a_glob_route_matches_that_the_credential_can_see() {
+    let moto = Moto::start().await.unwrap();
+    let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
+    let clients = Clients::new(&aws.sdk);
+    let github = MockServer::start().await;
+    let example = description("user-repos.response-200.json")[0].clone();
+    answer_get(
+        &github,
+        "repos-list-for-authenticated-user.json",
+        "/user/repos",
+        "/user/repos".into(),
+        json!([
+            listed_repository(&example, REPOSITORY),
+            listed_repository(&example, "Codertocat/Spoon-Knife"),
+            listed_repository(&example, "someone/else"),
+        ]),
+    )
+    .await;
+    answer_get(
+        &github,
+        "repos-list-webhooks.json",
+        "/repos/{owner}/{repo}/hooks",
+        format!("/repos/{REPOSITORY}/hooks"),
+        json!([hook(true, &["push"], true)]),
+    )
+    .await;
+    answer_get(
+        &github,
+        "repos-list-webhook-deliveries.json",
+        "/repos/{owner}/{repo}/hooks/{hook_id}/deliveries",
+        format!("/repos/{REPOSITORY}/hooks/{HOOK}/deliveries"),
+        json!([attempt(1, "a", 5, false, 202)]),
+    )
+    .await;
+    // Spoon-Knife has no webhook at all.
+    answer_get(
+        &github,
+        "repos-list-webhooks.json",
+        "/repos/{owner}/{repo}/hooks",
+        "/repos/Codertocat/Spoon-Knife/hooks".into(),
+        json!([]),
+    )
+    .await;
+    let routes = json!({"routes": [
+        {"repository": "codertocat/*", "events": ["push"], "pipeline": scenario::PIPELINE}
+    ]})
+    .to_string();
+    let parts = Parts {
+        routes: Some(routes),
+        webhook_url: Some(WEBHOOK_URL.into()),
+        ..Parts::default()
+    };
+    let token =
+        GitHubClient::new(&github.uri(), CachedSecret::plain("admin-token"), fast()).unwrap();
+    let report = doctor::run(&clients, &parts, Some(&token)).await;
+    let text = report.to_text();
+    assert!(
+        text.contains("2 of the 3 repositories the credential can see match the routes' globs"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "ok   webhook of {REPOSITORY}: hook {HOOK} is active"
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        failures(&report),
+        vec![format!(
+            "webhook of Codertocat/Spoon-Knife: no webhook points at {WEBHOOK_URL}"
+        )],
+        "{text}"
+    );
+
+    // An App sees its installations' repositories.
+    let app_github = MockServer::start().await;
+    gantry_tests::app_mode::mount_github_app(&app_github).await;
+    let mut installation = description("installations.response-200.json")[0].clone();
+    installation["id"] = gantry_tests::app_mode::INSTALLATION.into();
+    answer_get(
+        &app_github,
+        "apps-list-installations.json",
+        "/app/installations",
+        "/app/installations".into(),
+        json!([installation]),
+    )
+    .await;
+    let listed = description("installation-repositories.response-200.json");
+    let mut repositories = listed.clone();
+    repositories["repositories"] =
+        json!([listed_repository(&listed["repositories"][0], REPOSITORY)]);
+    answer_get(
+        &app_github,
+        "apps-list-repos-accessible-to-installation.json",
+        "/installation/repositories",
+        "/installation/repositories".into(),
+        repositories,
+    )
+    .await;
+    let app = GitHubClient::app(
+        &app_github.uri(),
+        AppKey::new(
+            gantry_tests::app_mode::APP_ID.into(),
+            CachedSecret::plain(&gantry_tests::app_mode::app_key_pem().unwrap()),
+        ),
+        fast(),
+    )
+    .unwrap();
+    let seen = app
+        .visible_repositories(100, gantry_tests::soon())
+        .await
+        .unwrap();
+    assert_eq!(seen, vec![RepoName::parse(REPOSITORY).unwrap()]);
+    // The installation's listing went with the installation's own token.
+    let requests = app_github.received_requests().await.unwrap();
+    let listing = requests
+        .iter()
+        .find(|r| r.url.path() == "/installation/repositories")
+        .unwrap();
+    assert_eq!(
+        listing.headers.get("authorization").unwrap(),
+        &format!("Bearer {}", gantry_tests::app_mode::INSTALLATION_TOKEN)
     );
 }

@@ -371,9 +371,16 @@ async fn run(
                 dry_run,
                 max,
             };
-            let mut progress = |moved: usize| {
-                if moved % 50 == 0 {
-                    eprintln!("{moved} messages so far");
+            // One line rewritten in place on a terminal; a line per 50 otherwise (logs).
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let mut progress = |handled: usize, about: usize| {
+                if terminal {
+                    eprint!("\r{handled} of about {about} messages handled");
+                    if handled >= about {
+                        eprintln!();
+                    }
+                } else if handled % 50 == 0 {
+                    eprintln!("{handled} of about {about} messages handled");
                 }
             };
             redrive

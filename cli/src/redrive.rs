@@ -88,7 +88,13 @@ pub struct Redrive<'a> {
 }
 
 impl Redrive<'_> {
-    pub async fn run(&self, progress: &mut dyn FnMut(usize)) -> Result<Report, RedriveError> {
+    /// `progress(handled, about)`: messages handled so far, of about how many
+    /// the queue held when the run began.
+    pub async fn run(
+        &self,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Report, RedriveError> {
+        let about = self.waiting().await.min(self.max);
         let mut report = Report::default();
         let mut seen = 0;
         let mut hidden = Vec::new();
@@ -153,7 +159,7 @@ impl Redrive<'_> {
                         });
                     }
                 }
-                progress(seen);
+                progress(seen, about.max(seen));
             }
         }
         // A dry run gives its messages back at once.
@@ -172,6 +178,25 @@ impl Redrive<'_> {
             report.push(Finding::ok("queue", "empty: nothing to move"));
         }
         Ok(report)
+    }
+
+    /// About how many messages the queue holds (0 when it cannot say).
+    async fn waiting(&self) -> usize {
+        self.clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(self.from)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .ok()
+            .and_then(|out| {
+                out.attributes()?
+                    .get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0)
     }
 
     /// Hands one message's body to the destination; `Err` says why it did not arrive.

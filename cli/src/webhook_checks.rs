@@ -47,6 +47,26 @@ pub fn needed_events(routes: &Routes, app: bool) -> Vec<&'static str> {
     events
 }
 
+/// At most this many repositories a credential can see are listed.
+const MAX_VISIBLE: usize = 500;
+
+fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '[', '{'])
+}
+
+/// The indexes of the routes naming their repositories by glob.
+pub fn glob_routes(document: &str) -> Vec<usize> {
+    let json: serde_json::Value = serde_json::from_str(document).unwrap_or_default();
+    json["routes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, route)| route["repository"].as_str().is_some_and(is_glob))
+        .map(|(index, _)| index)
+        .collect()
+}
+
 /// The routes' repositories that name one repository (no glob), from the
 /// routing document as written.
 pub fn literal_repositories(document: &str) -> Vec<RepoName> {
@@ -56,7 +76,7 @@ pub fn literal_repositories(document: &str) -> Vec<RepoName> {
         let Some(pattern) = route["repository"].as_str() else {
             continue;
         };
-        if pattern.contains(['*', '?', '[', '{']) {
+        if is_glob(pattern) {
             continue;
         }
         if let Ok(repo) = RepoName::parse(pattern) {
@@ -80,14 +100,8 @@ impl WebhookChecks<'_> {
     pub async fn run(&self, report: &mut Report) {
         let app = self.github.is_app();
         let events = needed_events(self.routes, app);
-        let repos = literal_repositories(self.document);
-        if repos.len() < self.routes.routes.len() {
-            report.push(Finding::note(
-                "GitHub",
-                "routes naming repositories by glob are not checked on GitHub: name them in a route, or check their webhooks in GitHub's settings",
-            ));
-        }
         let deadline = Instant::now() + DEADLINE;
+        let repos = self.repositories(report, deadline).await;
         if app {
             self.check_app_hook(report, deadline).await;
             for repo in &repos {
@@ -110,6 +124,47 @@ impl WebhookChecks<'_> {
                     .await;
             }
         }
+    }
+
+    /// The repositories the routes name, and, for a route naming them by
+    /// glob, those the credential can see that it matches.
+    async fn repositories(&self, report: &mut Report, deadline: Instant) -> Vec<RepoName> {
+        let mut repos = literal_repositories(self.document);
+        let globbed: Vec<_> = glob_routes(self.document)
+            .into_iter()
+            .filter_map(|index| self.routes.routes.get(index))
+            .collect();
+        if globbed.is_empty() {
+            return repos;
+        }
+        match self.github.visible_repositories(MAX_VISIBLE, deadline).await {
+            Err(err) => report.push(Finding::fail(
+                "GitHub",
+                format!(
+                    "the repositories the credential can see are unreadable, so routes naming repositories by glob are not checked: {}",
+                    gantry_core::logging::error_chain(&err)
+                ),
+                "give a token that can list your repositories, or the App's key",
+            )),
+            Ok(visible) => {
+                let seen = visible.len();
+                let matched: Vec<RepoName> = visible
+                    .into_iter()
+                    .filter(|repo| globbed.iter().any(|route| route.repository.is_match(repo.as_str())))
+                    .filter(|repo| !repos.contains(repo))
+                    .collect();
+                report.push(Finding::note(
+                    "GitHub",
+                    format!(
+                        "{} of the {seen} repositories the credential can see match the routes' globs{}",
+                        matched.len(),
+                        if seen >= MAX_VISIBLE { format!(" (only the first {MAX_VISIBLE} were listed)") } else { String::new() }
+                    ),
+                ));
+                repos.extend(matched);
+            }
+        }
+        repos
     }
 
     async fn check_app_hook(&self, report: &mut Report, deadline: Instant) {

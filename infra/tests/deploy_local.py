@@ -121,7 +121,8 @@ IGNORED_PROPERTIES = {
 
 FUNCTIONS = {
     # logical id prefix -> (name suffix, memory MB, timeout s, reserved concurrency
-    # with ReservedConcurrency=true; None: never any)
+    # with ReservedConcurrency=true; None: never any). The pruner's memory is
+    # PrunerMemorySize's default (FUNCTION_MEMORY_PARAMETERS).
     "Webhook": ("webhook", 128, 10, 20),
     # trigger reserves nothing: an invocation Lambda throttles would return its SQS
     # messages and use up their tries; TRIGGER_QUEUE_MAPPING's MaximumConcurrency caps it.
@@ -132,6 +133,11 @@ FUNCTIONS = {
     # Run.functions() leaves it out of the other scenarios.
     "Redeliver": ("redeliver", 128, 120, 1),
 }
+# Functions whose memory is a parameter: the deployed MemorySize is the scenario's
+# value of it, and its default is the memory in FUNCTIONS.
+FUNCTION_MEMORY_PARAMETERS = {"Pruner": "PrunerMemorySize"}
+# The parameter's Type, Default and constraints (Lambda: 128 to 10240 MB).
+PRUNER_MEMORY_PARAMETER = {"Type": "Number", "Default": 256, "MinValue": 128, "MaxValue": 10240}
 # Lambda's limit on a function's name, and so the longest stack name the template
 # allows (its header comment and infra/README.md say so): STACK-<suffix>.
 LAMBDA_FUNCTION_NAME_CHARS = 64
@@ -553,7 +559,7 @@ def scenarios(account: str, region: str) -> list[Scenario]:
         ),
         Scenario(
             tag="existing",
-            title="no example pipeline, own routes, existing bucket (customer managed key) and secrets, explicit prune prefixes, alarm topic, raw test reports in their own bucket (TestReportBucket)",
+            title="no example pipeline, own routes, existing bucket (customer managed key) and secrets, explicit prune prefixes, the pruner's memory for 5,000,000 versions (PrunerMemorySize 1280), alarm topic, raw test reports in their own bucket (TestReportBucket)",
             stack="gantry-existing",
             params={
                 "CreateExamplePipeline": "false",
@@ -568,6 +574,7 @@ def scenarios(account: str, region: str) -> list[Scenario]:
                 "AlarmTopicArn": f"arn:aws:sns:{region}:{account}:gantry-alarms",
                 "WebhookInvocationAlarmThreshold": "250",
                 "PrunePrefixes": "app-pipeline/,nightly-builds/",
+                "PrunerMemorySize": "1280",
                 "ArtifactBucketKmsKeyArn": artifact_key,
                 "TestReportBucket": "octo-org-test-reports",
             },
@@ -1364,7 +1371,12 @@ class Run:
             config = got["Configuration"]
             self.r.equal(f"function {name}: runtime", config.get("Runtime"), "provided.al2023")
             self.r.equal(f"function {name}: handler", config.get("Handler"), "bootstrap")
-            self.r.equal(f"function {name}: memory (MB)", config.get("MemorySize"), memory)
+            parameter = FUNCTION_MEMORY_PARAMETERS.get(key)
+            if parameter:
+                memory = int(self.values[parameter])
+                self.r.equal(f"function {name}: memory (MB) is {parameter} ({self.values[parameter]})", config.get("MemorySize"), memory)
+            else:
+                self.r.equal(f"function {name}: memory (MB)", config.get("MemorySize"), memory)
             self.r.equal(f"function {name}: timeout (s)", config.get("Timeout"), timeout)
             self.r.equal(f"function {name}: role is {key}Role", config.get("Role"), self.attrs[(f"{key}Role", "Arn")])
             roles[name] = config.get("Role")
@@ -3662,6 +3674,23 @@ def check_template(report: Report, account: str, region: str) -> None:
         ("Number", "1000"),
     )
     report.equal("AlarmEmail: optional (default empty)", params["AlarmEmail"].get("Default"), "")
+    spec = params.get("PrunerMemorySize", {})
+    report.equal(
+        f"PrunerMemorySize: {', '.join(f'{k} {v}' for k, v in PRUNER_MEMORY_PARAMETER.items())} (the default is the pruner's memory in FUNCTIONS)",
+        ({key: spec.get(key) for key in PRUNER_MEMORY_PARAMETER}, FUNCTIONS["Pruner"][1]),
+        (PRUNER_MEMORY_PARAMETER, PRUNER_MEMORY_PARAMETER["Default"]),
+    )
+    report.equal(
+        "PrunerFunction: MemorySize is a Ref to PrunerMemorySize [template]",
+        template["Resources"]["PrunerFunction"]["Properties"].get("MemorySize"),
+        {"Ref": "PrunerMemorySize"},
+    )
+    text = " ".join(spec.get("Description", "").split())
+    report.check(
+        "PrunerMemorySize: the description gives the measured figures (190 bytes per version, 188 MiB for 1,000,000, 961 MiB for 5,000,000; 1280 for 5,000,000)",
+        all(figure in text for figure in ["190 bytes", "188 MiB", "961 MiB", "1280"]),
+        text,
+    )
     for name in ["AlarmTopicArn", "AlarmEmail"]:
         text = " ".join(params[name]["Description"].split())
         report.check(

@@ -10,7 +10,7 @@ fn million(c: &mut Criterion) {
     let protected: HashSet<String> = versions
         .iter()
         .step_by(100_000)
-        .map(|v| v.key.clone())
+        .map(|v| v.key.to_string())
         .collect();
     let mut group = c.benchmark_group("pruner");
     group.sample_size(10);

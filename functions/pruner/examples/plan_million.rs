@@ -25,7 +25,7 @@ fn main() {
     let protected: HashSet<String> = versions
         .iter()
         .step_by(100_000)
-        .map(|v| v.key.clone())
+        .map(|v| v.key.to_string())
         .collect();
     let started = Instant::now();
     let planned = plan(&rule, versions, &protected, now);

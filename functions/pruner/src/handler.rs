@@ -231,7 +231,7 @@ impl Pruner {
                 .delete
                 .iter()
                 .take(DRY_RUN_LISTED)
-                .map(|v| v.key.clone())
+                .map(|v| v.key.to_string())
                 .collect();
             return result;
         }

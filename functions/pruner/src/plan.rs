@@ -12,11 +12,13 @@ use std::collections::{HashMap, HashSet};
 pub const SECONDS_PER_DAY: i64 = 86_400;
 
 /// One version of one key, as `ListObjectVersions` reports it. Unversioned
-/// buckets report one version per key, with the version id "null".
+/// buckets report one version per key, with the version id "null". The
+/// strings are boxed, not `String`s: a listing of a million versions is held
+/// at once, and a `String`'s spare capacity field is 16 MB of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectVersion {
-    pub key: String,
-    pub version_id: Option<String>,
+    pub key: Box<str>,
+    pub version_id: Option<Box<str>>,
     pub is_latest: bool,
     pub delete_marker: bool,
     /// Seconds since the Unix epoch.
@@ -89,43 +91,57 @@ pub fn plan(
         .filter(|v| v.key.starts_with(&rule.prefix))
         .collect();
 
-    // The newest `keep_newest` live artifacts of each kind.
-    let mut by_group: HashMap<&str, Vec<(&str, i64)>> = HashMap::new();
-    for version in versions.iter().filter(|v| v.is_latest && !v.delete_marker) {
-        by_group
-            .entry(group(&rule.prefix, &version.key))
-            .or_default()
-            .push((version.key.as_str(), version.last_modified));
-    }
-    let mut newest: HashSet<&str> = HashSet::new();
-    for artifacts in by_group.values_mut() {
-        artifacts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        newest.extend(artifacts.iter().take(rule.keep_newest).map(|(key, _)| *key));
-    }
-
-    let superseded = superseded_at(&versions);
     let mut plan = Plan::default();
-    let mut delete = Vec::new();
-    for (index, version) in versions.iter().enumerate() {
-        plan.examined.add(version);
-        // A noncurrent version ages from when a newer one replaced it, as S3's own
-        // NoncurrentDays does: an overwritten or deleted artifact stays
-        // recoverable for keep_days after the overwrite, however old it was.
-        let age_from = superseded[index].unwrap_or(version.last_modified);
-        if protected.contains(&version.key) {
-            plan.kept.protected.add(version);
-        } else if version.is_latest
-            && !version.delete_marker
-            && newest.contains(version.key.as_str())
-        {
-            plan.kept.newest.add(version);
-        } else if age_from > cutoff {
-            plan.kept.young.add(version);
-        } else {
-            delete.push(version.clone());
+    // What each version comes to, decided while the listing is borrowed; then
+    // the versions to delete are moved out of it, not copied: the plan of a
+    // large prefix must not hold its listing twice.
+    let doomed: Vec<bool> = {
+        // The newest `keep_newest` live artifacts of each kind.
+        let mut by_group: HashMap<&str, Vec<(&str, i64)>> = HashMap::new();
+        for version in versions.iter().filter(|v| v.is_latest && !v.delete_marker) {
+            by_group
+                .entry(group(&rule.prefix, &version.key))
+                .or_default()
+                .push((&*version.key, version.last_modified));
         }
-    }
-    plan.delete = delete;
+        let mut newest: HashSet<&str> = HashSet::new();
+        for artifacts in by_group.values_mut() {
+            artifacts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            newest.extend(artifacts.iter().take(rule.keep_newest).map(|(key, _)| *key));
+        }
+        drop(by_group);
+
+        let superseded = superseded_at(&versions);
+        versions
+            .iter()
+            .zip(superseded)
+            .map(|(version, superseded)| {
+                plan.examined.add(version);
+                // A noncurrent version ages from when a newer one replaced it, as S3's own
+                // NoncurrentDays does: an overwritten or deleted artifact stays
+                // recoverable for keep_days after the overwrite, however old it was.
+                let age_from = superseded.unwrap_or(version.last_modified);
+                if protected.contains(&*version.key) {
+                    plan.kept.protected.add(version);
+                } else if version.is_latest
+                    && !version.delete_marker
+                    && newest.contains(&*version.key)
+                {
+                    plan.kept.newest.add(version);
+                } else if age_from > cutoff {
+                    plan.kept.young.add(version);
+                } else {
+                    return true;
+                }
+                false
+            })
+            .collect()
+    };
+    // In place: the listing's own buffer becomes the plan's.
+    let mut doomed = doomed.into_iter();
+    let mut versions = versions;
+    versions.retain(|_| doomed.next().unwrap_or(false));
+    plan.delete = versions;
     plan
 }
 
@@ -136,13 +152,13 @@ fn superseded_at(versions: &[ObjectVersion]) -> Vec<Option<i64>> {
     let mut superseded = vec![None; versions.len()];
     let mut times: HashMap<&str, Vec<i64>> = HashMap::new();
     for version in versions.iter().filter(|v| !v.is_latest) {
-        times.entry(version.key.as_str()).or_default();
+        times.entry(&*version.key).or_default();
     }
     if times.is_empty() {
         return superseded;
     }
     for version in versions {
-        if let Some(key_times) = times.get_mut(version.key.as_str()) {
+        if let Some(key_times) = times.get_mut(&*version.key) {
             key_times.push(version.last_modified);
         }
     }
@@ -150,7 +166,7 @@ fn superseded_at(versions: &[ObjectVersion]) -> Vec<Option<i64>> {
         if version.is_latest {
             continue;
         }
-        superseded[index] = times[version.key.as_str()]
+        superseded[index] = times[&*version.key]
             .iter()
             .copied()
             .filter(|&t| t > version.last_modified)
@@ -186,8 +202,10 @@ pub fn synthetic_history(objects: usize) -> (Rule, Vec<ObjectVersion>, i64) {
                     } else {
                         execution
                     }
-                ),
-                version_id: Some(format!("v{i}")),
+                )
+                .into(),
+                // As long as S3's own version ids (32 characters).
+                version_id: Some(format!("{i:032}").into()),
                 is_latest: !overwritten,
                 delete_marker: false,
                 last_modified: now - (objects - i) as i64 * 60,
@@ -234,7 +252,7 @@ mod tests {
     }
 
     fn deleted_keys(plan: &Plan) -> Vec<String> {
-        let mut keys: Vec<String> = plan.delete.iter().map(|v| v.key.clone()).collect();
+        let mut keys: Vec<String> = plan.delete.iter().map(|v| v.key.to_string()).collect();
         keys.sort();
         keys
     }
@@ -291,7 +309,12 @@ mod tests {
         let deleted: Vec<(String, String)> = plan
             .delete
             .iter()
-            .map(|v| (v.key.clone(), v.version_id.clone().unwrap()))
+            .map(|v| {
+                (
+                    v.key.to_string(),
+                    v.version_id.as_deref().unwrap().to_owned(),
+                )
+            })
             .collect();
         assert_eq!(
             deleted,
@@ -354,10 +377,10 @@ mod tests {
                         "app-pipeline/"
                     };
                     let key = format!("{prefix}G{group}/k{key}");
-                    let latest = !versions.iter().any(|v| v.key == key && v.is_latest);
+                    let latest = !versions.iter().any(|v| *v.key == *key && v.is_latest);
                     versions.push(ObjectVersion {
-                        key,
-                        version_id: Some(format!("v{version}-{}", versions.len())),
+                        key: key.into(),
+                        version_id: Some(format!("v{version}-{}", versions.len()).into()),
                         is_latest: latest,
                         delete_marker: marker,
                         last_modified: NOW - days * SECONDS_PER_DAY - i64::from(version),
@@ -392,7 +415,7 @@ mod tests {
             };
             for deleted in &plan.delete {
                 prop_assert!(deleted.key.starts_with(&rule.prefix), "outside the prefix: {}", deleted.key);
-                prop_assert!(!protected.contains(&deleted.key), "protected: {}", deleted.key);
+                prop_assert!(!protected.contains(&*deleted.key), "protected: {}", deleted.key);
                 prop_assert!(!young(deleted), "too young: {:?}", deleted);
             }
             // The newest `keep_newest` live artifacts of each kind survive.
@@ -416,7 +439,7 @@ mod tests {
                 let newest = v.is_latest && !v.delete_marker && groups
                     .get(group(&rule.prefix, &v.key))
                     .is_some_and(|g| g.iter().take(keep_newest).any(|s| std::ptr::eq(*s, **v)));
-                !protected.contains(&v.key) && !newest && !young(v)
+                !protected.contains(&*v.key) && !newest && !young(v)
             }).count();
             prop_assert_eq!(plan.delete.len(), expected_deletions);
         }

@@ -87,11 +87,11 @@ impl Store {
                 })?;
             for version in page.versions.unwrap_or_default() {
                 versions.push(ObjectVersion {
-                    key: version.key.unwrap_or_default(),
+                    key: version.key.unwrap_or_default().into(),
                     // "null" is a real id (objects written before versioning was
                     // enabled, or while suspended): a delete without it would only
                     // add a delete marker in a versioned bucket.
-                    version_id: version.version_id,
+                    version_id: version.version_id.map(Into::into),
                     is_latest: version.is_latest.unwrap_or(false),
                     delete_marker: false,
                     last_modified: version.last_modified.map_or(0, |t| t.secs()),
@@ -103,8 +103,8 @@ impl Store {
             }
             for marker in page.delete_markers.unwrap_or_default() {
                 versions.push(ObjectVersion {
-                    key: marker.key.unwrap_or_default(),
-                    version_id: marker.version_id,
+                    key: marker.key.unwrap_or_default().into(),
+                    version_id: marker.version_id.map(Into::into),
                     is_latest: marker.is_latest.unwrap_or(false),
                     delete_marker: true,
                     last_modified: marker.last_modified.map_or(0, |t| t.secs()),
@@ -148,7 +148,7 @@ impl Store {
                 .collect();
             let again: Vec<ObjectVersion> = versions
                 .iter()
-                .filter(|v| retry.contains(&(v.key.as_str(), v.version_id.as_deref())))
+                .filter(|v| retry.contains(&(&*v.key, v.version_id.as_deref())))
                 .cloned()
                 .collect();
             let second = self.delete_once(bucket, &again, budget).await;
@@ -194,8 +194,8 @@ impl Store {
             .iter()
             .map(|v| {
                 ObjectIdentifier::builder()
-                    .key(&v.key)
-                    .set_version_id(v.version_id.clone())
+                    .key(&*v.key)
+                    .set_version_id(v.version_id.as_deref().map(str::to_owned))
                     .build()
             })
             .collect();
@@ -225,8 +225,8 @@ impl Store {
                 for version in batch {
                     match error_for(&errors, version) {
                         Some(error) => outcome.failed.push(FailedDelete {
-                            key: version.key.clone(),
-                            version_id: version.version_id.clone(),
+                            key: version.key.to_string(),
+                            version_id: version.version_id.as_deref().map(str::to_owned),
                             code: error.code().unwrap_or("Unknown").to_owned(),
                             message: error.message().unwrap_or_default().to_owned(),
                         }),
@@ -257,7 +257,7 @@ fn error_for<'a>(
     version: &ObjectVersion,
 ) -> Option<&'a aws_sdk_s3::types::Error> {
     errors.iter().find(|e| {
-        e.key() == Some(version.key.as_str())
+        e.key() == Some(&*version.key)
             && (e.version_id().is_none() || e.version_id() == version.version_id.as_deref())
     })
 }
@@ -266,8 +266,8 @@ fn failures(batch: &[ObjectVersion], code: &str, message: &str) -> Vec<FailedDel
     batch
         .iter()
         .map(|v| FailedDelete {
-            key: v.key.clone(),
-            version_id: v.version_id.clone(),
+            key: v.key.to_string(),
+            version_id: v.version_id.as_deref().map(str::to_owned),
             code: code.to_owned(),
             message: message.to_owned(),
         })

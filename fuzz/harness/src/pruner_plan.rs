@@ -145,7 +145,7 @@ fn check(rule: &Rule, listing: &Listing, plan: &Plan) {
             rule.prefix
         );
         assert!(
-            !listing.protected.contains(&version.key),
+            !listing.protected.contains(&*version.key),
             "{} is protected",
             version.key
         );
@@ -209,11 +209,11 @@ impl Listing {
                     continue;
                 };
                 versions.push(ObjectVersion {
-                    key: key.to_owned(),
+                    key: key.into(),
                     version_id: version
                         .get("VersionId")
                         .and_then(Value::as_str)
-                        .map(str::to_owned),
+                        .map(Into::into),
                     is_latest: version
                         .get("IsLatest")
                         .and_then(Value::as_bool)

@@ -58,6 +58,11 @@ pub(super) enum Delivered {
 pub(super) enum On<'a> {
     Repository(&'a RepoName),
     App,
+    /// One of the App's installations, as a whole (its token is not scoped
+    /// to a repository): what it lists, for an operator.
+    Installation(u64),
+    /// The token's own user (`/user/...`); a token only.
+    User,
 }
 
 pub struct GitHubClient {
@@ -256,8 +261,34 @@ impl GitHubClient {
         deadline: Instant,
     ) -> Result<Attempt, GitHubError> {
         let token = match (&self.credential, on) {
-            (Credential::Token(_), On::App) => return Err(GitHubError::NeedsApp),
-            (Credential::Token(token), On::Repository(_)) => token.get().await?,
+            (Credential::Token(_), On::App | On::Installation(_)) => {
+                return Err(GitHubError::NeedsApp)
+            }
+            (Credential::App { key, .. }, On::Installation(installation)) => {
+                let jwt = SecretString::from(
+                    key.jwt(SystemTime::now(), deadline)
+                        .await
+                        .map_err(GitHubError::App)?,
+                );
+                let url = format!(
+                    "{}/app/installations/{installation}/access_tokens",
+                    self.api_url
+                );
+                let answer = match self
+                    .request(Method::POST, &url, &jwt, Bytes::from_static(b"{}"))
+                    .await?
+                {
+                    Attempt::Created(answer) => answer.body,
+                    failed => return Ok(failed),
+                };
+                let json: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+                match json["token"].as_str() {
+                    Some(token) => SecretString::from(token.to_owned()),
+                    None => return Ok(unreadable("installation token")),
+                }
+            }
+            (Credential::Token(token), On::Repository(_) | On::User) => token.get().await?,
+            (Credential::App { .. }, On::User) => return Err(GitHubError::NeedsToken),
             (Credential::App { key, .. }, On::App) => SecretString::from(
                 key.jwt(SystemTime::now(), deadline)
                     .await

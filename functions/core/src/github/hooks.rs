@@ -156,6 +156,76 @@ impl GitHubClient {
         Ok(hooks)
     }
 
+    /// The repositories this credential can see: a token's (`GET
+    /// /user/repos`), or, for an App, those of every installation (`GET
+    /// /app/installations`, then each installation's `GET
+    /// /installation/repositories`), up to `limit`.
+    pub async fn visible_repositories(
+        &self,
+        limit: usize,
+        deadline: Instant,
+    ) -> Result<Vec<RepoName>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Repository {
+            full_name: String,
+        }
+        #[derive(Deserialize)]
+        struct Installation {
+            id: u64,
+        }
+        #[derive(Deserialize)]
+        struct InstallationRepositories {
+            repositories: Vec<Repository>,
+        }
+        let mut names = Vec::new();
+        let keep = |listed: Vec<Repository>, names: &mut Vec<RepoName>| {
+            names.extend(
+                listed
+                    .into_iter()
+                    .filter_map(|r| RepoName::parse(&r.full_name).ok()),
+            );
+        };
+        if !self.is_app() {
+            let mut url = Some(format!("{}/user/repos?per_page={PER_PAGE}", self.api_url));
+            while let Some(page) = url.take() {
+                let (listed, next): (Vec<Repository>, _) =
+                    self.get_page(On::User, &page, deadline).await?;
+                keep(listed, &mut names);
+                url = next.filter(|_| names.len() < limit);
+            }
+        } else {
+            let mut installations = Vec::new();
+            let mut url = Some(format!(
+                "{}/app/installations?per_page={PER_PAGE}",
+                self.api_url
+            ));
+            while let Some(page) = url.take() {
+                let (mut listed, next): (Vec<Installation>, _) =
+                    self.get_page(On::App, &page, deadline).await?;
+                installations.append(&mut listed);
+                url = next;
+            }
+            for installation in installations {
+                let mut url = Some(format!(
+                    "{}/installation/repositories?per_page={PER_PAGE}",
+                    self.api_url
+                ));
+                while let Some(page) = url.take() {
+                    let (listed, next): (InstallationRepositories, _) = self
+                        .get_page(On::Installation(installation.id), &page, deadline)
+                        .await?;
+                    keep(listed.repositories, &mut names);
+                    url = next.filter(|_| names.len() < limit);
+                }
+                if names.len() >= limit {
+                    break;
+                }
+            }
+        }
+        names.truncate(limit);
+        Ok(names)
+    }
+
     /// `GET /app/hook/config`: the App's webhook (the App's JWT).
     pub async fn app_hook_config(&self, deadline: Instant) -> Result<HookConfig, GitHubError> {
         let url = format!("{}/app/hook/config", self.api_url);

@@ -46,6 +46,8 @@ pub enum GitHubError {
     MalformedToken,
     #[error("only a GitHub App may read or redeliver its own webhook's deliveries: give the App's id and key, not a token")]
     NeedsApp,
+    #[error("a GitHub App has no user of its own: this read needs a token")]
+    NeedsToken,
     #[error("GitHub API base URL {0:?} is not an http(s) URL")]
     BaseUrl(String),
     #[error("no root certificates to verify GitHub's TLS certificate")]
@@ -75,9 +77,10 @@ impl GitHubError {
             GitHubError::MalformedToken => "GitHubTokenMalformed",
             GitHubError::App(app::AppAuthError::Secret(_)) => "GitHubAppKeyUnavailable",
             GitHubError::App(app::AppAuthError::Key(_)) => "GitHubAppKeyInvalid",
-            GitHubError::BaseUrl(_) | GitHubError::RootCertificates(_) | GitHubError::NeedsApp => {
-                "GitHubClientMisconfigured"
-            }
+            GitHubError::BaseUrl(_)
+            | GitHubError::RootCertificates(_)
+            | GitHubError::NeedsApp
+            | GitHubError::NeedsToken => "GitHubClientMisconfigured",
             GitHubError::Transient { .. } => "GitHubUnavailable",
             GitHubError::Rejected { .. } => "GitHubRejected",
         }
