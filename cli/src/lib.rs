@@ -10,6 +10,10 @@
 //! - `stack`: a deployed stack's parts, read by its name;
 //! - `github_access`: which GitHub credential, for what.
 
+// The layout of the handler's futures (GitHub and AWS calls, retried, inside
+// spans and deadlines) can nest deeper than the default limit of 128.
+#![recursion_limit = "256"]
+
 pub mod alarm_checks;
 pub mod buttons;
 pub mod doctor;

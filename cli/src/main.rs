@@ -59,8 +59,10 @@ enum Command {
         #[command(flatten)]
         github: GitHubArgs,
     },
-    /// The story of a delivery (X-GitHub-Delivery) or a commit: what trigger
-    /// decided, what started, and its state now.
+    /// The story of a delivery (X-GitHub-Delivery) or a commit, in time order:
+    /// what GitHub sent and the webhook answered (with a GitHub credential),
+    /// what trigger decided, what started and its state now (a failed build's
+    /// phase, a failed execution's stage), and what the commit shows on GitHub.
     Explain {
         /// A delivery id, or a commit SHA (then --repository too).
         what: String,

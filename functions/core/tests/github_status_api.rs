@@ -1,6 +1,10 @@
 //! The GitHub client against an HTTP stand-in whose expectations come from
 //! GitHub's published REST description of "Create a commit status".
 
+// The layout of the client's retrying futures nests deeper than the default
+// limit of 128 when a build unifies every target's features (`--all-targets`).
+#![recursion_limit = "256"]
+
 use gantry_core::github::{CommitStatus, GitHubClient, GitHubError, RetryPolicy, StatusState};
 use gantry_core::ids::{CommitSha, RepoName};
 use gantry_core::secret::CachedSecret;

@@ -8,6 +8,10 @@
 //! metric, which has an alarm; a redelivery GitHub did not take fails the
 //! run, so Lambda retries it and its failure queue keeps the record.
 
+// The layout of the handler's futures (GitHub and AWS calls, retried, inside
+// spans and deadlines) can nest deeper than the default limit of 128.
+#![recursion_limit = "256"]
+
 pub mod config;
 
 use gantry_core::github::redelivery::{self, RedeliveryPlan};

@@ -2,6 +2,10 @@
 //! statuses (token mode) or check runs (App mode) out, decided from the
 //! build's or execution's current state.
 
+// The layout of the handler's futures (GitHub and AWS calls, retried, inside
+// spans and deadlines) can nest deeper than the default limit of 128.
+#![recursion_limit = "256"]
+
 pub mod checks;
 pub mod config;
 mod enrich;

@@ -6,6 +6,11 @@
 //! event comes (`once`, the ledger), and a failure is tried again with backoff
 //! or kept in a dead-letter queue (`retry`).
 
+// The layout of `approval`'s and the handler's futures nests deeper than the
+// default limit of 128 allows when a build unifies the dev-dependencies'
+// features too (`cargo build --all-targets`), as `main.rs` needs it always.
+#![recursion_limit = "256"]
+
 pub mod approval;
 pub mod buttons;
 pub mod cancel;

@@ -95,10 +95,29 @@ async fn main() -> Result<(), BoxError> {
         ),
     ];
 
+    // The same work in Python and boto3, when scripts/bench names its bootstrap.
+    let python = std::env::var("GANTRY_PYTHON_BASELINE").ok();
+    let mut functions = functions;
+    if python.is_some() {
+        functions.push((
+            "python-webhook",
+            with(&[
+                ("GANTRY_EVENT_BUS", scenario::BUS.into()),
+                ("GANTRY_WEBHOOK_SECRET", LOCAL_SECRET.into()),
+                // Lambda sets both; botocore reads this one.
+                ("AWS_DEFAULT_REGION", gantry_tests::moto::REGION.into()),
+            ]),
+            sample("webhook/push.json"),
+        ));
+    }
+
     let log_dir = std::env::temp_dir().join("gantry-coldstart");
     let mut bare_init = None;
     for (name, env, event) in functions {
-        let binary = binary(&dir, name);
+        let binary = match (name, &python) {
+            ("python-webhook", Some(bootstrap)) => PathBuf::from(bootstrap),
+            _ => binary(&dir, name),
+        };
         let (mut inits, mut firsts, mut rss) = (Vec::new(), Vec::new(), Vec::new());
         for run in 0..runs {
             let function = LocalFunction::start(
