@@ -5,6 +5,7 @@
 
 pub mod app_mode;
 pub mod deliveries;
+pub mod fault_proxy;
 pub mod local_run;
 pub mod moto;
 pub mod recorder;
@@ -12,6 +13,7 @@ pub mod rest;
 pub mod route;
 pub mod runtime;
 pub mod scenario;
+pub mod soak;
 
 use http::{HeaderMap, HeaderValue};
 use std::path::PathBuf;

@@ -1,0 +1,543 @@
+//! The soak: many deliveries through the real binaries (webhook -> bus ->
+//! trigger -> state-change events -> status) against moto and the GitHub
+//! stand-in, each function behind a fault proxy (`fault_proxy`), counting
+//! what was lost, started twice or regressed.
+//!
+//! - Every delivery is a push to its own commit that two routes take (a
+//!   pipeline and a project), so each delivery must start exactly two targets.
+//! - A delivery the webhook answers 5xx is redelivered with the same delivery
+//!   id, as an operator would from GitHub's page, up to `MAX_REDELIVERIES`
+//!   times; one in ten delivered ones is redelivered once more anyway.
+//! - The rule's queue is handed to trigger in batches as the event source
+//!   mapping does, and trigger's own backoff (a minute, then longer) is
+//!   honoured: a failed event waits as it would deployed, so a soak with
+//!   faults takes minutes, most of them waiting.
+//! - moto runs no build or execution for long and emits no state change, so
+//!   the soak feeds status each start's events out of order and repeated
+//!   (succeeded, in progress, succeeded); every start succeeds in moto, so the
+//!   commit's final status for each target must be `success`, and no `pending`
+//!   may follow a `success`.
+//! - A start is counted by its idempotency token in the request trigger sent
+//!   (the proxy sees every request): the SDK's retry of a lost answer repeats
+//!   the token, which AWS dedupes and moto does not, so distinct tokens per
+//!   (delivery, target) are what AWS would have started.
+//! - What ends in a dead-letter queue, or in status's failures after Lambda's
+//!   three tries, is redriven with the proxies healed, and the work must then
+//!   be complete.
+
+use crate::fault_proxy::{FaultProxy, Upstream};
+use crate::moto::Moto;
+use crate::runtime::LocalFunction;
+use crate::scenario::{self, LocalAws, LOCAL_SECRET, PIPELINE, PROJECT, REPOSITORY};
+use crate::{sample, workspace_binary, BoxError};
+use gantry_core::ids::DeliveryId;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Redeliveries of one delivery the webhook answered 5xx.
+pub const MAX_REDELIVERIES: usize = 5;
+/// Lambda's tries of an asynchronous invocation (the first and two retries).
+const STATUS_TRIES: usize = 3;
+
+#[derive(Debug, Clone)]
+pub struct SoakConfig {
+    pub deliveries: usize,
+    /// Of every request a function sends, the share that meets a fault.
+    pub fault_rate: f64,
+    pub seed: u64,
+    pub log_dir: PathBuf,
+    /// The soak stops by itself after this long, reporting what it has.
+    pub time_budget: Duration,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SoakReport {
+    pub deliveries: usize,
+    pub fault_rate: f64,
+    pub answered_2xx: usize,
+    /// Deliveries answered 5xx at least once, then redelivered until 2xx.
+    pub answered_5xx_then_redelivered: usize,
+    /// Deliveries still answered 5xx after every redelivery.
+    pub answered_5xx_to_the_end: usize,
+    /// Deliveries sent again after a 2xx (a duplicate GitHub would send).
+    pub duplicate_deliveries: usize,
+    pub targets_expected: usize,
+    /// (delivery, target) started exactly once: one idempotency token.
+    pub started_once: usize,
+    /// (delivery, target) started under two or more tokens: duplicated.
+    pub started_more_than_once: usize,
+    /// (delivery, target) never started, after redriving.
+    pub never_started: usize,
+    pub dead_letters: usize,
+    pub status_failures_redriven: usize,
+    pub statuses_expected: usize,
+    pub statuses_final_success: usize,
+    pub statuses_wrong: usize,
+    pub statuses_missing: usize,
+    /// A `pending` posted after a `success` for the same commit and context.
+    pub regressions: usize,
+    pub aws_faults: BTreeMap<String, usize>,
+    pub github_faults: BTreeMap<String, usize>,
+    pub out_of_time: bool,
+    pub seconds: f64,
+}
+
+impl SoakReport {
+    /// Zero lost, zero duplicated, zero regressed.
+    pub fn clean(&self) -> bool {
+        self.started_more_than_once == 0
+            && self.never_started == 0
+            && self.answered_5xx_to_the_end == 0
+            && self.statuses_wrong == 0
+            && self.statuses_missing == 0
+            && self.regressions == 0
+            && !self.out_of_time
+    }
+}
+
+/// Two routes take every push: a pipeline and a project.
+pub fn soak_routes() -> String {
+    json!({"routes": [
+        {"name": "pipeline", "repository": REPOSITORY, "events": ["push"], "branches": ["**"], "pipeline": PIPELINE},
+        {"name": "build", "repository": REPOSITORY, "events": ["push"], "branches": ["**"], "codebuild_project": PROJECT}
+    ]})
+    .to_string()
+}
+
+struct World {
+    _moto: Moto,
+    aws: LocalAws,
+    github: MockServer,
+    aws_proxy: FaultProxy,
+    github_proxy: FaultProxy,
+    webhook: LocalFunction,
+    trigger: LocalFunction,
+    status: LocalFunction,
+}
+
+async fn world(config: &SoakConfig) -> Result<World, BoxError> {
+    let moto = Moto::start().await?;
+    let aws = scenario::provision(&moto.sdk_config().await).await?;
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/repos/[^/]+/[^/]+/statuses/[0-9a-f]{40}$"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
+        .mount(&github)
+        .await;
+    let aws_proxy = FaultProxy::start(
+        &moto.endpoint,
+        Upstream::Aws,
+        config.fault_rate,
+        config.seed,
+    )
+    .await?;
+    let github_proxy = FaultProxy::start(
+        &github.uri(),
+        Upstream::GitHub,
+        config.fault_rate,
+        config.seed ^ 0x5eed,
+    )
+    .await?;
+    // Every function reaches AWS through the proxy.
+    let env = |extra: &[(&str, String)]| {
+        let mut env: Vec<(String, String)> = moto
+            .env()
+            .into_iter()
+            .map(|(k, v)| {
+                if k == "AWS_ENDPOINT_URL" {
+                    (k, aws_proxy.url.clone())
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        env
+    };
+    let log = |name: &str| config.log_dir.join(format!("soak-{name}.log"));
+    let webhook = LocalFunction::start(
+        "webhook",
+        &workspace_binary("webhook"),
+        &env(&[
+            ("GANTRY_EVENT_BUS", scenario::BUS.into()),
+            ("GANTRY_WEBHOOK_SECRET", LOCAL_SECRET.into()),
+        ]),
+        log("webhook"),
+    )
+    .await?;
+    let trigger = LocalFunction::start(
+        "trigger",
+        &workspace_binary("trigger"),
+        &env(&[
+            ("GANTRY_ROUTES", soak_routes()),
+            ("GANTRY_LEDGER_TABLE", scenario::LEDGER_TABLE.into()),
+            ("GANTRY_TRIGGER_QUEUE_URL", aws.queue_url.clone()),
+            ("GANTRY_TRIGGER_DLQ_URL", aws.dead_letter_url.clone()),
+        ]),
+        log("trigger"),
+    )
+    .await?;
+    let status = LocalFunction::start(
+        "status",
+        &workspace_binary("status"),
+        &env(&[
+            (
+                "GANTRY_GITHUB_TOKEN",
+                crate::local_run::LOCAL_GITHUB_TOKEN.into(),
+            ),
+            ("GANTRY_GITHUB_API_URL", github_proxy.url.clone()),
+        ]),
+        log("status"),
+    )
+    .await?;
+    Ok(World {
+        _moto: moto,
+        aws,
+        github,
+        aws_proxy,
+        github_proxy,
+        webhook,
+        trigger,
+        status,
+    })
+}
+
+/// Delivery `index`'s id and commit.
+fn delivery(seed: u64, index: usize) -> (String, String) {
+    let id = format!("{:08x}-0000-4000-8000-{:012x}", seed as u32, index);
+    let mut commit = format!("{:08x}{:032x}", seed as u32, index as u128 * 0x9e37_79b9);
+    commit.truncate(40);
+    (id, commit)
+}
+
+/// The push sample's Function URL request, as delivery `id` of `commit`, signed.
+fn push_request(template: &Value, id: &str, commit: &str) -> Value {
+    let mut request = template.clone();
+    let mut payload: Value =
+        serde_json::from_str(template["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+    payload["after"] = commit.into();
+    payload["head_commit"]["id"] = commit.into();
+    let body = payload.to_string();
+    let signature = gantry_webhook::signature::sign(LOCAL_SECRET.as_bytes(), body.as_bytes());
+    request["body"] = body.into();
+    request["headers"]["x-github-delivery"] = id.into();
+    request["headers"]["x-hub-signature-256"] = signature.into();
+    request["headers"]["content-length"] = request["body"]
+        .as_str()
+        .map(str::len)
+        .unwrap_or(0)
+        .to_string()
+        .into();
+    request
+}
+
+fn status_code(answer: &Value) -> u16 {
+    answer["statusCode"].as_u64().unwrap_or(0) as u16
+}
+
+pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
+    let started = Instant::now();
+    let out_of_time = || started.elapsed() > config.time_budget;
+    let world = world(config).await?;
+    let template = sample("webhook/push.json");
+    let mut report = SoakReport {
+        deliveries: config.deliveries,
+        fault_rate: config.fault_rate,
+        ..SoakReport::default()
+    };
+    let mut commits: HashMap<String, String> = HashMap::new();
+
+    // 1. GitHub delivers; a 5xx is redelivered.
+    for index in 0..config.deliveries {
+        let (id, commit) = delivery(config.seed, index);
+        commits.insert(id.clone(), commit.clone());
+        let request = push_request(&template, &id, &commit);
+        let mut failed_once = false;
+        let mut delivered = false;
+        for _ in 0..=MAX_REDELIVERIES {
+            // A function error (the webhook's own retries ran out) is a 5xx too.
+            let code = world
+                .webhook
+                .invoke(&request)
+                .await
+                .map(|a| status_code(&a))
+                .unwrap_or(500);
+            if (200..300).contains(&code) {
+                delivered = true;
+                break;
+            }
+            failed_once = true;
+        }
+        match (delivered, failed_once) {
+            (true, false) => report.answered_2xx += 1,
+            (true, true) => {
+                report.answered_2xx += 1;
+                report.answered_5xx_then_redelivered += 1;
+            }
+            (false, _) => report.answered_5xx_to_the_end += 1,
+        }
+        if delivered && index % 10 == 3 {
+            report.duplicate_deliveries += 1;
+            let _ = world.webhook.invoke(&request).await;
+        }
+        // Keep the queue moving as deliveries arrive.
+        if index % 10 == 9 {
+            pump(&world, Duration::from_millis(200)).await?;
+        }
+    }
+
+    eprintln!(
+        "soak: {} deliveries sent in {:.1} s",
+        config.deliveries,
+        started.elapsed().as_secs_f64()
+    );
+    // 2. trigger takes the queue until it is empty.
+    while world.aws.messages_in(&world.aws.queue_url).await? > 0 && !out_of_time() {
+        pump(&world, Duration::from_secs(1)).await?;
+    }
+
+    // 3. What reached a dead-letter queue is moved back with the proxies healed.
+    report.dead_letters = world.aws.messages_in(&world.aws.dead_letter_url).await? as usize;
+    if report.dead_letters > 0 {
+        world.aws_proxy.heal();
+        redrive_dead_letters(&world.aws).await?;
+        while world.aws.messages_in(&world.aws.queue_url).await? > 0 && !out_of_time() {
+            pump(&world, Duration::from_secs(1)).await?;
+        }
+    }
+
+    eprintln!(
+        "soak: the trigger queue empty after {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    // 4. What started, by the ledger (read past the proxy) and by the tokens sent.
+    let ledger = scenario::ledger(&world.aws.sdk, gantry_core::ledger::Clock::system());
+    let tokens = start_tokens(&world.aws_proxy);
+    let mut starts = Vec::new();
+    for (id, commit) in &commits {
+        let delivery_id = DeliveryId::parse(id)?;
+        let recorded = ledger
+            .starts_for_delivery(
+                &delivery_id,
+                tokio::time::Instant::now() + Duration::from_secs(20),
+            )
+            .await?;
+        for target in [format!("pipeline/{PIPELINE}"), format!("project/{PROJECT}")] {
+            report.targets_expected += 1;
+            let distinct = tokens
+                .get(&(id.clone(), target.clone()))
+                .map_or(0, BTreeSet::len);
+            let start = recorded
+                .iter()
+                .find(|s| s.target == target)
+                .and_then(|s| s.started.clone());
+            match (distinct, start) {
+                (0, _) | (_, None) => report.never_started += 1,
+                (1, Some(start)) => {
+                    report.started_once += 1;
+                    starts.push((commit.clone(), target, start));
+                }
+                (_, Some(start)) => {
+                    report.started_more_than_once += 1;
+                    starts.push((commit.clone(), target, start));
+                }
+            }
+        }
+    }
+
+    // 5. status gets each start's events, out of order and repeated.
+    let mut failed_reports = Vec::new();
+    for (commit, _target, start) in &starts {
+        for event in state_changes(&start.kind, &start.id, commit) {
+            let mut reported = false;
+            for _ in 0..STATUS_TRIES {
+                if world.status.invoke(&event).await.is_ok() {
+                    reported = true;
+                    break;
+                }
+            }
+            if !reported {
+                failed_reports.push(event);
+            }
+        }
+        if out_of_time() {
+            break;
+        }
+    }
+    eprintln!(
+        "soak: {} starts reported to status after {:.1} s",
+        starts.len(),
+        started.elapsed().as_secs_f64()
+    );
+    report.status_failures_redriven = failed_reports.len();
+    if !failed_reports.is_empty() {
+        world.aws_proxy.heal();
+        world.github_proxy.heal();
+        for event in &failed_reports {
+            world.status.invoke(event).await?;
+        }
+    }
+
+    // 6. The statuses as GitHub holds them.
+    let mut posted: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for request in world.github.received_requests().await.unwrap_or_default() {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let sha = request
+            .url
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        posted
+            .entry((sha, body["context"].as_str().unwrap_or_default().to_owned()))
+            .or_default()
+            .push(body["state"].as_str().unwrap_or_default().to_owned());
+    }
+    for (commit, target, _) in &starts {
+        report.statuses_expected += 1;
+        let context = format!(
+            "gantry/{}",
+            target.split_once('/').map_or(target.as_str(), |(_, n)| n)
+        );
+        match posted.get(&(commit.clone(), context)) {
+            None => report.statuses_missing += 1,
+            Some(states) => {
+                if states.last().map(String::as_str) == Some("success") {
+                    report.statuses_final_success += 1;
+                } else {
+                    report.statuses_wrong += 1;
+                }
+                let first_success = states.iter().position(|s| s == "success");
+                if first_success.is_some_and(|at| states[at..].iter().any(|s| s == "pending")) {
+                    report.regressions += 1;
+                }
+            }
+        }
+    }
+    report.aws_faults = world.aws_proxy.fault_counts();
+    report.github_faults = world.github_proxy.fault_counts();
+    report.out_of_time = out_of_time();
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// One batch from the trigger queue through trigger, settled by its answer as
+/// the event source mapping does: a failed message stays hidden for the backoff
+/// trigger gave it.
+async fn pump(world: &World, wait: Duration) -> Result<(), BoxError> {
+    let batch = world.aws.receive_batch(10, wait).await?;
+    if batch["Records"].as_array().is_none_or(Vec::is_empty) {
+        return Ok(());
+    }
+    let answer = match world.trigger.invoke(&batch).await {
+        Ok(answer) => answer,
+        // A failed invocation: the whole batch comes back after the queue's
+        // visibility timeout, as Lambda would leave it.
+        Err(_) => json!({"batchItemFailures": batch["Records"].as_array().into_iter().flatten()
+            .map(|r| json!({"itemIdentifier": r["messageId"]})).collect::<Vec<_>>()}),
+    };
+    world.aws.settle(&batch, &answer).await?;
+    Ok(())
+}
+
+/// Every message of the trigger's dead-letter queue back onto its queue (what
+/// `gantry redrive --queue TriggerDlq` does).
+async fn redrive_dead_letters(aws: &LocalAws) -> Result<(), BoxError> {
+    let sqs = aws_sdk_sqs::Client::new(&aws.sdk);
+    loop {
+        let output = sqs
+            .receive_message()
+            .queue_url(&aws.dead_letter_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await?;
+        if output.messages().is_empty() {
+            return Ok(());
+        }
+        for message in output.messages() {
+            sqs.send_message()
+                .queue_url(&aws.queue_url)
+                .message_body(message.body().unwrap_or_default())
+                .send()
+                .await?;
+            if let Some(handle) = message.receipt_handle() {
+                sqs.delete_message()
+                    .queue_url(&aws.dead_letter_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await?;
+            }
+        }
+    }
+}
+
+/// Each (delivery, target) and the distinct idempotency tokens trigger sent
+/// to start it.
+fn start_tokens(proxy: &FaultProxy) -> HashMap<(String, String), BTreeSet<String>> {
+    let mut tokens: HashMap<(String, String), BTreeSet<String>> = HashMap::new();
+    for passed in proxy.passed() {
+        let body: Value = serde_json::from_slice(&passed.body).unwrap_or_default();
+        let (target, token, variables) = match passed.operation.as_str() {
+            "StartPipelineExecution" => (
+                format!("pipeline/{}", body["name"].as_str().unwrap_or_default()),
+                body["clientRequestToken"].as_str(),
+                &body["variables"],
+            ),
+            "StartBuild" => (
+                format!(
+                    "project/{}",
+                    body["projectName"].as_str().unwrap_or_default()
+                ),
+                body["idempotencyToken"].as_str(),
+                &body["environmentVariablesOverride"],
+            ),
+            _ => continue,
+        };
+        let delivery = variables
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|v| v["name"] == "GANTRY_DELIVERY_ID")
+            .and_then(|v| v["value"].as_str());
+        if let (Some(delivery), Some(token)) = (delivery, token) {
+            tokens
+                .entry((delivery.to_owned(), target))
+                .or_default()
+                .insert(token.to_owned());
+        }
+    }
+    tokens
+}
+
+/// A start's state changes as status would receive them, out of order and
+/// repeated: succeeded, then the earlier state, then succeeded again.
+fn state_changes(kind: &str, id: &str, commit: &str) -> Vec<Value> {
+    if kind == "build" {
+        let build = id.rsplit('/').next().unwrap_or(id);
+        ["SUCCEEDED", "IN_PROGRESS", "SUCCEEDED"]
+            .into_iter()
+            .map(|state| scenario::build_state_change(build, state, commit))
+            .collect()
+    } else {
+        [
+            ("codepipeline.docs.pipeline-succeeded.json", "SUCCEEDED"),
+            ("codepipeline.docs.pipeline-started.json", "STARTED"),
+            ("codepipeline.docs.pipeline-succeeded.json", "SUCCEEDED"),
+        ]
+        .into_iter()
+        .map(|(sample_name, state)| {
+            scenario::state_change(
+                sample_name,
+                json!({"pipeline": PIPELINE, "execution-id": id, "state": state}),
+            )
+        })
+        .collect()
+    }
+}
