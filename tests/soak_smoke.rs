@@ -14,7 +14,7 @@ async fn fifty_deliveries_under_faults_lose_nothing_start_nothing_twice_and_regr
         fault_rate: 0.1,
         seed: 7,
         log_dir,
-        time_budget: Duration::from_secs(300),
+        time_budget: Duration::from_secs(900),
     })
     .await
     .unwrap();

@@ -5,6 +5,10 @@
 //!
 //! - Every delivery is a push to its own commit that two routes take (a
 //!   pipeline and a project), so each delivery must start exactly two targets.
+//! - The AWS side meets faults on EventBridge (the webhook's publish), Secrets
+//!   Manager (the webhook's secret, read for every delivery), DynamoDB (the
+//!   ledger), CodePipeline, CodeBuild and SQS (trigger's own queue calls); the
+//!   GitHub side on every status posted.
 //! - A delivery the webhook answers 5xx is redelivered with the same delivery
 //!   id, as an operator would from GitHub's page, up to `MAX_REDELIVERIES`
 //!   times; one in ten delivered ones is redelivered once more anyway.
@@ -160,12 +164,24 @@ async fn world(config: &SoakConfig) -> Result<World, BoxError> {
         env
     };
     let log = |name: &str| config.log_dir.join(format!("soak-{name}.log"));
+    // The webhook's secret in Secrets Manager, read again for every delivery
+    // (a time to live of 0), so Secrets Manager's faults are met as often as
+    // the bus's.
+    let secret_arn = aws_sdk_secretsmanager::Client::new(&aws.sdk)
+        .create_secret()
+        .name("gantry-soak-webhook-secret")
+        .secret_string(LOCAL_SECRET)
+        .send()
+        .await?
+        .arn
+        .ok_or("Secrets Manager gave the secret no ARN")?;
     let webhook = LocalFunction::start(
         "webhook",
         &workspace_binary("webhook"),
         &env(&[
             ("GANTRY_EVENT_BUS", scenario::BUS.into()),
-            ("GANTRY_WEBHOOK_SECRET", LOCAL_SECRET.into()),
+            ("GANTRY_WEBHOOK_SECRET_ARN", secret_arn),
+            ("GANTRY_SECRET_TTL_SECONDS", "0".into()),
         ]),
         log("webhook"),
     )

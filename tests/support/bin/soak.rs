@@ -13,7 +13,10 @@ async fn main() -> Result<std::process::ExitCode, gantry_tests::BoxError> {
     let deliveries = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
     let fault_rate = args.next().and_then(|n| n.parse().ok()).unwrap_or(0.1);
     let seed = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
-    let log_dir = gantry_tests::workspace_root().join("target/soak");
+    // One folder per run, so runs side by side keep their functions' logs apart.
+    let log_dir = gantry_tests::workspace_root()
+        .join("target/soak")
+        .join(format!("{deliveries}-at-{fault_rate}-seed-{seed}"));
     std::fs::create_dir_all(&log_dir)?;
     let report = soak::run(&SoakConfig {
         deliveries,
