@@ -351,6 +351,10 @@ def trigger_backoff(receive: int) -> int:
 
 # Lambda's application log levels (LoggingConfig.ApplicationLogLevel), most detailed first.
 LAMBDA_LOG_LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+# Lambda's system log levels (LoggingConfig.SystemLogLevel, the template's
+# PlatformLogLevel), most detailed first; WARN, the default, drops the start and
+# report lines of every invocation (BENCHMARKS.md, "The bill, estimated").
+LAMBDA_SYSTEM_LOG_LEVELS = ["DEBUG", "INFO", "WARN"]
 # The alarms on the webhook's Function URL and invocations, and on the status
 # function's embedded metric: (namespace, metric, function key, statistic, comparison).
 WEBHOOK_URL_5XX = ("AWS/Lambda", "Url5xxCount", "Webhook")
@@ -559,7 +563,7 @@ def scenarios(account: str, region: str) -> list[Scenario]:
         ),
         Scenario(
             tag="existing",
-            title="no example pipeline, own routes, existing bucket (customer managed key) and secrets, explicit prune prefixes, the pruner's memory for 5,000,000 versions (PrunerMemorySize 1280), alarm topic, raw test reports in their own bucket (TestReportBucket)",
+            title="no example pipeline, own routes, existing bucket (customer managed key) and secrets, explicit prune prefixes, the pruner's memory for 5,000,000 versions (PrunerMemorySize 1280), alarm topic, raw test reports in their own bucket (TestReportBucket), Lambda's start and report lines kept (PlatformLogLevel INFO)",
             stack="gantry-existing",
             params={
                 "CreateExamplePipeline": "false",
@@ -570,6 +574,7 @@ def scenarios(account: str, region: str) -> list[Scenario]:
                 "ReservedConcurrency": "false",
                 "DryRun": "false",
                 "LogRetentionInDays": "7",
+                "PlatformLogLevel": "INFO",
                 "GitHubApiUrl": "https://github.example.com/api/v3",
                 "AlarmTopicArn": f"arn:aws:sns:{region}:{account}:gantry-alarms",
                 "WebhookInvocationAlarmThreshold": "250",
@@ -1435,6 +1440,11 @@ class Run:
                 f"function {name}: application log level is LogLevel [template]",
                 logging.get("ApplicationLogLevel"),
                 self.values["LogLevel"],
+            )
+            self.r.equal(
+                f"function {name}: system log level is PlatformLogLevel ({self.values['PlatformLogLevel']}) [template]",
+                logging.get("SystemLogLevel"),
+                self.values["PlatformLogLevel"],
             )
         self.r.check("each function has a role of its own", len(set(roles.values())) == len(roles), str(roles))
         absent = [key for key in FUNCTIONS if key not in self.functions()]
@@ -3667,6 +3677,28 @@ def check_template(report: Report, account: str, region: str) -> None:
     check_parameter_patterns(report, template, account)
     check_upgrade(report, template, account, region)
     report.equal("LogLevel: exactly Lambda's application log levels", [str(v) for v in params["LogLevel"].get("AllowedValues", [])], LAMBDA_LOG_LEVELS)
+    spec = params.get("PlatformLogLevel", {})
+    report.equal(
+        "PlatformLogLevel: a string, exactly Lambda's system log levels, default WARN",
+        (spec.get("Type"), [str(v) for v in spec.get("AllowedValues", [])], spec.get("Default")),
+        ("String", LAMBDA_SYSTEM_LOG_LEVELS, "WARN"),
+    )
+    text = " ".join(spec.get("Description", "").split())
+    report.check(
+        "PlatformLogLevel: the description gives INFO's cost (about 600 bytes an invocation, BENCHMARKS.md's bill)",
+        all(part in text for part in ["600 bytes", "BENCHMARKS.md", "The bill, estimated"]),
+        text,
+    )
+    levels = {
+        lid: resource["Properties"].get("LoggingConfig", {}).get("SystemLogLevel")
+        for lid, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+    report.check(
+        f"every function's SystemLogLevel is a Ref to PlatformLogLevel ({len(levels)} functions) [template]",
+        len(levels) == len(FUNCTIONS) and all(level == {"Ref": "PlatformLogLevel"} for level in levels.values()),
+        str(levels),
+    )
     check_redeliver_parameters(report, template)
     report.equal(
         "WebhookInvocationAlarmThreshold: a number, default 1000",

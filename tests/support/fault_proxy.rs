@@ -11,7 +11,9 @@
 //! - GitHub: a 502, a 429 with `Retry-After`, a secondary rate limit (403 with
 //!   GitHub's message and `Retry-After`), a reset, a lost answer, a slow answer.
 //!
-//! Loopback only; the decisions come from a seeded generator, so a run repeats.
+//! Loopback only; the decisions come from a seeded generator, drawn in the
+//! order requests arrive (concurrent requests may arrive in either order, so
+//! two runs with one seed meet about the same faults, not the same ones).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -52,8 +54,20 @@ const FAULTS: [Fault; 5] = [
 #[derive(Debug, Clone)]
 pub struct Passed {
     pub operation: String,
+    /// The SDK's `amz-sdk-invocation-id`: the same on every retry of one call.
+    pub invocation: Option<String>,
     pub body: Bytes,
     pub fault: Option<Fault>,
+}
+
+impl Passed {
+    /// Whether the request reached the upstream (and so took effect there).
+    pub fn arrived(&self) -> bool {
+        matches!(
+            self.fault,
+            None | Some(Fault::Slow) | Some(Fault::AnswerLost)
+        )
+    }
 }
 
 struct Shared {
@@ -193,6 +207,11 @@ impl Shared {
         if let Ok(mut log) = self.log.lock() {
             log.push(Passed {
                 operation,
+                invocation: parts
+                    .headers
+                    .get("amz-sdk-invocation-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
                 body: body.clone(),
                 fault,
             });

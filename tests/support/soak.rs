@@ -24,7 +24,10 @@
 //! - A start is counted by its idempotency token in the request trigger sent
 //!   (the proxy sees every request): the SDK's retry of a lost answer repeats
 //!   the token, which AWS dedupes and moto does not, so distinct tokens per
-//!   (delivery, target) are what AWS would have started.
+//!   (delivery, target) are what AWS would have started. trigger's token is
+//!   fixed per (delivery, target), so a second start trigger itself makes is
+//!   counted apart: separate SDK calls (each with its own invocation id) that
+//!   reached moto for one (delivery, target).
 //! - What ends in a dead-letter queue, or in status's failures after Lambda's
 //!   three tries, is redriven with the proxies healed, and the work must then
 //!   be complete.
@@ -75,6 +78,10 @@ pub struct SoakReport {
     pub started_once: usize,
     /// (delivery, target) started under two or more tokens: duplicated.
     pub started_more_than_once: usize,
+    /// (delivery, target) whose start reached AWS in two or more separate
+    /// calls under its one token: AWS dedupes them (within its idempotency
+    /// window), moto does not; not a duplicate, but reported.
+    pub started_again_under_the_same_token: usize,
     /// (delivery, target) never started, after redriving.
     pub never_started: usize,
     pub dead_letters: usize,
@@ -252,6 +259,27 @@ fn push_request(template: &Value, id: &str, commit: &str) -> Value {
     request
 }
 
+/// A call of the harness itself (past the proxies, to moto), tried again
+/// when moto is slow to answer: the harness is not what is under test.
+async fn steady<T, F, Fut>(mut call: F) -> Result<T, BoxError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, BoxError>>,
+{
+    let mut tries = 0;
+    loop {
+        match call().await {
+            Ok(value) => return Ok(value),
+            Err(err) if tries < 5 => {
+                tries += 1;
+                eprintln!("soak: the harness's own call failed ({err}); trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 fn status_code(answer: &Value) -> u16 {
     answer["statusCode"].as_u64().unwrap_or(0) as u16
 }
@@ -303,7 +331,7 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
         }
         // Keep the queue moving as deliveries arrive.
         if index % 10 == 9 {
-            pump(&world, Duration::from_millis(200)).await?;
+            steady(|| pump(&world, Duration::from_millis(200))).await?;
         }
     }
 
@@ -313,17 +341,18 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
         started.elapsed().as_secs_f64()
     );
     // 2. trigger takes the queue until it is empty.
-    while world.aws.messages_in(&world.aws.queue_url).await? > 0 && !out_of_time() {
-        pump(&world, Duration::from_secs(1)).await?;
+    while steady(|| world.aws.messages_in(&world.aws.queue_url)).await? > 0 && !out_of_time() {
+        steady(|| pump(&world, Duration::from_secs(1))).await?;
     }
 
     // 3. What reached a dead-letter queue is moved back with the proxies healed.
-    report.dead_letters = world.aws.messages_in(&world.aws.dead_letter_url).await? as usize;
+    report.dead_letters =
+        steady(|| world.aws.messages_in(&world.aws.dead_letter_url)).await? as usize;
     if report.dead_letters > 0 {
         world.aws_proxy.heal();
-        redrive_dead_letters(&world.aws).await?;
-        while world.aws.messages_in(&world.aws.queue_url).await? > 0 && !out_of_time() {
-            pump(&world, Duration::from_secs(1)).await?;
+        steady(|| redrive_dead_letters(&world.aws)).await?;
+        while steady(|| world.aws.messages_in(&world.aws.queue_url)).await? > 0 && !out_of_time() {
+            steady(|| pump(&world, Duration::from_secs(1))).await?;
         }
     }
 
@@ -333,21 +362,26 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
     );
     // 4. What started, by the ledger (read past the proxy) and by the tokens sent.
     let ledger = scenario::ledger(&world.aws.sdk, gantry_core::ledger::Clock::system());
-    let tokens = start_tokens(&world.aws_proxy);
+    let calls = start_calls(&world.aws_proxy);
     let mut starts = Vec::new();
     for (id, commit) in &commits {
         let delivery_id = DeliveryId::parse(id)?;
-        let recorded = ledger
-            .starts_for_delivery(
-                &delivery_id,
-                tokio::time::Instant::now() + Duration::from_secs(20),
-            )
-            .await?;
+        let recorded = steady(|| async {
+            Ok(ledger
+                .starts_for_delivery(
+                    &delivery_id,
+                    tokio::time::Instant::now() + Duration::from_secs(20),
+                )
+                .await?)
+        })
+        .await?;
         for target in [format!("pipeline/{PIPELINE}"), format!("project/{PROJECT}")] {
             report.targets_expected += 1;
-            let distinct = tokens
-                .get(&(id.clone(), target.clone()))
-                .map_or(0, BTreeSet::len);
+            let sent = calls.get(&(id.clone(), target.clone()));
+            let distinct = sent.map_or(0, |c| c.tokens.len());
+            if sent.is_some_and(|c| c.calls_arrived.len() > 1) {
+                report.started_again_under_the_same_token += 1;
+            }
             let start = recorded
                 .iter()
                 .find(|s| s.target == target)
@@ -494,10 +528,19 @@ async fn redrive_dead_letters(aws: &LocalAws) -> Result<(), BoxError> {
     }
 }
 
-/// Each (delivery, target) and the distinct idempotency tokens trigger sent
-/// to start it.
-fn start_tokens(proxy: &FaultProxy) -> HashMap<(String, String), BTreeSet<String>> {
-    let mut tokens: HashMap<(String, String), BTreeSet<String>> = HashMap::new();
+/// What trigger sent to start one (delivery, target).
+#[derive(Debug, Default)]
+struct StartCalls {
+    /// Distinct idempotency tokens: what AWS would have started.
+    tokens: BTreeSet<String>,
+    /// Distinct SDK calls (a call and its retries share an invocation id)
+    /// that reached moto: more than one means trigger started it again and
+    /// relied on the token to dedupe it.
+    calls_arrived: BTreeSet<String>,
+}
+
+fn start_calls(proxy: &FaultProxy) -> HashMap<(String, String), StartCalls> {
+    let mut calls: HashMap<(String, String), StartCalls> = HashMap::new();
     for passed in proxy.passed() {
         let body: Value = serde_json::from_slice(&passed.body).unwrap_or_default();
         let (target, token, variables) = match passed.operation.as_str() {
@@ -523,13 +566,16 @@ fn start_tokens(proxy: &FaultProxy) -> HashMap<(String, String), BTreeSet<String
             .find(|v| v["name"] == "GANTRY_DELIVERY_ID")
             .and_then(|v| v["value"].as_str());
         if let (Some(delivery), Some(token)) = (delivery, token) {
-            tokens
-                .entry((delivery.to_owned(), target))
-                .or_default()
-                .insert(token.to_owned());
+            let entry = calls.entry((delivery.to_owned(), target)).or_default();
+            entry.tokens.insert(token.to_owned());
+            if passed.arrived() {
+                entry
+                    .calls_arrived
+                    .insert(passed.invocation.clone().unwrap_or_default());
+            }
         }
     }
-    tokens
+    calls
 }
 
 /// A start's state changes as status would receive them, out of order and
