@@ -325,6 +325,8 @@ async fn doctor_says_whether_an_alarm_reaches_anyone() {
     for (name, actions) in [
         ("gantry-TriggerDlqAlarm-1A2B3C", vec![topic.clone()]),
         ("gantry-StatusErrorsAlarm-4D5E6F", vec![]),
+        // Another stack's, whose name shares the prefix: not this stack's concern.
+        ("gantry-staging-TriggerDlqAlarm-7G8H9I", vec![]),
     ] {
         cloudwatch
             .put_metric_alarm()

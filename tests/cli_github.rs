@@ -671,7 +671,7 @@ async fn explain_tells_what_github_sent_what_the_webhook_answered_and_what_the_c
         &subject,
         Some(&gantry_cli::explain::GitHubSide {
             github: &token,
-            scope: &scope,
+            scope: Ok(&scope),
         }),
     )
     .await
@@ -693,6 +693,33 @@ async fn explain_tells_what_github_sent_what_the_webhook_answered_and_what_the_c
     assert_eq!(
         lines.last().unwrap(),
         "status gantry/hello-world-pipeline: success (Pipeline succeeded in 1m 3s)",
+        "{text}"
+    );
+
+    // A token without admin cannot list the hook's deliveries: the story goes
+    // on without them, and says why; the commit's statuses are still read.
+    let report = gantry_cli::explain::run(
+        &clients,
+        scenario::LEDGER_TABLE,
+        &subject,
+        Some(&gantry_cli::explain::GitHubSide {
+            github: &token,
+            scope: Err("could not list the webhooks (admin needed)"),
+        }),
+    )
+    .await
+    .unwrap();
+    let text = report.to_text();
+    assert!(
+        text.contains("GitHub: deliveries not shown: could not list the webhooks (admin needed)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("started 6113728 of Codertocat/Hello-World"),
+        "{text}"
+    );
+    assert!(
+        text.contains("status gantry/hello-world-pipeline: success"),
         "{text}"
     );
 
@@ -742,7 +769,7 @@ async fn explain_tells_what_github_sent_what_the_webhook_answered_and_what_the_c
         &subject,
         Some(&gantry_cli::explain::GitHubSide {
             github: &app,
-            scope: &HookScope::App,
+            scope: Ok(&HookScope::App),
         }),
     )
     .await

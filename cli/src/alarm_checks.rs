@@ -106,7 +106,13 @@ async fn check_alarms(
             .await;
         match answer {
             Ok(output) => {
-                alarms.extend(output.metric_alarms().iter().cloned());
+                alarms.extend(
+                    output
+                        .metric_alarms()
+                        .iter()
+                        .filter(|a| a.alarm_name().is_some_and(|n| of_the_stack(n, prefix)))
+                        .cloned(),
+                );
                 token = output.next_token().map(str::to_owned);
                 if token.is_none() {
                     break;
@@ -166,6 +172,15 @@ async fn check_alarms(
     }
 }
 
+/// Whether alarm `name` is one CloudFormation named for the stack whose
+/// alarms are `prefix`ed: `<stack>-<LogicalId>-<suffix>`, the logical id one
+/// word ending in `Alarm`, so `gantry-` does not take `gantry-staging-...`.
+pub fn of_the_stack(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .and_then(|rest| rest.split_once('-'))
+        .is_some_and(|(logical_id, suffix)| logical_id.ends_with("Alarm") && !suffix.is_empty())
+}
+
 /// The age of `queue`'s oldest message over the last quarter hour, where
 /// CloudWatch reports it (SQS publishes it every minute while the queue is
 /// active).
@@ -214,6 +229,21 @@ pub fn human_age(age: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stacks_alarms_are_told_from_another_stacks_sharing_its_prefix() {
+        assert!(of_the_stack("gantry-TriggerDlqAlarm-1A2B3C", "gantry-"));
+        assert!(!of_the_stack(
+            "gantry-staging-TriggerDlqAlarm-1A2B3C",
+            "gantry-"
+        ));
+        assert!(of_the_stack(
+            "gantry-staging-TriggerDlqAlarm-1A2B3C",
+            "gantry-staging-"
+        ));
+        assert!(!of_the_stack("gantry-TriggerDlqAlarm", "gantry-"));
+        assert!(!of_the_stack("other-TriggerDlqAlarm-1", "gantry-"));
+    }
 
     #[test]
     fn ages_read_as_people_say_them() {

@@ -32,10 +32,11 @@ pub enum ExplainError {
     Ledger(#[from] gantry_core::ledger::LedgerError),
 }
 
-/// Where GitHub's side of the story is read: the webhook that sent the deliveries.
+/// Where GitHub's side of the story is read: the webhook that sent the
+/// deliveries, or why it is not known (the commit's statuses are read anyway).
 pub struct GitHubSide<'a> {
     pub github: &'a GitHubClient,
-    pub scope: &'a HookScope,
+    pub scope: Result<&'a HookScope, &'a str>,
 }
 
 pub async fn run(
@@ -168,19 +169,23 @@ async fn now_on_commit(
 
 /// Every attempt GitHub made at `guids`, oldest first, with the webhook's answer.
 async fn deliveries(side: &GitHubSide<'_>, guids: &[String], deadline: Instant) -> Vec<Finding> {
+    let scope = match side.scope {
+        Ok(scope) => scope,
+        Err(why) => {
+            return vec![Finding::note(
+                "GitHub",
+                format!("deliveries not shown: {why}"),
+            )]
+        }
+    };
     let since = gantry_core::github::hooks::since(SystemTime::now(), crate::replay::GITHUB_KEEPS);
-    let attempts = match side
-        .github
-        .list_deliveries(side.scope, since, deadline)
-        .await
-    {
+    let attempts = match side.github.list_deliveries(scope, since, deadline).await {
         Ok(attempts) => attempts,
         Err(err) => {
             return vec![Finding::note(
                 "GitHub",
                 format!(
-                    "{}'s deliveries unreadable: {}",
-                    side.scope,
+                    "{scope}'s deliveries unreadable: {}",
                     gantry_core::logging::error_chain(&err)
                 ),
             )]
@@ -193,7 +198,7 @@ async fn deliveries(side: &GitHubSide<'_>, guids: &[String], deadline: Instant) 
     if mine.is_empty() {
         return vec![Finding::note(
             "GitHub",
-            format!("no delivery of {} in the last 3 days", side.scope),
+            format!("no delivery of {scope} in the last 3 days"),
         )];
     }
     mine.sort_by_key(|a| (a.delivered_at_secs(), a.id));

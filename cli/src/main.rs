@@ -294,16 +294,24 @@ async fn run(
             // GitHub's side when a credential is at hand; the story without it otherwise.
             let client = github_client(&github, clients, deployment)?;
             let webhook_url = webhook_url.or_else(|| from_stack("WebhookUrl").ok());
+            // The App's own webhook in App mode (--repository is the commit's
+            // then); a repository's in token mode, which needs admin: without
+            // it the story goes on without GitHub's deliveries, and says why.
             let scope = match &client {
+                Some(client) if client.is_app() => Some(Ok(HookScope::App)),
                 Some(client) => Some(
-                    hook_scope(client, named_repository, hook_id, webhook_url.as_deref()).await?,
+                    hook_scope(client, named_repository, hook_id, webhook_url.as_deref()).await,
                 ),
                 None => None,
             };
-            let side = client
-                .as_ref()
-                .zip(scope.as_ref())
-                .map(|(github, scope)| explain::GitHubSide { github, scope });
+            let side =
+                client
+                    .as_ref()
+                    .zip(scope.as_ref())
+                    .map(|(github, scope)| explain::GitHubSide {
+                        github,
+                        scope: scope.as_ref().map_err(String::as_str),
+                    });
             explain::run(clients, &ledger_table, &subject, side.as_ref())
                 .await
                 .map_err(|err| gantry_core::logging::error_chain(&err))

@@ -39,6 +39,16 @@ pub enum Destination {
     FailureRecords,
 }
 
+impl Destination {
+    /// How long a received message stays hidden while it is handed over.
+    fn handover_seconds(&self) -> i32 {
+        match self {
+            Destination::Queue(_) | Destination::Bus(_) => 60,
+            Destination::Function(_) | Destination::FailureRecords => 900,
+        }
+    }
+}
+
 impl std::fmt::Display for Destination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -98,6 +108,7 @@ impl Redrive<'_> {
         let mut report = Report::default();
         let mut seen = 0;
         let mut hidden = Vec::new();
+        let mut handled = std::collections::HashSet::new();
         while seen < self.max {
             let output = self
                 .clients
@@ -107,8 +118,10 @@ impl Redrive<'_> {
                 .max_number_of_messages(10.min((self.max - seen) as i32))
                 .message_attribute_names("All")
                 .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
-                // Long enough to move a batch; a crash leaves them to reappear.
-                .visibility_timeout(60)
+                // Long enough to hand a batch over (an invoked function may take
+                // its whole timeout, 15 minutes at most); a crash leaves them to
+                // reappear, and a failed one is given back at the end.
+                .visibility_timeout(self.to.handover_seconds())
                 .wait_time_seconds(1)
                 .send()
                 .await
@@ -116,8 +129,22 @@ impl Redrive<'_> {
             if output.messages().is_empty() {
                 break;
             }
-            for message in output.messages() {
+            // A message handled already (one that failed, back after its
+            // visibility) is not tried again in the same run; when a batch
+            // holds nothing else, every message has been handled once.
+            let fresh: Vec<_> = output
+                .messages()
+                .iter()
+                .filter(|m| m.message_id().is_none_or(|id| !handled.contains(id)))
+                .collect();
+            if fresh.is_empty() {
+                break;
+            }
+            for message in fresh {
                 seen += 1;
+                if let Some(id) = message.message_id() {
+                    handled.insert(id.to_owned());
+                }
                 let body = message.body().unwrap_or_default();
                 let why = message
                     .message_attributes()
@@ -134,11 +161,16 @@ impl Redrive<'_> {
                     continue;
                 }
                 match self.deliver(body).await {
-                    Err(why_not) => report.push(Finding::fail(
-                        subject,
-                        format!("not moved: {why_not}"),
-                        "it stays in the queue; fix the cause and run again",
-                    )),
+                    Err(why_not) => {
+                        report.push(Finding::fail(
+                            subject,
+                            format!("not moved: {why_not}"),
+                            "it stays in the queue; fix the cause and run again",
+                        ));
+                        if let Some(handle) = message.receipt_handle() {
+                            hidden.push(handle.to_owned());
+                        }
+                    }
                     Ok(()) => {
                         let deleted = match message.receipt_handle() {
                             Some(handle) => self
@@ -162,7 +194,7 @@ impl Redrive<'_> {
                 progress(seen, about.max(seen));
             }
         }
-        // A dry run gives its messages back at once.
+        // A dry run gives its messages back at once, and a run the ones that failed.
         for handle in hidden {
             let _ = self
                 .clients

@@ -4,9 +4,11 @@
 //! answered 5xx, 429 or not at all and that no later attempt delivered, at
 //! most `MAX_REDELIVERIES` times each (the decision is
 //! `gantry_core::github::redelivery::plan`, shared with `gantry replay`).
-//! A delivery still failing after that is counted on the `DeliveryAbandoned`
-//! metric, which has an alarm; a redelivery GitHub did not take fails the
-//! run, so Lambda retries it and its failure queue keeps the record.
+//! A delivery still failing after that, one the webhook refused (a 4xx: no
+//! redelivery helps), or one GitHub refuses to redeliver is counted on the
+//! `DeliveryAbandoned` metric, which has an alarm. A redelivery GitHub could
+//! not take for now is asked for again by the next run; only a listing that
+//! fails fails the run (Lambda retries it, then its failure queue keeps it).
 
 // The layout of the handler's futures (GitHub and AWS calls, retried, inside
 // spans and deadlines) can nest deeper than the default limit of 128.
@@ -15,7 +17,7 @@
 pub mod config;
 
 use gantry_core::github::redelivery::{self, RedeliveryPlan};
-use gantry_core::github::{GitHubClient, GitHubError, HookScope};
+use gantry_core::github::{GitHubClient, GitHubError, HookDelivery, HookScope};
 use gantry_core::logging::error_chain;
 use gantry_core::metrics::{self, Metric};
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -35,20 +37,12 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(5);
 pub enum RedeliverError {
     #[error("could not list the App's webhook deliveries")]
     List(#[source] GitHubError),
-    #[error("{failed} of {asked} redeliveries were not taken by GitHub (the last: {last})")]
-    Redeliver {
-        failed: usize,
-        asked: usize,
-        last: GitHubError,
-    },
 }
 
 impl From<RedeliverError> for Diagnostic {
     fn from(err: RedeliverError) -> Self {
         let error_type = match &err {
-            RedeliverError::List(cause) | RedeliverError::Redeliver { last: cause, .. } => {
-                cause.error_type()
-            }
+            RedeliverError::List(cause) => cause.error_type(),
         };
         Diagnostic {
             error_type: error_type.to_owned(),
@@ -64,6 +58,8 @@ pub struct Summary {
     pub redelivered: Vec<String>,
     pub abandoned: Vec<String>,
     pub refused: Vec<String>,
+    /// Asked for, and not taken by GitHub.
+    pub not_taken: Vec<String>,
     pub recovered: usize,
 }
 
@@ -86,20 +82,15 @@ impl Redeliverer {
         for delivery in &plan.abandoned {
             tracing::error!(delivery = %delivery.guid, event = %delivery.event, status = %delivery.status,
                 "delivery still failing after the last redelivery; not asking again (gantry replay {} sends it again)", delivery.guid);
-            metrics::count(
-                Metric::DeliveryAbandoned,
-                &[
-                    ("delivery", delivery.guid.as_str().into()),
-                    ("event", delivery.event.as_str().into()),
-                    ("status", delivery.status.as_str().into()),
-                ],
-            );
+            count_abandoned(delivery, "still failing after the last redelivery");
         }
+        // A refusal is the webhook's answer for good (a 401: its secret is not
+        // the App's): no redelivery helps, and an operator must look.
         for delivery in &plan.refused {
-            tracing::warn!(delivery = %delivery.guid, status_code = delivery.status_code,
+            tracing::error!(delivery = %delivery.guid, status_code = delivery.status_code,
                 "delivery refused by the webhook; not asking again (a 401 is a webhook secret that differs from the App's)");
+            count_abandoned(delivery, "refused by the webhook");
         }
-        let mut failed = Vec::new();
         summary.redelivered.clear();
         for delivery in &plan.redeliver {
             match self
@@ -111,29 +102,43 @@ impl Redeliverer {
                     tracing::info!(delivery = %delivery.guid, event = %delivery.event, last = %delivery.status, "asked GitHub to redeliver");
                     summary.redelivered.push(delivery.guid.clone());
                 }
+                // Not failing the run: Lambda's retry would ask again for the
+                // deliveries GitHub did take. The next run asks for this one again.
+                Err(err) if err.is_transient() => {
+                    tracing::warn!(delivery = %delivery.guid, error = %error_chain(&err), "redelivery not taken; the next run asks again");
+                    summary.not_taken.push(delivery.guid.clone());
+                }
                 Err(err) => {
-                    tracing::error!(delivery = %delivery.guid, error = %error_chain(&err), "redelivery not taken");
-                    failed.push(err);
+                    tracing::error!(delivery = %delivery.guid, error = %error_chain(&err), "GitHub refused to redeliver");
+                    count_abandoned(delivery, "GitHub refused to redeliver it");
+                    summary.not_taken.push(delivery.guid.clone());
                 }
             }
         }
         tracing::info!(
             listed = summary.attempts_listed,
             redelivered = summary.redelivered.len(),
+            not_taken = summary.not_taken.len(),
             abandoned = summary.abandoned.len(),
             refused = summary.refused.len(),
             recovered = summary.recovered,
             "run done"
         );
-        match failed.pop() {
-            None => Ok(summary),
-            Some(last) => Err(RedeliverError::Redeliver {
-                failed: failed.len() + 1,
-                asked: plan.redeliver.len(),
-                last,
-            }),
-        }
+        Ok(summary)
     }
+}
+
+/// One delivery an operator must look at, on the metric the template alarms on.
+fn count_abandoned(delivery: &HookDelivery, why: &str) {
+    metrics::count(
+        Metric::DeliveryAbandoned,
+        &[
+            ("delivery", delivery.guid.as_str().into()),
+            ("event", delivery.event.as_str().into()),
+            ("status", delivery.status.as_str().into()),
+            ("reason", why.into()),
+        ],
+    );
 }
 
 fn summarise(listed: usize, plan: &RedeliveryPlan) -> Summary {
@@ -144,6 +149,7 @@ fn summarise(listed: usize, plan: &RedeliveryPlan) -> Summary {
         redelivered: guids(&plan.redeliver),
         abandoned: guids(&plan.abandoned),
         refused: guids(&plan.refused),
+        not_taken: Vec::new(),
         recovered: plan.recovered,
     }
 }

@@ -246,21 +246,32 @@ impl GitHubClient {
             scope.deliveries_url(&self.api_url)
         ));
         for _ in 0..MAX_DELIVERY_PAGES {
-            let Some(page) = url.take() else { break };
+            let Some(page) = url.take() else {
+                return Ok(deliveries);
+            };
             let (listed, next): (Vec<HookDelivery>, _) =
                 self.get_page(scope.on(), &page, deadline).await?;
-            let reached_since = listed.iter().any(|d| d.delivered_at_secs() < since);
+            // Newest first: a page reaching back past `since` is the last. An
+            // attempt whose time is unreadable is kept, and does not end the list.
+            let time = |d: &HookDelivery| super::app::parse_expires_at(&d.delivered_at);
+            let reached_since = listed.iter().any(|d| time(d).is_some_and(|t| t < since));
             deliveries.extend(
                 listed
                     .into_iter()
-                    .filter(|d| d.delivered_at_secs() >= since),
+                    .filter(|d| time(d).is_none_or(|t| t >= since)),
             );
             if reached_since {
-                break;
+                return Ok(deliveries);
             }
             url = next;
         }
-        Ok(deliveries)
+        Err(GitHubError::Transient {
+            attempts: 1,
+            last: format!(
+                "{scope} listed more than {} deliveries since then; look back less far",
+                MAX_DELIVERY_PAGES * PER_PAGE
+            ),
+        })
     }
 
     /// `POST .../deliveries/{delivery_id}/attempts`: GitHub sends the

@@ -20,6 +20,9 @@ pub struct RedeliveryPlan {
     pub recovered: usize,
     /// Delivered at the first attempt.
     pub delivered: usize,
+    /// Failed, with its first attempt older than the listing: under a limit,
+    /// it had its tries while that attempt was listed, so it is left alone.
+    pub first_attempt_unlisted: usize,
 }
 
 /// Whether an answer says "try again later": a 5xx, a 429 (the function's
@@ -31,7 +34,10 @@ fn worth_retrying(status_code: u16) -> bool {
 /// `attempts`: every attempt listed (any order). A delivery is redelivered
 /// when no attempt of it was answered 2xx, its newest was worth retrying,
 /// and fewer than `max_redeliveries` redeliveries were listed (`None`: no
-/// limit, for an operator who asks).
+/// limit, for an operator who asks). Under a limit, a delivery whose first
+/// attempt is not listed is left alone: its redeliveries may be older than
+/// the listing too, so they cannot be counted, and it had its tries while
+/// they were listed (a schedule's window moves on every run).
 pub fn plan(attempts: &[HookDelivery], max_redeliveries: Option<usize>) -> RedeliveryPlan {
     let mut by_guid: BTreeMap<&str, Vec<&HookDelivery>> = BTreeMap::new();
     for attempt in attempts {
@@ -50,7 +56,10 @@ pub fn plan(attempts: &[HookDelivery], max_redeliveries: Option<usize>) -> Redel
         }
         let newest = (*tries.last().expect("a guid has an attempt")).clone();
         let redeliveries = tries.iter().filter(|d| d.redelivery).count();
-        if !worth_retrying(newest.status_code) {
+        let first_listed = tries.iter().any(|d| !d.redelivery);
+        if max_redeliveries.is_some() && !first_listed {
+            plan.first_attempt_unlisted += 1;
+        } else if !worth_retrying(newest.status_code) {
             plan.refused.push(newest);
         } else if max_redeliveries.is_some_and(|max| redeliveries >= max) {
             plan.abandoned.push(newest);
@@ -150,6 +159,24 @@ mod tests {
         assert_eq!(ids(&plan(&listing, Some(3)).redeliver), vec![3]);
         // An operator's own ask has no limit.
         assert_eq!(ids(&plan(&listing, None).redeliver), vec![3]);
+    }
+
+    #[test]
+    fn under_a_limit_a_delivery_whose_first_attempt_left_the_window_is_left_alone() {
+        // A schedule's window of two hours: the first attempt and the first
+        // redelivery have left it, two later redeliveries are still listed.
+        let listing = [
+            attempt(3, "a", 50, true, 503),
+            attempt(4, "a", 59, true, 503),
+        ];
+        let limited = plan(&listing, Some(3));
+        assert!(
+            limited.redeliver.is_empty() && limited.abandoned.is_empty(),
+            "{limited:?}"
+        );
+        assert_eq!(limited.first_attempt_unlisted, 1);
+        // An operator's own ask still sends it.
+        assert_eq!(ids(&plan(&listing, None).redeliver), vec![4]);
     }
 
     #[test]
