@@ -49,6 +49,24 @@ fn fast() -> RetryPolicy {
     }
 }
 
+/// The operator's token (admin on the repository) against the stand-in `github`.
+fn admin_token_client(github: &MockServer) -> GitHubClient {
+    GitHubClient::new(&github.uri(), CachedSecret::plain("admin-token"), fast()).unwrap()
+}
+
+/// The test App (its id and key) against the stand-in `github`.
+fn app_client(github: &MockServer) -> GitHubClient {
+    GitHubClient::app(
+        &github.uri(),
+        AppKey::new(
+            gantry_tests::app_mode::APP_ID.into(),
+            CachedSecret::plain(&gantry_tests::app_mode::app_key_pem().unwrap()),
+        ),
+        fast(),
+    )
+    .unwrap()
+}
+
 fn failures(report: &Report) -> Vec<String> {
     report
         .findings
@@ -220,8 +238,7 @@ async fn doctor_reads_the_stack_by_name_and_checks_the_webhook_and_its_deliverie
         ]),
     )
     .await;
-    let token =
-        GitHubClient::new(&github.uri(), CachedSecret::plain("admin-token"), fast()).unwrap();
+    let token = admin_token_client(&github);
     let report = doctor::run(&clients, &parts, Some(&token)).await;
     assert!(failures(&report).is_empty(), "{}", report.to_text());
     let text = report.to_text();
@@ -323,8 +340,7 @@ async fn replay_sends_one_delivery_again_by_its_guid_and_every_failed_one() {
         &prefix,
     )
     .await;
-    let token =
-        GitHubClient::new(&github.uri(), CachedSecret::plain("admin-token"), fast()).unwrap();
+    let token = admin_token_client(&github);
     let scope = HookScope::Repository {
         repo: RepoName::parse(REPOSITORY).unwrap(),
         hook_id: HOOK,
@@ -394,15 +410,7 @@ async fn replay_sends_one_delivery_again_by_its_guid_and_every_failed_one() {
         "/app/hook/deliveries",
     )
     .await;
-    let app = GitHubClient::app(
-        &app_github.uri(),
-        AppKey::new(
-            gantry_tests::app_mode::APP_ID.into(),
-            CachedSecret::plain(&gantry_tests::app_mode::app_key_pem().unwrap()),
-        ),
-        fast(),
-    )
-    .unwrap();
+    let app = app_client(&app_github);
     let report = Replay {
         github: &app,
         scope: &HookScope::App,
@@ -655,8 +663,7 @@ async fn explain_tells_what_github_sent_what_the_webhook_answered_and_what_the_c
         combined.clone(),
     )
     .await;
-    let token =
-        GitHubClient::new(&github.uri(), CachedSecret::plain("admin-token"), fast()).unwrap();
+    let token = admin_token_client(&github);
     let scope = HookScope::Repository {
         repo: RepoName::parse(REPOSITORY).unwrap(),
         hook_id: HOOK,
@@ -754,15 +761,7 @@ async fn explain_tells_what_github_sent_what_the_webhook_answered_and_what_the_c
         runs,
     )
     .await;
-    let app = GitHubClient::app(
-        &app_github.uri(),
-        AppKey::new(
-            gantry_tests::app_mode::APP_ID.into(),
-            CachedSecret::plain(&gantry_tests::app_mode::app_key_pem().unwrap()),
-        ),
-        fast(),
-    )
-    .unwrap();
+    let app = app_client(&app_github);
     let report = gantry_cli::explain::run(
         &clients,
         scenario::LEDGER_TABLE,
@@ -854,8 +853,7 @@ async fn doctor_checks_every_repository_a_glob_route_matches_that_the_credential
         webhook_url: Some(WEBHOOK_URL.into()),
         ..Parts::default()
     };
-    let token =
-        GitHubClient::new(&github.uri(), CachedSecret::plain("admin-token"), fast()).unwrap();
+    let token = admin_token_client(&github);
     let report = doctor::run(&clients, &parts, Some(&token)).await;
     let text = report.to_text();
     assert!(
@@ -901,15 +899,7 @@ async fn doctor_checks_every_repository_a_glob_route_matches_that_the_credential
         repositories,
     )
     .await;
-    let app = GitHubClient::app(
-        &app_github.uri(),
-        AppKey::new(
-            gantry_tests::app_mode::APP_ID.into(),
-            CachedSecret::plain(&gantry_tests::app_mode::app_key_pem().unwrap()),
-        ),
-        fast(),
-    )
-    .unwrap();
+    let app = app_client(&app_github);
     let seen = app
         .visible_repositories(100, gantry_tests::soon())
         .await
