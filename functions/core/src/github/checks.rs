@@ -192,12 +192,7 @@ impl GitHubClient {
         run: &CheckRun,
         deadline: Instant,
     ) -> Result<u64, GitHubError> {
-        let url = format!(
-            "{}/repos/{}/{}/check-runs",
-            self.api_url,
-            repo.owner(),
-            repo.name()
-        );
+        let url = self.repo_url(repo, "check-runs");
         let body = Create {
             head_sha: sha.as_str(),
             run,
@@ -234,12 +229,7 @@ impl GitHubClient {
         run: &CheckRun,
         deadline: Instant,
     ) -> Result<(), GitHubError> {
-        let url = format!(
-            "{}/repos/{}/{}/check-runs/{id}",
-            self.api_url,
-            repo.owner(),
-            repo.name()
-        );
+        let url = self.repo_url(repo, &format!("check-runs/{id}"));
         let body = Bytes::from(serde_json::to_vec(run).unwrap_or_default());
         self.send(repo, Method::PATCH, &url, body, deadline, None)
             .await

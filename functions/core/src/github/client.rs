@@ -96,6 +96,16 @@ impl GitHubClient {
         )
     }
 
+    /// `{api}/repos/{owner}/{repo}/{tail}`: a repository's endpoint.
+    pub(super) fn repo_url(&self, repo: &RepoName, tail: &str) -> String {
+        format!(
+            "{}/repos/{}/{}/{tail}",
+            self.api_url,
+            repo.owner(),
+            repo.name()
+        )
+    }
+
     /// Whether requests go out as a GitHub App (which may create check runs).
     pub fn is_app(&self) -> bool {
         matches!(self.credential, Credential::App { .. })
@@ -388,12 +398,7 @@ impl GitHubClient {
         repo: &RepoName,
         jwt: &SecretString,
     ) -> Result<Result<u64, Attempt>, GitHubError> {
-        let url = format!(
-            "{}/repos/{}/{}/installation",
-            self.api_url,
-            repo.owner(),
-            repo.name()
-        );
+        let url = self.repo_url(repo, "installation");
         let answer = match self.request(Method::GET, &url, jwt, Bytes::new()).await? {
             Attempt::Created(answer) => answer.body,
             Attempt::Rejected { status: 404, .. } => {

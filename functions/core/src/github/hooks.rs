@@ -140,12 +140,7 @@ impl GitHubClient {
         deadline: Instant,
     ) -> Result<Vec<Hook>, GitHubError> {
         let mut hooks = Vec::new();
-        let mut url = Some(format!(
-            "{}/repos/{}/{}/hooks?per_page={PER_PAGE}",
-            self.api_url,
-            repo.owner(),
-            repo.name()
-        ));
+        let mut url = Some(self.repo_url(repo, &format!("hooks?per_page={PER_PAGE}")));
         for _ in 0..MAX_HOOK_PAGES {
             let Some(page) = url.take() else { break };
             let (mut listed, next): (Vec<Hook>, _) =

@@ -128,12 +128,7 @@ impl GitHubClient {
         struct Repo {
             full_name: String,
         }
-        let url = format!(
-            "{}/repos/{}/{}/pulls/{number}",
-            self.api_url,
-            repo.owner(),
-            repo.name()
-        );
+        let url = self.repo_url(repo, &format!("pulls/{number}"));
         let answer = self.get::<Answer>(repo, &url, deadline).await?;
         let unreadable = |what: &str| GitHubError::Transient {
             attempts: 1,
@@ -171,11 +166,9 @@ impl GitHubClient {
         }
         let mut paths = Vec::new();
         for page in 1..=MAX_FILE_PAGES {
-            let url = format!(
-                "{}/repos/{}/{}/pulls/{number}/files?per_page={FILES_PER_PAGE}&page={page}",
-                self.api_url,
-                repo.owner(),
-                repo.name()
+            let url = self.repo_url(
+                repo,
+                &format!("pulls/{number}/files?per_page={FILES_PER_PAGE}&page={page}"),
             );
             let files = self.get::<Vec<File>>(repo, &url, deadline).await?;
             let last = files.len() < FILES_PER_PAGE;
@@ -211,12 +204,7 @@ impl GitHubClient {
             filename: String,
             previous_filename: Option<String>,
         }
-        let url = format!(
-            "{}/repos/{}/{}/compare/{base}...{head}",
-            self.api_url,
-            repo.owner(),
-            repo.name()
-        );
+        let url = self.repo_url(repo, &format!("compare/{base}...{head}"));
         let answer = self.get::<Answer>(repo, &url, deadline).await?;
         if answer.files.len() >= MAX_COMPARED_FILES {
             return Ok(None);
@@ -244,12 +232,7 @@ impl GitHubClient {
         struct Commit {
             message: String,
         }
-        let url = format!(
-            "{}/repos/{}/{}/commits/{sha}",
-            self.api_url,
-            repo.owner(),
-            repo.name()
-        );
+        let url = self.repo_url(repo, &format!("commits/{sha}"));
         Ok(self
             .get::<Answer>(repo, &url, deadline)
             .await?
@@ -275,12 +258,7 @@ impl GitHubClient {
             state: String,
             description: Option<String>,
         }
-        let url = format!(
-            "{}/repos/{}/{}/commits/{sha}/status?per_page=100",
-            self.api_url,
-            repo.owner(),
-            repo.name()
-        );
+        let url = self.repo_url(repo, &format!("commits/{sha}/status?per_page=100"));
         Ok(self
             .get::<Answer>(repo, &url, deadline)
             .await?
@@ -317,11 +295,9 @@ impl GitHubClient {
         struct Output {
             title: Option<String>,
         }
-        let url = format!(
-            "{}/repos/{}/{}/commits/{sha}/check-runs?filter=latest&per_page=100",
-            self.api_url,
-            repo.owner(),
-            repo.name()
+        let url = self.repo_url(
+            repo,
+            &format!("commits/{sha}/check-runs?filter=latest&per_page=100"),
         );
         Ok(self
             .get::<Answer>(repo, &url, deadline)
@@ -347,12 +323,7 @@ impl GitHubClient {
         struct Answer {
             permissions: std::collections::BTreeMap<String, String>,
         }
-        let url = format!(
-            "{}/repos/{}/{}/installation",
-            self.api_url,
-            repo.owner(),
-            repo.name()
-        );
+        let url = self.repo_url(repo, "installation");
         Ok(self
             .get_page::<Answer>(On::App, &url, deadline)
             .await?
