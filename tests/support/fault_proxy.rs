@@ -14,6 +14,10 @@
 //! Loopback only; the decisions come from a seeded generator, drawn in the
 //! order requests arrive (concurrent requests may arrive in either order, so
 //! two runs with one seed meet about the same faults, not the same ones).
+//!
+//! A request that meets no fault may still be scripted (`Script`): moto runs no
+//! build and lacks some operations, so the soak writes the outcomes it scripts
+//! into the answers that report them, and shortens the waits it compresses.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -70,9 +74,33 @@ impl Passed {
     }
 }
 
+/// What a proxy changes in the requests it passes on and the answers it
+/// gives back, past the faults: a request that met a fault is not scripted.
+pub trait Script: Send + Sync {
+    /// The request's body as the upstream gets it.
+    fn request(&self, _operation: &str, body: Bytes) -> Bytes {
+        body
+    }
+    /// An answer (a 200 with this JSON body) in place of the upstream's, for an
+    /// operation the upstream lacks; `None` passes the request on.
+    fn answer(&self, _operation: &str, _request: &[u8]) -> Option<Bytes> {
+        None
+    }
+    /// The upstream's successful answer as the caller gets it.
+    fn answered(&self, _operation: &str, _request: &[u8], answer: Bytes) -> Bytes {
+        answer
+    }
+}
+
+/// Passes everything as it is.
+pub struct Unscripted;
+
+impl Script for Unscripted {}
+
 struct Shared {
     upstream: String,
     kind: Upstream,
+    script: Arc<dyn Script>,
     /// Faults per million requests.
     rate_ppm: u64,
     rng: Mutex<u64>,
@@ -88,18 +116,20 @@ pub struct FaultProxy {
 
 impl FaultProxy {
     /// A proxy on a free loopback port to `upstream` (`http://127.0.0.1:PORT`),
-    /// faulting `rate` (0.0-1.0) of the requests.
+    /// faulting `rate` (0.0-1.0) of the requests and scripting the others.
     pub async fn start(
         upstream: &str,
         kind: Upstream,
         rate: f64,
         seed: u64,
+        script: Arc<dyn Script>,
     ) -> std::io::Result<FaultProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let shared = Arc::new(Shared {
             upstream: upstream.trim_end_matches('/').to_owned(),
             kind,
+            script,
             rate_ppm: (rate.clamp(0.0, 1.0) * 1_000_000.0) as u64,
             rng: Mutex::new(seed.max(1)),
             log: Mutex::new(Vec::new()),
@@ -149,6 +179,16 @@ impl FaultProxy {
             *rng |= HEALED;
         }
     }
+}
+
+fn json_answer(status: StatusCode, body: Bytes) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        "content-type",
+        "application/x-amz-json-1.1".parse().expect("a header"),
+    );
+    response
 }
 
 impl Drop for FaultProxy {
@@ -206,7 +246,7 @@ impl Shared {
         let fault = self.draw();
         if let Ok(mut log) = self.log.lock() {
             log.push(Passed {
-                operation,
+                operation: operation.clone(),
                 invocation: parts
                     .headers
                     .get("amz-sdk-invocation-id")
@@ -223,6 +263,14 @@ impl Shared {
             Some(Fault::Slow) => tokio::time::sleep(Duration::from_millis(300)).await,
             _ => {}
         }
+        if let Some(answer) = self.script.answer(&operation, &body) {
+            if fault == Some(Fault::AnswerLost) {
+                return Err(Dropped);
+            }
+            return Ok(json_answer(StatusCode::OK, answer));
+        }
+        let request_body = body.clone();
+        let body = self.script.request(&operation, body);
         let path = parts
             .uri
             .path_and_query()
@@ -232,7 +280,8 @@ impl Shared {
             .method(parts.method.clone())
             .uri(format!("{}{path}", self.upstream));
         for (name, value) in &parts.headers {
-            if name != "host" {
+            // The body a script changed has another length: hyper sets it.
+            if name != "host" && name != "content-length" {
                 forward = forward.header(name, value);
             }
         }
@@ -243,7 +292,15 @@ impl Shared {
         if fault == Some(Fault::AnswerLost) {
             return Err(Dropped);
         }
-        Ok(Response::from_parts(answer_parts, Full::new(answer_body)))
+        let answer_body = if answer_parts.status.is_success() {
+            self.script.answered(&operation, &request_body, answer_body)
+        } else {
+            answer_body
+        };
+        let mut answer = Response::from_parts(answer_parts, Full::new(answer_body));
+        // The body may have changed length; hyper sets it again from the body.
+        answer.headers_mut().remove("content-length");
+        Ok(answer)
     }
 
     fn server_error(&self) -> Response<Full<Bytes>> {

@@ -16,8 +16,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-/// How long one invocation may take before the caller gives up.
+/// How long one invocation may take (its deadline) unless the function's
+/// timeout is given (`start_with_timeout`).
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How much longer than the deadline the caller waits for an answer: a function
+/// that keeps its deadline answers within it.
+const ANSWER_MARGIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
@@ -49,6 +53,8 @@ struct Shared {
     pending: Arc<Mutex<HashMap<String, Reply>>>,
     init_error: Arc<Mutex<Option<String>>>,
     function_name: String,
+    /// The function's timeout: each invocation's deadline is this far off.
+    timeout: Duration,
     /// When the process first asked for an invocation: the end of its init.
     first_poll: Arc<std::sync::OnceLock<std::time::Instant>>,
 }
@@ -74,6 +80,18 @@ impl LocalFunction {
         env: &[(String, String)],
         log_file: PathBuf,
     ) -> Result<LocalFunction, InvokeError> {
+        Self::start_with_timeout(name, binary, env, log_file, INVOKE_TIMEOUT).await
+    }
+
+    /// `start`, with each invocation's deadline `timeout` off, as the
+    /// template's `Timeout` sets it.
+    pub async fn start_with_timeout(
+        name: &str,
+        binary: &FsPath,
+        env: &[(String, String)],
+        log_file: PathBuf,
+        timeout: Duration,
+    ) -> Result<LocalFunction, InvokeError> {
         if !binary.exists() {
             return Err(InvokeError::MissingBinary(binary.to_owned()));
         }
@@ -83,6 +101,7 @@ impl LocalFunction {
             pending: Arc::default(),
             init_error: Arc::default(),
             function_name: name.to_owned(),
+            timeout,
             first_poll: Arc::default(),
         };
         let app = Router::new()
@@ -165,7 +184,7 @@ impl LocalFunction {
                     ))),
                 }
             }
-            _ = tokio::time::sleep(INVOKE_TIMEOUT) => Err(InvokeError::Timeout(INVOKE_TIMEOUT)),
+            _ = tokio::time::sleep(self.shared.timeout + ANSWER_MARGIN) => Err(InvokeError::Timeout(self.shared.timeout)),
         };
         let body = outcome?;
         Ok(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
@@ -231,7 +250,7 @@ async fn next(State(shared): State<Shared>) -> Response {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis()
-        + INVOKE_TIMEOUT.as_millis();
+        + shared.timeout.as_millis();
     let mut headers = HeaderMap::new();
     let header =
         |value: String| HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("-"));

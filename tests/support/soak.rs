@@ -17,10 +17,14 @@
 //!   honoured: a failed event waits as it would deployed, so a soak with
 //!   faults takes minutes, most of them waiting.
 //! - moto runs no build or execution for long and emits no state change, so
-//!   the soak feeds status each start's events out of order and repeated
-//!   (succeeded, in progress, succeeded); every start succeeds in moto, so the
-//!   commit's final status for each target must be `success`, and no `pending`
-//!   may follow a `success`.
+//!   each start's outcome is scripted (`script`: three in five succeed, one
+//!   fails, one is stopped), written into the answers status reads, and the
+//!   soak feeds status the start's events out of order and repeated (the end,
+//!   in progress, the end again); the commit's final status for each target
+//!   must be the scripted outcome's, and no `pending` may follow an end.
+//! - With a `time_scale` above 1, every wait on the trigger queue (trigger's
+//!   backoff, the queue's visibility timeout) is that many times shorter: the
+//!   same tries in the same order, in less time.
 //! - A start is counted by its idempotency token in the request trigger sent
 //!   (the proxy sees every request): the SDK's retry of a lost answer repeats
 //!   the token, which AWS dedupes and moto does not, so distinct tokens per
@@ -32,22 +36,28 @@
 //!   three tries, is redriven with the proxies healed, and the work must then
 //!   be complete.
 
-use crate::fault_proxy::{FaultProxy, Upstream};
+pub mod script;
+
+use crate::fault_proxy::{FaultProxy, Unscripted, Upstream};
 use crate::moto::Moto;
 use crate::runtime::LocalFunction;
 use crate::scenario::{self, LocalAws, LOCAL_SECRET, PIPELINE, PROJECT, REPOSITORY};
 use crate::{sample, workspace_binary, BoxError};
 use gantry_core::ids::DeliveryId;
+use script::{Outcome, SoakScript};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// Redeliveries of one delivery the webhook answered 5xx.
 pub const MAX_REDELIVERIES: usize = 5;
+/// trigger's `Timeout` in the template.
+const TRIGGER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lambda's tries of an asynchronous invocation (the first and two retries).
 const STATUS_TRIES: usize = 3;
 
@@ -60,12 +70,15 @@ pub struct SoakConfig {
     pub log_dir: PathBuf,
     /// The soak stops by itself after this long, reporting what it has.
     pub time_budget: Duration,
+    /// Waits on the trigger queue are this many times shorter (1: as deployed).
+    pub time_scale: u32,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SoakReport {
     pub deliveries: usize,
     pub fault_rate: f64,
+    pub time_scale: u32,
     pub answered_2xx: usize,
     /// Deliveries answered 5xx at least once, then redelivered until 2xx.
     pub answered_5xx_then_redelivered: usize,
@@ -86,11 +99,15 @@ pub struct SoakReport {
     pub never_started: usize,
     pub dead_letters: usize,
     pub status_failures_redriven: usize,
+    /// The starts' scripted outcomes, by name.
+    pub outcomes_scripted: BTreeMap<String, usize>,
     pub statuses_expected: usize,
-    pub statuses_final_success: usize,
+    /// The final status is the scripted outcome's.
+    pub statuses_right: usize,
     pub statuses_wrong: usize,
     pub statuses_missing: usize,
-    /// A `pending` posted after a `success` for the same commit and context.
+    /// A `pending` posted after an end (`success`, `failure`, `error`) for the
+    /// same commit and context.
     pub regressions: usize,
     pub aws_faults: BTreeMap<String, usize>,
     pub github_faults: BTreeMap<String, usize>,
@@ -126,6 +143,7 @@ struct World {
     github: MockServer,
     aws_proxy: FaultProxy,
     github_proxy: FaultProxy,
+    script: Arc<SoakScript>,
     webhook: LocalFunction,
     trigger: LocalFunction,
     status: LocalFunction,
@@ -140,11 +158,26 @@ async fn world(config: &SoakConfig) -> Result<World, BoxError> {
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
         .mount(&github)
         .await;
+    let script = Arc::new(SoakScript::new(config.time_scale));
+    // A message trigger fails to settle comes back after the queue's
+    // visibility timeout: compressed as trigger's own backoff is.
+    aws_sdk_sqs::Client::new(&aws.sdk)
+        .set_queue_attributes()
+        .queue_url(&aws.queue_url)
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            script
+                .compressed(u64::from(scenario::TRIGGER_QUEUE_VISIBILITY_S))
+                .to_string(),
+        )
+        .send()
+        .await?;
     let aws_proxy = FaultProxy::start(
         &moto.endpoint,
         Upstream::Aws,
         config.fault_rate,
         config.seed,
+        script.clone(),
     )
     .await?;
     let github_proxy = FaultProxy::start(
@@ -152,6 +185,7 @@ async fn world(config: &SoakConfig) -> Result<World, BoxError> {
         Upstream::GitHub,
         config.fault_rate,
         config.seed ^ 0x5eed,
+        Arc::new(Unscripted),
     )
     .await?;
     // Every function reaches AWS through the proxy.
@@ -193,7 +227,9 @@ async fn world(config: &SoakConfig) -> Result<World, BoxError> {
         log("webhook"),
     )
     .await?;
-    let trigger = LocalFunction::start(
+    // The template's timeout: a claim's lease is the invocation's deadline and
+    // a margin, so a claim that ended without a record waits that long.
+    let trigger = LocalFunction::start_with_timeout(
         "trigger",
         &workspace_binary("trigger"),
         &env(&[
@@ -203,6 +239,7 @@ async fn world(config: &SoakConfig) -> Result<World, BoxError> {
             ("GANTRY_TRIGGER_DLQ_URL", aws.dead_letter_url.clone()),
         ]),
         log("trigger"),
+        TRIGGER_TIMEOUT,
     )
     .await?;
     let status = LocalFunction::start(
@@ -224,6 +261,7 @@ async fn world(config: &SoakConfig) -> Result<World, BoxError> {
         github,
         aws_proxy,
         github_proxy,
+        script,
         webhook,
         trigger,
         status,
@@ -292,14 +330,16 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
     let mut report = SoakReport {
         deliveries: config.deliveries,
         fault_rate: config.fault_rate,
+        time_scale: config.time_scale,
         ..SoakReport::default()
     };
-    let mut commits: HashMap<String, String> = HashMap::new();
+    // Each delivery's index and commit, by its id.
+    let mut commits: HashMap<String, (usize, String)> = HashMap::new();
 
     // 1. GitHub delivers; a 5xx is redelivered.
     for index in 0..config.deliveries {
         let (id, commit) = delivery(config.seed, index);
-        commits.insert(id.clone(), commit.clone());
+        commits.insert(id.clone(), (index, commit.clone()));
         let request = push_request(&template, &id, &commit);
         let mut failed_once = false;
         let mut delivered = false;
@@ -364,7 +404,7 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
     let ledger = scenario::ledger(&world.aws.sdk, gantry_core::ledger::Clock::system());
     let calls = start_calls(&world.aws_proxy);
     let mut starts = Vec::new();
-    for (id, commit) in &commits {
+    for (id, (index, commit)) in &commits {
         let delivery_id = DeliveryId::parse(id)?;
         let recorded = steady(|| async {
             Ok(ledger
@@ -375,7 +415,11 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
                 .await?)
         })
         .await?;
-        for target in [format!("pipeline/{PIPELINE}"), format!("project/{PROJECT}")] {
+        for (target_index, target) in [format!("pipeline/{PIPELINE}"), format!("project/{PROJECT}")]
+            .into_iter()
+            .enumerate()
+        {
+            let outcome = Outcome::of(*index, target_index);
             report.targets_expected += 1;
             let sent = calls.get(&(id.clone(), target.clone()));
             let distinct = sent.map_or(0, |c| c.tokens.len());
@@ -390,20 +434,28 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
                 (0, _) | (_, None) => report.never_started += 1,
                 (1, Some(start)) => {
                     report.started_once += 1;
-                    starts.push((commit.clone(), target, start));
+                    starts.push((commit.clone(), target, start, outcome));
                 }
                 (_, Some(start)) => {
                     report.started_more_than_once += 1;
-                    starts.push((commit.clone(), target, start));
+                    starts.push((commit.clone(), target, start, outcome));
                 }
             }
         }
     }
 
-    // 5. status gets each start's events, out of order and repeated.
+    // 5. Each start ends as scripted; status gets its events, out of order
+    // and repeated.
+    for (_, _, start, outcome) in &starts {
+        world.script.script(&start.id, *outcome);
+        *report
+            .outcomes_scripted
+            .entry(format!("{outcome:?}"))
+            .or_default() += 1;
+    }
     let mut failed_reports = Vec::new();
-    for (commit, _target, start) in &starts {
-        for event in state_changes(&start.kind, &start.id, commit) {
+    for (commit, _target, start, outcome) in &starts {
+        for event in state_changes(&start.kind, &start.id, commit, *outcome) {
             let mut reported = false;
             for _ in 0..STATUS_TRIES {
                 if world.status.invoke(&event).await.is_ok() {
@@ -449,7 +501,7 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
             .or_default()
             .push(body["state"].as_str().unwrap_or_default().to_owned());
     }
-    for (commit, target, _) in &starts {
+    for (commit, target, _, outcome) in &starts {
         report.statuses_expected += 1;
         let context = format!(
             "gantry/{}",
@@ -458,13 +510,13 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
         match posted.get(&(commit.clone(), context)) {
             None => report.statuses_missing += 1,
             Some(states) => {
-                if states.last().map(String::as_str) == Some("success") {
-                    report.statuses_final_success += 1;
+                if states.last().map(String::as_str) == Some(outcome.commit_state()) {
+                    report.statuses_right += 1;
                 } else {
                     report.statuses_wrong += 1;
                 }
-                let first_success = states.iter().position(|s| s == "success");
-                if first_success.is_some_and(|at| states[at..].iter().any(|s| s == "pending")) {
+                let first_end = states.iter().position(|s| s != "pending");
+                if first_end.is_some_and(|at| states[at..].iter().any(|s| s == "pending")) {
                     report.regressions += 1;
                 }
             }
@@ -579,19 +631,21 @@ fn start_calls(proxy: &FaultProxy) -> HashMap<(String, String), StartCalls> {
 }
 
 /// A start's state changes as status would receive them, out of order and
-/// repeated: succeeded, then the earlier state, then succeeded again.
-fn state_changes(kind: &str, id: &str, commit: &str) -> Vec<Value> {
+/// repeated: its end, then the earlier state, then its end again.
+fn state_changes(kind: &str, id: &str, commit: &str, outcome: Outcome) -> Vec<Value> {
     if kind == "build" {
         let build = id.rsplit('/').next().unwrap_or(id);
-        ["SUCCEEDED", "IN_PROGRESS", "SUCCEEDED"]
+        let end = outcome.build_status();
+        [end, "IN_PROGRESS", end]
             .into_iter()
             .map(|state| scenario::build_state_change(build, state, commit))
             .collect()
     } else {
+        let end = outcome.execution_status().0;
         [
-            ("codepipeline.docs.pipeline-succeeded.json", "SUCCEEDED"),
+            ("codepipeline.docs.pipeline-succeeded.json", end),
             ("codepipeline.docs.pipeline-started.json", "STARTED"),
-            ("codepipeline.docs.pipeline-succeeded.json", "SUCCEEDED"),
+            ("codepipeline.docs.pipeline-succeeded.json", end),
         ]
         .into_iter()
         .map(|(sample_name, state)| {

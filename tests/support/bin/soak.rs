@@ -1,8 +1,10 @@
-//! `soak [DELIVERIES] [FAULT_RATE] [SEED]`: drives DELIVERIES deliveries (default
-//! 1000) through the real binaries with faults injected at FAULT_RATE (0.0-1.0,
-//! default 0.1) of every request they send, and prints one JSON line with what
-//! was lost, duplicated or regressed (`gantry_tests::soak`). Exit code 1 when
-//! anything was. Build the binaries first: `cargo build --workspace`.
+//! `soak [DELIVERIES] [FAULT_RATE] [SEED] [TIME_SCALE]`: drives DELIVERIES
+//! deliveries (default 1000) through the real binaries with faults injected at
+//! FAULT_RATE (0.0-1.0, default 0.1) of every request they send, waits on the
+//! trigger queue TIME_SCALE times shorter than deployed (default 1: as
+//! deployed), and prints one JSON line with what was lost, duplicated or
+//! regressed (`gantry_tests::soak`). Exit code 1 when anything was. Build the
+//! binaries first: `cargo build --workspace`.
 
 use gantry_tests::soak::{self, SoakConfig};
 use std::time::Duration;
@@ -13,10 +15,13 @@ async fn main() -> Result<std::process::ExitCode, gantry_tests::BoxError> {
     let deliveries = args.next().and_then(|n| n.parse().ok()).unwrap_or(1000);
     let fault_rate = args.next().and_then(|n| n.parse().ok()).unwrap_or(0.1);
     let seed = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+    let time_scale = args.next().and_then(|n| n.parse().ok()).unwrap_or(1);
     // One folder per run, so runs side by side keep their functions' logs apart.
     let log_dir = gantry_tests::workspace_root()
         .join("target/soak")
-        .join(format!("{deliveries}-at-{fault_rate}-seed-{seed}"));
+        .join(format!(
+            "{deliveries}-at-{fault_rate}-seed-{seed}-x{time_scale}"
+        ));
     std::fs::create_dir_all(&log_dir)?;
     let report = soak::run(&SoakConfig {
         deliveries,
@@ -24,6 +29,7 @@ async fn main() -> Result<std::process::ExitCode, gantry_tests::BoxError> {
         seed,
         log_dir,
         time_budget: Duration::from_secs(3600),
+        time_scale,
     })
     .await?;
     println!("{}", serde_json::to_string(&report)?);
