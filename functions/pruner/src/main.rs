@@ -6,7 +6,7 @@ use pruner::{config::PrunerConfig, function_handler, protect::Protector, store::
 async fn main() -> Result<(), Error> {
     logging::init();
     let config = config::or_exit(PrunerConfig::from_env(), "pruner");
-    let sdk_config = aws::load_sdk_config().await;
+    let sdk_config = aws::load_function_config().await;
     let pruner = Pruner::new(
         config,
         Store::new(aws_sdk_s3::Client::new(&sdk_config)),

@@ -10,7 +10,7 @@ use redeliver::{config::RedeliverConfig, function_handler, Redeliverer};
 async fn main() -> Result<(), Error> {
     logging::init();
     let settings = config::or_exit(RedeliverConfig::from_env(), "redeliver");
-    let sdk_config = aws::load_sdk_config().await;
+    let sdk_config = aws::load_function_config().await;
     let github = settings
         .credential
         .client(

@@ -5,7 +5,7 @@
 
 use crate::mapping::junit::{self, PlacedCase};
 use crate::mapping::{LogStream, TestReport};
-use gantry_core::aws::ServiceError;
+use gantry_core::aws::{FirstUse, ServiceError};
 use std::collections::BTreeMap;
 
 /// The most of one raw report that is read: its start places the cases in
@@ -40,14 +40,22 @@ pub enum EvidenceError {
     },
 }
 
+/// Both clients are for failures only (a build's log tail, a test report's
+/// raw file), so they are built on first use.
 pub struct Evidence {
-    logs: aws_sdk_cloudwatchlogs::Client,
-    objects: aws_sdk_s3::Client,
+    logs: FirstUse<aws_sdk_cloudwatchlogs::Client>,
+    objects: FirstUse<aws_sdk_s3::Client>,
 }
 
 impl Evidence {
-    pub fn new(logs: aws_sdk_cloudwatchlogs::Client, objects: aws_sdk_s3::Client) -> Self {
-        Evidence { logs, objects }
+    pub fn new(
+        logs: impl Into<FirstUse<aws_sdk_cloudwatchlogs::Client>>,
+        objects: impl Into<FirstUse<aws_sdk_s3::Client>>,
+    ) -> Self {
+        Evidence {
+            logs: logs.into(),
+            objects: objects.into(),
+        }
     }
 
     /// The last `lines` lines of the build's log, oldest first.
@@ -58,6 +66,7 @@ impl Evidence {
     ) -> Result<Vec<String>, EvidenceError> {
         let output = self
             .logs
+            .get()
             .get_log_events()
             .log_group_name(&stream.group)
             .log_stream_name(&stream.stream)
@@ -131,6 +140,7 @@ impl Evidence {
     async fn raw_report(&self, bucket: &str, key: &str) -> Result<String, EvidenceError> {
         let output = self
             .objects
+            .get()
             .get_object()
             .bucket(bucket)
             .key(key)

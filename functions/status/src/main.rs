@@ -14,7 +14,7 @@ use status::{evidence::Evidence, function_handler, reader::Reader, StatusHandler
 async fn main() -> Result<(), Error> {
     logging::init();
     let settings = config::or_exit(StatusSettings::from_env(), "status");
-    let sdk_config = aws::load_sdk_config().await;
+    let sdk_config = aws::load_function_config().await;
     let github = settings.credential.client(
         &settings.api_url,
         settings.secret_ttl,
@@ -37,8 +37,8 @@ async fn main() -> Result<(), Error> {
         github,
     )
     .with_evidence(Evidence::new(
-        aws_sdk_cloudwatchlogs::Client::new(&sdk_config),
-        aws_sdk_s3::Client::new(&sdk_config),
+        aws::FirstUse::of(&sdk_config, aws_sdk_cloudwatchlogs::Client::new),
+        aws::FirstUse::of(&sdk_config, aws_sdk_s3::Client::new),
     ));
     if let Some(table) = settings.ledger_table {
         handler = handler.with_ledger(Ledger::new(

@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
     let ledger_table = config::or_exit(config::required(LEDGER_TABLE), "trigger");
     let queue_url = config::or_exit(config::required(TRIGGER_QUEUE_URL), "trigger");
     let dead_letter_url = config::or_exit(config::required(TRIGGER_DLQ_URL), "trigger");
-    let sdk_config = aws::load_sdk_config().await;
+    let sdk_config = aws::load_function_config().await;
     // GitHub is read only for routes that build forks on a maintainer's
     // approval (and told that a fork waits) or filter pull requests by paths;
     // then its credential must be set.
@@ -45,7 +45,7 @@ async fn main() -> Result<(), Error> {
         trigger = trigger.with_github(github);
     }
     let queue = TriggerQueue::new(
-        aws_sdk_sqs::Client::new(&sdk_config),
+        aws::FirstUse::of(&sdk_config, aws_sdk_sqs::Client::new),
         queue_url,
         dead_letter_url,
     );

@@ -11,7 +11,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use futures_util::future::join_all;
-use gantry_core::aws::ServiceError;
+use gantry_core::aws::{FirstUse, ServiceError};
 use gantry_core::deadline::aws_call;
 use gantry_core::logging::error_chain;
 use std::time::Duration;
@@ -40,16 +40,22 @@ pub enum QueueError {
     Visibility(#[source] ServiceError<aws_sdk_sqs::Error>),
 }
 
+/// SQS is called only for an event that failed (to hide it until its next
+/// try, or to dead-letter it), so its client is built on first use.
 pub struct TriggerQueue {
-    sqs: aws_sdk_sqs::Client,
+    sqs: FirstUse<aws_sdk_sqs::Client>,
     queue_url: String,
     dead_letter_url: String,
 }
 
 impl TriggerQueue {
-    pub fn new(sqs: aws_sdk_sqs::Client, queue_url: String, dead_letter_url: String) -> Self {
+    pub fn new(
+        sqs: impl Into<FirstUse<aws_sdk_sqs::Client>>,
+        queue_url: String,
+        dead_letter_url: String,
+    ) -> Self {
         TriggerQueue {
-            sqs,
+            sqs: sqs.into(),
             queue_url,
             dead_letter_url,
         }
@@ -64,6 +70,7 @@ impl TriggerQueue {
     ) -> Result<(), QueueError> {
         let call = self
             .sqs
+            .get()
             .change_message_visibility()
             .queue_url(&self.queue_url)
             .receipt_handle(receipt_handle)
@@ -92,6 +99,7 @@ impl TriggerQueue {
         let error: String = error.chars().take(ERROR_ATTRIBUTE_MAX_CHARS).collect();
         let call = self
             .sqs
+            .get()
             .send_message()
             .queue_url(&self.dead_letter_url)
             .message_body(body)

@@ -6,7 +6,7 @@ use webhook::{config::WebhookConfig, function_handler, publish::Publisher, Webho
 async fn main() -> Result<(), Error> {
     logging::init();
     let config = config::or_exit(WebhookConfig::from_env(), "webhook");
-    let sdk_config = aws::load_sdk_config().await;
+    let sdk_config = aws::load_function_config().await;
     let webhook = Webhook::new(
         CachedSecret::new(config.secret, config.secret_ttl, &sdk_config),
         Publisher::new(
