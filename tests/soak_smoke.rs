@@ -1,7 +1,8 @@
 //! The soak (`gantry_tests::soak`, `scripts/soak` for the full runs) as CI runs
 //! it: 50 deliveries through the real binaries with one request in ten faulted,
 //! their starts scripted to succeed, fail or be stopped, and nothing lost,
-//! started twice, reported wrong or regressed. trigger's backoff is honoured
+//! started twice, reported wrong or regressed, as commit statuses and as App
+//! mode's check runs. trigger's backoff is honoured
 //! sixty times faster (a minute is a second), so the smoke run waits seconds.
 
 use gantry_tests::soak::{self, SoakConfig};
@@ -26,6 +27,7 @@ async fn fifty_deliveries_under_faults_lose_nothing_start_nothing_twice_and_regr
     assert_eq!(report.targets_expected, 100, "{summary}");
     assert_eq!(report.started_once, 100, "{summary}");
     assert_eq!(report.statuses_right, 100, "{summary}");
+    assert_eq!(report.check_runs_once, 100, "{summary}");
     // Every outcome was scripted, so each mapping met the faults.
     assert_eq!(report.outcomes_scripted.len(), 3, "{summary}");
     // The faults really happened, on both sides.
@@ -38,4 +40,5 @@ async fn fifty_deliveries_under_faults_lose_nothing_start_nothing_twice_and_regr
     };
     assert!(injected(&report.aws_faults) > 0, "{summary}");
     assert!(injected(&report.github_faults) > 0, "{summary}");
+    assert!(injected(&report.app_github_faults) > 0, "{summary}");
 }

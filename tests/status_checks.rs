@@ -19,7 +19,7 @@ use gantry_tests::app_mode::{
     app_key_pem, mount_github_app, APP_ID, CHECK_RUN, INSTALLATION, INSTALLATION_TOKEN, REPORT,
 };
 use gantry_tests::moto::Moto;
-use gantry_tests::rest::{check_request, description};
+use gantry_tests::rest::{check_request, check_response, description};
 use gantry_tests::route::RouteOperations;
 use gantry_tests::scenario::{self, LocalAws, PROJECT, REPOSITORY};
 use serde_json::Value;
@@ -68,8 +68,18 @@ impl World {
         config: &str,
         pipelines: aws_sdk_codepipeline::Client,
     ) -> StatusHandler {
+        self.handler_trying(config, pipelines, 3)
+    }
+
+    /// Each GitHub request tried `attempts` times at most.
+    fn handler_trying(
+        &self,
+        config: &str,
+        pipelines: aws_sdk_codepipeline::Client,
+        attempts: u32,
+    ) -> StatusHandler {
         let retry = RetryPolicy {
-            max_attempts: 3,
+            max_attempts: attempts,
             first_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(100),
         };
@@ -790,4 +800,100 @@ async fn a_superseded_builds_check_run_says_which_commit_superseded_it() {
         title.starts_with("Build stopped") && title.ends_with(": Superseded by a10867b"),
         "{title}"
     );
+}
+
+/// GitHub has no idempotency key for a check run: a create whose answer was
+/// lost (here, GitHub made the run and answered 502) must not be made again,
+/// or the first run would stay as it was created, for good.
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_found_on_github_not_made_twice() {
+    let moto = Moto::start().await.unwrap();
+    let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
+    let github = MockServer::start().await;
+    let held = gantry_tests::check_runs::mount(&github).await;
+    let world = World {
+        _moto: moto,
+        aws,
+        github,
+        codebuild: MockServer::start().await,
+    };
+    world.build_is("IN_PROGRESS").await;
+    held.fail_after_creating(1);
+    let handler = world.handler();
+    let outcome = handle(&handler, "IN_PROGRESS").await;
+    let runs = held.runs();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(
+        matches!(outcome, Outcome::CheckRun { check_run_id, .. } if check_run_id == runs[0].id),
+        "{outcome:?}"
+    );
+    assert_eq!(world.requests("POST", "/check-runs").await.len(), 1);
+    // The run was looked for by its name, as GitHub's description has it,
+    // and the stand-in answered in its shape.
+    let lookups = world.requests("GET", "/check-runs").await;
+    assert_eq!(lookups.len(), 1);
+    let query: Vec<(String, String)> = lookups[0].url.query_pairs().into_owned().collect();
+    assert!(
+        query.contains(&("check_name".into(), runs[0].name.clone()))
+            && query.contains(&("filter".into(), "all".into())),
+        "{query:?}"
+    );
+    let listed = held.listed(
+        &description("check-run.response-201.json"),
+        COMMIT,
+        Some(&runs[0].name),
+    );
+    check_response(
+        &description("checks-list-for-ref.json"),
+        "/repos/{owner}/{repo}/commits/{ref}/check-runs",
+        "get",
+        "200",
+        &listed,
+    )
+    .unwrap();
+
+    // The build's end completes that one run: no second run appears.
+    world.build_is("SUCCEEDED").await;
+    handle(&handler, "SUCCEEDED").await;
+    let runs = held.runs();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].conclusion.as_deref(), Some("success"));
+}
+
+/// A create that failed for good (no try left) may still have made its run:
+/// the claim is released, and the next event finds the run on GitHub and
+/// takes it over rather than making a second.
+#[tokio::test]
+async fn a_run_made_by_a_create_that_failed_is_taken_over_by_the_next_event() {
+    let moto = Moto::start().await.unwrap();
+    let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
+    let github = MockServer::start().await;
+    let held = gantry_tests::check_runs::mount(&github).await;
+    let world = World {
+        _moto: moto,
+        aws,
+        github,
+        codebuild: MockServer::start().await,
+    };
+    world.build_is("IN_PROGRESS").await;
+    held.fail_after_creating(1);
+    let once = world.handler_trying("{}", aws_sdk_codepipeline::Client::new(&world.aws.sdk), 1);
+    let event: EventBridgeEvent<Value> =
+        serde_json::from_value(scenario::build_state_change(BUILD, "IN_PROGRESS", COMMIT)).unwrap();
+    let failed = once
+        .handle(event, Instant::now() + Duration::from_secs(20))
+        .await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(held.runs().len(), 1);
+
+    world.build_is("SUCCEEDED").await;
+    let outcome = handle(&world.handler(), "SUCCEEDED").await;
+    let runs = held.runs();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert!(
+        matches!(outcome, Outcome::CheckRun { check_run_id, .. } if check_run_id == runs[0].id),
+        "{outcome:?}"
+    );
+    assert_eq!(runs[0].conclusion.as_deref(), Some("success"));
+    assert_eq!(world.requests("POST", "/check-runs").await.len(), 1);
 }

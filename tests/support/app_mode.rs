@@ -29,6 +29,23 @@ pub const CHECK_RUN: u64 = 9001;
 /// repository, its token, and the check-run endpoints, each answering in the
 /// REST description's shape.
 pub async fn mount_github_app(github: &MockServer) {
+    mount_installation(github).await;
+    let mut created = crate::rest::description("check-run.response-201.json");
+    created["id"] = CHECK_RUN.into();
+    Mock::given(method("POST"))
+        .and(path(format!("/repos/{REPOSITORY}/check-runs")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created.clone()))
+        .mount(github)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("/repos/{REPOSITORY}/check-runs/{CHECK_RUN}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(created))
+        .mount(github)
+        .await;
+}
+
+/// The App's installation on the repository and its token.
+pub async fn mount_installation(github: &MockServer) {
     Mock::given(method("GET"))
         .and(path(format!("/repos/{REPOSITORY}/installation")))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
@@ -43,18 +60,6 @@ pub async fn mount_github_app(github: &MockServer) {
         .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
             "token": INSTALLATION_TOKEN, "expires_at": "2099-01-01T00:00:00Z"
         })))
-        .mount(github)
-        .await;
-    let mut created = crate::rest::description("check-run.response-201.json");
-    created["id"] = CHECK_RUN.into();
-    Mock::given(method("POST"))
-        .and(path(format!("/repos/{REPOSITORY}/check-runs")))
-        .respond_with(ResponseTemplate::new(201).set_body_json(created.clone()))
-        .mount(github)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("/repos/{REPOSITORY}/check-runs/{CHECK_RUN}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(created))
         .mount(github)
         .await;
 }

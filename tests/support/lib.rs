@@ -4,6 +4,7 @@
 //! chosen operations to a stand-in.
 
 pub mod app_mode;
+pub mod check_runs;
 pub mod deliveries;
 pub mod fault_proxy;
 pub mod local_run;

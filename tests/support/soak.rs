@@ -32,12 +32,18 @@
 //!   fixed per (delivery, target), so a second start trigger itself makes is
 //!   counted apart: separate SDK calls (each with its own invocation id) that
 //!   reached moto for one (delivery, target).
+//! - A second status, in App mode, gets the same events and writes check runs
+//!   (its ledger in moto's DynamoDB, behind the AWS proxy) to a GitHub
+//!   stand-in of its own behind a fault proxy (`check_runs`): each (commit,
+//!   target) must hold exactly one run, completed with the outcome's
+//!   conclusion, never reopened.
 //! - What ends in a dead-letter queue, or in status's failures after Lambda's
 //!   three tries, is redriven with the proxies healed, and the work must then
 //!   be complete.
 
 pub mod script;
 
+use crate::check_runs;
 use crate::fault_proxy::{FaultProxy, Unscripted, Upstream};
 use crate::moto::Moto;
 use crate::runtime::LocalFunction;
@@ -109,8 +115,21 @@ pub struct SoakReport {
     /// A `pending` posted after an end (`success`, `failure`, `error`) for the
     /// same commit and context.
     pub regressions: usize,
+    /// App mode: (commit, target) holding exactly one check run.
+    pub check_runs_once: usize,
+    /// App mode: (commit, target) holding two or more check runs.
+    pub check_runs_duplicated: usize,
+    pub check_runs_missing: usize,
+    /// App mode: the run (the latest, where there are several) not completed
+    /// with the outcome's conclusion.
+    pub check_runs_wrong: usize,
+    /// App mode: runs changed after they completed.
+    pub check_runs_reopened: usize,
+    pub app_status_failures_redriven: usize,
     pub aws_faults: BTreeMap<String, usize>,
     pub github_faults: BTreeMap<String, usize>,
+    /// On App mode's GitHub (check runs, the installation token).
+    pub app_github_faults: BTreeMap<String, usize>,
     pub out_of_time: bool,
     pub seconds: f64,
 }
@@ -124,6 +143,10 @@ impl SoakReport {
             && self.statuses_wrong == 0
             && self.statuses_missing == 0
             && self.regressions == 0
+            && self.check_runs_duplicated == 0
+            && self.check_runs_missing == 0
+            && self.check_runs_wrong == 0
+            && self.check_runs_reopened == 0
             && !self.out_of_time
     }
 }
@@ -143,10 +166,15 @@ struct World {
     github: MockServer,
     aws_proxy: FaultProxy,
     github_proxy: FaultProxy,
+    app_github_proxy: FaultProxy,
+    check_runs: check_runs::HeldRuns,
     script: Arc<SoakScript>,
     webhook: LocalFunction,
     trigger: LocalFunction,
     status: LocalFunction,
+    /// status in App mode: check runs.
+    status_app: LocalFunction,
+    _app_github: MockServer,
 }
 
 async fn world(config: &SoakConfig) -> Result<World, BoxError> {
@@ -185,6 +213,16 @@ async fn world(config: &SoakConfig) -> Result<World, BoxError> {
         Upstream::GitHub,
         config.fault_rate,
         config.seed ^ 0x5eed,
+        Arc::new(Unscripted),
+    )
+    .await?;
+    let app_github = MockServer::start().await;
+    let check_runs = check_runs::mount(&app_github).await;
+    let app_github_proxy = FaultProxy::start(
+        &app_github.uri(),
+        Upstream::GitHub,
+        config.fault_rate,
+        config.seed ^ 0xa995,
         Arc::new(Unscripted),
     )
     .await?;
@@ -255,16 +293,32 @@ async fn world(config: &SoakConfig) -> Result<World, BoxError> {
         log("status"),
     )
     .await?;
+    let status_app = LocalFunction::start(
+        "status-app",
+        &workspace_binary("status"),
+        &env(&[
+            ("GANTRY_GITHUB_APP_ID", crate::app_mode::APP_ID.into()),
+            ("GANTRY_GITHUB_APP_KEY", crate::app_mode::app_key_pem()?),
+            ("GANTRY_GITHUB_API_URL", app_github_proxy.url.clone()),
+            ("GANTRY_LEDGER_TABLE", scenario::LEDGER_TABLE.into()),
+        ]),
+        log("status-app"),
+    )
+    .await?;
     Ok(World {
         _moto: moto,
         aws,
         github,
         aws_proxy,
         github_proxy,
+        app_github_proxy,
+        check_runs,
         script,
         webhook,
         trigger,
         status,
+        status_app,
+        _app_github: app_github,
     })
 }
 
@@ -297,21 +351,27 @@ fn push_request(template: &Value, id: &str, commit: &str) -> Value {
     request
 }
 
+/// How many times the harness tries one of its own calls: with the waits of
+/// `steady`, about five minutes of patience with a loaded moto.
+const HARNESS_TRIES: u32 = 36;
+
 /// A call of the harness itself (past the proxies, to moto), tried again
-/// when moto is slow to answer: the harness is not what is under test.
+/// when moto is slow to answer: the harness is not what is under test, and a
+/// long run must not be lost to a minute in which moto, on a shared machine,
+/// answered nothing.
 async fn steady<T, F, Fut>(mut call: F) -> Result<T, BoxError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, BoxError>>,
 {
-    let mut tries = 0;
+    let mut tries = 1;
     loop {
         match call().await {
             Ok(value) => return Ok(value),
-            Err(err) if tries < 5 => {
-                tries += 1;
+            Err(err) if tries < HARNESS_TRIES => {
                 eprintln!("soak: the harness's own call failed ({err}); trying again");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(Duration::from_secs(u64::from(tries.min(10)))).await;
+                tries += 1;
             }
             Err(err) => return Err(err),
         }
@@ -454,17 +514,14 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
             .or_default() += 1;
     }
     let mut failed_reports = Vec::new();
+    let mut failed_app_reports = Vec::new();
     for (commit, _target, start, outcome) in &starts {
         for event in state_changes(&start.kind, &start.id, commit, *outcome) {
-            let mut reported = false;
-            for _ in 0..STATUS_TRIES {
-                if world.status.invoke(&event).await.is_ok() {
-                    reported = true;
-                    break;
-                }
+            if !report_tried(&world.status, &event).await {
+                failed_reports.push(event.clone());
             }
-            if !reported {
-                failed_reports.push(event);
+            if !report_tried(&world.status_app, &event).await {
+                failed_app_reports.push(event);
             }
         }
         if out_of_time() {
@@ -477,11 +534,16 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
         started.elapsed().as_secs_f64()
     );
     report.status_failures_redriven = failed_reports.len();
-    if !failed_reports.is_empty() {
+    report.app_status_failures_redriven = failed_app_reports.len();
+    if !failed_reports.is_empty() || !failed_app_reports.is_empty() {
         world.aws_proxy.heal();
         world.github_proxy.heal();
+        world.app_github_proxy.heal();
         for event in &failed_reports {
             world.status.invoke(event).await?;
+        }
+        for event in &failed_app_reports {
+            world.status_app.invoke(event).await?;
         }
     }
 
@@ -503,10 +565,7 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
     }
     for (commit, target, _, outcome) in &starts {
         report.statuses_expected += 1;
-        let context = format!(
-            "gantry/{}",
-            target.split_once('/').map_or(target.as_str(), |(_, n)| n)
-        );
+        let context = context_of(target);
         match posted.get(&(commit.clone(), context)) {
             None => report.statuses_missing += 1,
             Some(states) => {
@@ -522,11 +581,70 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
             }
         }
     }
+    count_check_runs(&mut report, &world.check_runs.runs(), &starts);
     report.aws_faults = world.aws_proxy.fault_counts();
     report.github_faults = world.github_proxy.fault_counts();
+    report.app_github_faults = world.app_github_proxy.fault_counts();
     report.out_of_time = out_of_time();
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Hands `event` to `status` as Lambda hands an asynchronous invocation: up
+/// to three tries; whether one took it.
+async fn report_tried(status: &LocalFunction, event: &Value) -> bool {
+    for _ in 0..STATUS_TRIES {
+        if status.invoke(event).await.is_ok() {
+            return true;
+        }
+    }
+    false
+}
+
+/// App mode's check runs, as GitHub holds them, against each start's outcome.
+fn count_check_runs(
+    report: &mut SoakReport,
+    held: &[check_runs::HeldRun],
+    starts: &[(String, String, gantry_core::ledger::StartedRecord, Outcome)],
+) {
+    let mut by_subject: HashMap<(&str, &str), Vec<&check_runs::HeldRun>> = HashMap::new();
+    for run in held {
+        by_subject
+            .entry((run.head_sha.as_str(), run.name.as_str()))
+            .or_default()
+            .push(run);
+    }
+    report.check_runs_reopened = held.iter().filter(|run| run.reopened).count();
+    for (commit, target, _, outcome) in starts {
+        let name = context_of(target);
+        match by_subject
+            .get(&(commit.as_str(), name.as_str()))
+            .map(Vec::as_slice)
+        {
+            None | Some([]) => report.check_runs_missing += 1,
+            Some(runs) => {
+                if runs.len() == 1 {
+                    report.check_runs_once += 1;
+                } else {
+                    report.check_runs_duplicated += 1;
+                }
+                let latest = runs[runs.len() - 1];
+                if latest.status != "completed"
+                    || latest.conclusion.as_deref() != Some(outcome.check_conclusion())
+                {
+                    report.check_runs_wrong += 1;
+                }
+            }
+        }
+    }
+}
+
+/// A target's status context and check-run name: `gantry/<pipeline or project>`.
+fn context_of(target: &str) -> String {
+    format!(
+        "gantry/{}",
+        target.split_once('/').map_or(target, |(_, name)| name)
+    )
 }
 
 /// One batch from the trigger queue through trigger, settled by its answer as

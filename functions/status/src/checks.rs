@@ -152,7 +152,14 @@ impl CheckRuns<'_> {
                         .await?
                     {
                         CheckRunClaim::Claimed => {
-                            let outcome = self.create(post, &run, attempt, deadline).await?;
+                            // A claim before this one ended without a run
+                            // recorded: its create may have reached GitHub.
+                            let earlier_claim = latest
+                                .as_ref()
+                                .is_some_and(|l| l.attempt == attempt && l.check_run_id.is_none());
+                            let outcome = self
+                                .create(post, &run, attempt, earlier_claim, deadline)
+                                .await?;
                             if let Outcome::CheckRun { check_run_id, .. } = &outcome {
                                 self.annotate(
                                     post,
@@ -173,15 +180,45 @@ impl CheckRuns<'_> {
         }
     }
 
+    /// Creates the attempt's run, or, after an `earlier_claim` that recorded
+    /// none (its holder died, or its create failed after GitHub may have
+    /// acted), adopts the run that claim made if GitHub holds it.
     async fn create(
         &self,
         post: &Post,
         run: &CheckRun,
         attempt: u32,
+        earlier_claim: bool,
         deadline: Instant,
     ) -> Result<Outcome, StatusError> {
         let key = post.check.run.as_str();
         let conclusion = post.check.conclusion.map(|c| c.as_str());
+        let made_before = if earlier_claim {
+            self.github
+                .find_check_run(&post.repository, &post.commit, run, deadline)
+                .await
+                .unwrap_or_else(|err| {
+                    warn!(error = %gantry_core::logging::error_chain(&err), "could not tell whether an earlier claim created the check run; creating it");
+                    None
+                })
+        } else {
+            None
+        };
+        if let Some(check_run_id) = made_before {
+            // Made as this decision would make it, or by an earlier event:
+            // the update brings it to what is true now.
+            self.github
+                .update_check_run(&post.repository, check_run_id, run, deadline)
+                .await?;
+            self.ledger
+                .record_check_run(key, &run.name, attempt, check_run_id, conclusion, deadline)
+                .await?;
+            info!(
+                check_run_id,
+                attempt, "check run an earlier claim created, adopted"
+            );
+            return Ok(outcome(post, run, check_run_id, attempt));
+        }
         let check_run_id = match self
             .github
             .create_check_run(&post.repository, &post.commit, run, deadline)

@@ -48,6 +48,15 @@ impl Outcome {
         }
     }
 
+    /// The conclusion App mode's check run must end with.
+    pub fn check_conclusion(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "success",
+            Outcome::Failed => "failure",
+            Outcome::Stopped => "cancelled",
+        }
+    }
+
     /// The commit status GitHub must hold in the end.
     pub fn commit_state(self) -> &'static str {
         match self {

@@ -3,11 +3,14 @@
 //! may create them. Every field is cut to GitHub's documented limits here, so a
 //! long log or summary is never a 422.
 
-use super::{GitHubClient, GitHubError};
+use super::{GitHubClient, GitHubError, Recheck};
 use crate::ids::{CommitSha, RepoName};
 use bytes::Bytes;
 use http::Method;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
 use tokio::time::Instant;
 
 /// `output.summary` and `output.text`: "Maximum length: 65535 characters" in
@@ -100,6 +103,47 @@ pub struct CheckAction {
     pub label: String,
     pub description: String,
     pub identifier: String,
+}
+
+/// Asked before a create is tried again: GitHub has no idempotency key for a
+/// check run, and a try whose answer was lost (a connection dropped after the
+/// request went out, a 5xx after GitHub acted) may have created it. A second
+/// create would leave two runs, the first one stuck as it was created (running,
+/// on a pull request, for good); so the run is looked for, and found, the
+/// create ends with its id.
+struct EarlierTry<'a> {
+    client: &'a GitHubClient,
+    repo: &'a RepoName,
+    sha: &'a CommitSha,
+    run: &'a CheckRun,
+    deadline: Instant,
+    found: Mutex<Option<u64>>,
+}
+
+impl Recheck for EarlierTry<'_> {
+    fn before_retry(&self) -> Pin<Box<dyn Future<Output = Option<String>> + Send + '_>> {
+        Box::pin(async move {
+            match self
+                .client
+                .find_check_run(self.repo, self.sha, self.run, self.deadline)
+                .await
+            {
+                Ok(Some(id)) => {
+                    if let Ok(mut found) = self.found.lock() {
+                        *found = Some(id);
+                    }
+                    Some(format!("check run {id} was created by an earlier try"))
+                }
+                Ok(None) => None,
+                // Not knowing, the create is tried again: a second run is
+                // the lesser harm than none.
+                Err(err) => {
+                    tracing::warn!(error = %crate::logging::error_chain(&err), "could not tell whether an earlier try created the check run; creating it again");
+                    None
+                }
+            }
+        })
+    }
 }
 
 /// The fields a create and an update share.
@@ -198,17 +242,27 @@ impl GitHubClient {
             run,
         };
         let body = Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
+        let earlier = EarlierTry {
+            client: self,
+            repo,
+            sha,
+            run,
+            deadline,
+            found: Mutex::new(None),
+        };
         let answer = self
-            .send_for_answer(repo, Method::POST, &url, body, deadline, None)
+            .send_for_answer(repo, Method::POST, &url, body, deadline, Some(&earlier))
             .await?;
         let answer = match answer {
             super::client::Delivered::Accepted(answer) => answer.body,
-            // No recheck is asked for, so none drops it; kept as a retry.
             super::client::Delivered::Dropped(reason) => {
-                return Err(GitHubError::Transient {
-                    attempts: 1,
-                    last: format!("request dropped: {reason}"),
-                })
+                return match earlier.found.lock().ok().and_then(|found| *found) {
+                    Some(id) => Ok(id),
+                    None => Err(GitHubError::Transient {
+                        attempts: 1,
+                        last: format!("request dropped: {reason}"),
+                    }),
+                }
             }
         };
         serde_json::from_str::<serde_json::Value>(&answer)
@@ -218,6 +272,47 @@ impl GitHubClient {
                 attempts: 1,
                 last: "GitHub's check run answer has no id".into(),
             })
+    }
+
+    /// The id of the run on `sha` that a create of `run` made: its name, its
+    /// `external_id` and its `started_at` (which tells one attempt of an
+    /// execution from the next) alike; the newest where several are
+    /// (`GET /repos/{owner}/{repo}/commits/{ref}/check-runs`, by `check_name`,
+    /// every run of that name, its first 100).
+    pub async fn find_check_run(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        run: &CheckRun,
+        deadline: Instant,
+    ) -> Result<Option<u64>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            check_runs: Vec<Listed>,
+        }
+        #[derive(Deserialize)]
+        struct Listed {
+            id: u64,
+            name: String,
+            external_id: Option<String>,
+            started_at: Option<String>,
+        }
+        let name: String = form_urlencoded::byte_serialize(run.name.as_bytes()).collect();
+        let url = self.repo_url(
+            repo,
+            &format!("commits/{sha}/check-runs?check_name={name}&filter=all&per_page=100"),
+        );
+        let listed: Answer = self.get(repo, &url, deadline).await?;
+        Ok(listed
+            .check_runs
+            .into_iter()
+            .filter(|listed| {
+                listed.name == run.name
+                    && listed.external_id == run.external_id
+                    && (run.started_at.is_none() || listed.started_at == run.started_at)
+            })
+            .map(|listed| listed.id)
+            .max())
     }
 
     /// Updates check run `id` with `run` (its annotations are appended to

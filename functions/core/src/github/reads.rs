@@ -332,7 +332,7 @@ impl GitHubClient {
     }
 
     /// A GET, retried as every request is, its answer read as `T`.
-    async fn get<T: for<'de> Deserialize<'de>>(
+    pub(super) async fn get<T: for<'de> Deserialize<'de>>(
         &self,
         repo: &RepoName,
         url: &str,

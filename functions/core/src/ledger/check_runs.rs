@@ -4,7 +4,9 @@
 //! arriving together create one run, and a completed run is never reopened
 //! (a later attempt is a new item and a new run).
 
-use super::{is_condition_failure, malformed, n, number, s, string, Item, Ledger, LedgerError};
+use super::{
+    is_condition_failure, malformed, n, number, s, string, Item, Ledger, LedgerError, RELEASED,
+};
 use crate::deadline;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::time::Duration;
@@ -142,7 +144,10 @@ impl Ledger {
     }
 
     /// Gives a claim up when its run could not be created, so the next event
-    /// claims it at once; never removes a recorded run.
+    /// claims it at once (its lease ends now). The claim itself stays: a
+    /// create that failed may have reached GitHub, and the next claimer, seeing
+    /// a claim with no run, looks for that run before making one. Never
+    /// touches a recorded run.
     pub async fn release_check_run(
         &self,
         run: &str,
@@ -151,17 +156,19 @@ impl Ledger {
         deadline: Instant,
     ) -> Result<(), LedgerError> {
         let (pk, sk) = check_run_key(run, name, attempt);
-        let delete = self
+        let release = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .key("pk", s(&pk))
             .key("sk", s(&sk))
-            .condition_expression("attribute_not_exists(check_run_id)");
-        match deadline::aws_call(deadline, delete.send()).await {
+            .update_expression("SET lease_until = :released")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(check_run_id)")
+            .expression_attribute_values(":released", n(RELEASED));
+        match deadline::aws_call(deadline, release.send()).await {
             Ok(_) => Ok(()),
             Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(self.dynamo("DeleteItem", err)),
+            Err(err) => Err(self.dynamo("UpdateItem", err)),
         }
     }
 }

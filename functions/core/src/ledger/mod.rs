@@ -36,8 +36,9 @@ use tokio::time::Instant;
 pub const LEDGER_TABLE: &str = "GANTRY_LEDGER_TABLE";
 /// How long an item lives after its last write.
 pub const RETENTION: Duration = Duration::from_secs(15 * 24 * 60 * 60);
-/// `lease_until` of a claim given up because its start was refused.
-const RELEASED: i64 = 0;
+/// `lease_until` of a claim given up: a start refused, or a check run whose
+/// create failed.
+pub(super) const RELEASED: i64 = 0;
 /// The indexes, as the template declares them.
 pub const BY_COMMIT: &str = "by-commit";
 pub const BY_REF: &str = "by-ref";
