@@ -667,10 +667,13 @@ async fn pump(world: &World, wait: Duration) -> Result<(), BoxError> {
 }
 
 /// Every message of the trigger's dead-letter queue back onto its queue (what
-/// `gantry redrive --queue TriggerDlq` does).
+/// `gantry redrive --queue TriggerDlq` does). The queue is emptied by its
+/// count, not up to the first empty receive: moto moves a message there as it
+/// is received once too often, and it stays hidden there for the visibility
+/// timeout it was received under.
 async fn redrive_dead_letters(aws: &LocalAws) -> Result<(), BoxError> {
     let sqs = aws_sdk_sqs::Client::new(&aws.sdk);
-    loop {
+    while aws.messages_in(&aws.dead_letter_url).await? > 0 {
         let output = sqs
             .receive_message()
             .queue_url(&aws.dead_letter_url)
@@ -678,9 +681,6 @@ async fn redrive_dead_letters(aws: &LocalAws) -> Result<(), BoxError> {
             .wait_time_seconds(1)
             .send()
             .await?;
-        if output.messages().is_empty() {
-            return Ok(());
-        }
         for message in output.messages() {
             sqs.send_message()
                 .queue_url(&aws.queue_url)
@@ -696,6 +696,7 @@ async fn redrive_dead_letters(aws: &LocalAws) -> Result<(), BoxError> {
             }
         }
     }
+    Ok(())
 }
 
 /// What trigger sent to start one (delivery, target).
