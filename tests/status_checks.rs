@@ -41,10 +41,22 @@ struct World {
 /// GitHub's side: the App's installation on the repository, its token, and
 /// the check-run endpoints, each answering as documented.
 async fn world() -> World {
-    let moto = Moto::start().await.unwrap();
-    let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
     let github = MockServer::start().await;
     mount_github_app(&github).await;
+    world_with(github).await
+}
+
+/// The world with a GitHub that holds every check run created, each under an
+/// id of its own (`gantry_tests::check_runs`).
+async fn world_holding_check_runs() -> (World, gantry_tests::check_runs::HeldRuns) {
+    let github = MockServer::start().await;
+    let held = gantry_tests::check_runs::mount(&github).await;
+    (world_with(github).await, held)
+}
+
+async fn world_with(github: MockServer) -> World {
+    let moto = Moto::start().await.unwrap();
+    let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
     World {
         _moto: moto,
         aws,
@@ -128,12 +140,19 @@ impl World {
 }
 
 async fn handle(handler: &StatusHandler, status: &str) -> Outcome {
+    try_handle(handler, status).await.unwrap()
+}
+
+/// The build's state change `status`, handled; its error kept.
+async fn try_handle(
+    handler: &StatusHandler,
+    status: &str,
+) -> Result<Outcome, gantry_status::StatusError> {
     let event: EventBridgeEvent<Value> =
         serde_json::from_value(scenario::build_state_change(BUILD, status, COMMIT)).unwrap();
     handler
         .handle(event, Instant::now() + Duration::from_secs(20))
         .await
-        .unwrap()
 }
 
 /// The JWT an App request carried: RS256, signed by the App's key, issued by
@@ -807,16 +826,7 @@ async fn a_superseded_builds_check_run_says_which_commit_superseded_it() {
 /// or the first run would stay as it was created, for good.
 #[tokio::test]
 async fn a_create_whose_answer_was_lost_is_found_on_github_not_made_twice() {
-    let moto = Moto::start().await.unwrap();
-    let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
-    let github = MockServer::start().await;
-    let held = gantry_tests::check_runs::mount(&github).await;
-    let world = World {
-        _moto: moto,
-        aws,
-        github,
-        codebuild: MockServer::start().await,
-    };
+    let (world, held) = world_holding_check_runs().await;
     world.build_is("IN_PROGRESS").await;
     held.fail_after_creating(1);
     let handler = world.handler();
@@ -865,24 +875,11 @@ async fn a_create_whose_answer_was_lost_is_found_on_github_not_made_twice() {
 /// takes it over rather than making a second.
 #[tokio::test]
 async fn a_run_made_by_a_create_that_failed_is_taken_over_by_the_next_event() {
-    let moto = Moto::start().await.unwrap();
-    let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
-    let github = MockServer::start().await;
-    let held = gantry_tests::check_runs::mount(&github).await;
-    let world = World {
-        _moto: moto,
-        aws,
-        github,
-        codebuild: MockServer::start().await,
-    };
+    let (world, held) = world_holding_check_runs().await;
     world.build_is("IN_PROGRESS").await;
     held.fail_after_creating(1);
     let once = world.handler_trying("{}", aws_sdk_codepipeline::Client::new(&world.aws.sdk), 1);
-    let event: EventBridgeEvent<Value> =
-        serde_json::from_value(scenario::build_state_change(BUILD, "IN_PROGRESS", COMMIT)).unwrap();
-    let failed = once
-        .handle(event, Instant::now() + Duration::from_secs(20))
-        .await;
+    let failed = try_handle(&once, "IN_PROGRESS").await;
     assert!(failed.is_err(), "{failed:?}");
     assert_eq!(held.runs().len(), 1);
 
