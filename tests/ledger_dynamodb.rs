@@ -1,12 +1,14 @@
-//! The ledger against moto's DynamoDB (conditional writes are real there; TTL
-//! is stored and never applied, so time is moved on the ledger's clock).
+//! The ledger against moto's DynamoDB (conditional writes are real there, but
+//! not applied one at a time: see the concurrent test; TTL is stored and never
+//! applied, so time is moved on the ledger's clock).
 
+use futures_util::future::join_all;
 use gantry_core::ids::{CommitSha, DeliveryId, RepoName};
 use gantry_core::ledger::{
     CheckRunClaim, Claim, Clock, DecisionRecord, Ledger, StartClaim, StartedRecord,
 };
 use gantry_tests::moto::Moto;
-use gantry_tests::{scenario, soon};
+use gantry_tests::{item_writes, scenario, soon};
 use std::time::Duration;
 
 const DELIVERY: &str = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
@@ -325,4 +327,58 @@ async fn a_claim_whose_holder_died_is_taken_over_after_its_lease_and_a_released_
             .and_then(|r| r.check_run_id),
         Some(7)
     );
+}
+
+/// Eight invocations at once claim one start, first while it is unclaimed and
+/// again after its lease ran out: each time exactly one may go on. moto applies
+/// concurrent conditional writes to one item without a lock, so here they pass
+/// through `ItemWrites`, which applies them one at a time as DynamoDB does.
+#[tokio::test]
+async fn of_eight_concurrent_claims_one_wins_both_a_new_claim_and_a_takeover() {
+    let moto = Moto::start().await.unwrap();
+    let (_one_at_a_time, sdk) = item_writes::in_front_of(&moto).await.unwrap();
+    scenario::create_ledger_table(&sdk).await.unwrap();
+    let clock = Clock::manual(1_800_000_000);
+    let ledger = Ledger::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        scenario::LEDGER_TABLE.to_owned(),
+        clock.clone(),
+    );
+    let (delivery, repository, commit) = ids();
+    for round in 0..25 {
+        let target = format!("pipeline/app-{round}");
+        let claim = StartClaim {
+            delivery: &delivery,
+            target: &target,
+            route: "routes[0] (main)",
+            repository: &repository,
+            commit: &commit,
+            git_ref: Some("main"),
+            lease: Duration::from_secs(60),
+            event_at: 1_799_999_990,
+        };
+        let claims = || join_all((0..8).map(|_| ledger.claim_start(&claim, soon())));
+        let first: Vec<Claim> = claims().await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            first.iter().filter(|c| **c == Claim::New).count(),
+            1,
+            "round {round}: {first:?}"
+        );
+        clock.advance(Duration::from_secs(61));
+        let takeovers: Vec<Claim> = claims().await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            takeovers
+                .iter()
+                .filter(|c| matches!(c, Claim::Recovered { .. }))
+                .count(),
+            1,
+            "round {round}: {takeovers:?}"
+        );
+        assert!(
+            takeovers
+                .iter()
+                .all(|c| matches!(c, Claim::Recovered { .. } | Claim::Held { .. })),
+            "round {round}: {takeovers:?}"
+        );
+    }
 }

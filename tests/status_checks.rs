@@ -18,6 +18,8 @@ use gantry_status::{Outcome, StatusHandler};
 use gantry_tests::app_mode::{
     app_key_pem, mount_github_app, APP_ID, CHECK_RUN, INSTALLATION, INSTALLATION_TOKEN, REPORT,
 };
+use gantry_tests::fault_proxy::FaultProxy;
+use gantry_tests::item_writes;
 use gantry_tests::moto::Moto;
 use gantry_tests::rest::{check_request, check_response, description};
 use gantry_tests::route::RouteOperations;
@@ -33,6 +35,8 @@ const BUILD: &str = "hello-world-build:5f6b2c1a-0000-4000-8000-000000000003";
 
 struct World {
     _moto: Moto,
+    /// Two tests race two handlers' conditional writes (`item_writes`).
+    _one_write_at_a_time: FaultProxy,
     aws: LocalAws,
     github: MockServer,
     codebuild: MockServer,
@@ -56,9 +60,11 @@ async fn world_holding_check_runs() -> (World, gantry_tests::check_runs::HeldRun
 
 async fn world_with(github: MockServer) -> World {
     let moto = Moto::start().await.unwrap();
-    let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
+    let (one_write_at_a_time, sdk) = item_writes::in_front_of(&moto).await.unwrap();
+    let aws = scenario::provision(&sdk).await.unwrap();
     World {
         _moto: moto,
+        _one_write_at_a_time: one_write_at_a_time,
         aws,
         github,
         codebuild: MockServer::start().await,

@@ -642,25 +642,63 @@ async fn each_target_of_a_delivery_starts_exactly_once_across_a_retry_and_a_late
     assert_eq!(world.recorder.bodies("StartBuild").len(), 2);
 }
 
-#[tokio::test]
-async fn a_retry_after_a_crash_between_start_and_record_finds_the_build_instead_of_starting_another(
-) {
-    let world = world().await.unwrap();
-    const BUILD: &str = "hello-world-build:5f6b2c1a-0000-4000-8000-000000000002";
-    // moto drops environment overrides, so builds carrying a delivery id come
-    // from a stand-in answering ListBuildsForProject and BatchGetBuilds in
-    // their documented shapes.
+/// CodeBuild for a claim taken over: moto drops environment overrides, so
+/// builds carrying a delivery id come from a stand-in answering
+/// `ListBuildsForProject` (these `ids`, newest first) and `BatchGetBuilds`
+/// (each id asked for, as `build` makes it from the CLI reference's example)
+/// in their documented shapes. Every other call goes to moto.
+struct ListedBuilds {
+    ids: Vec<String>,
+    build: fn(usize, &str) -> serde_json::Value,
+}
+
+impl wiremock::Respond for ListedBuilds {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let asked: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        let builds: Vec<serde_json::Value> = asked["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|id| {
+                let index = self.ids.iter().position(|listed| listed == id)?;
+                Some((self.build)(index, &self.ids[index]))
+            })
+            .collect();
+        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({"builds": builds}))
+    }
+}
+
+/// A build in `BatchGetBuilds`' shape, started at `start_time`, carrying
+/// `delivery` in its environment if any.
+fn listed_build(id: &str, start_time: i64, delivery: Option<&str>) -> serde_json::Value {
+    let mut build =
+        sample("status/codebuild.batch-get-builds.aws-cli-example.json")["builds"][0].clone();
+    build["id"] = id.into();
+    build["startTime"] = start_time.into();
+    build["environment"]["environmentVariables"] = match delivery {
+        Some(delivery) => {
+            serde_json::json!([{"name": "GANTRY_DELIVERY_ID", "value": delivery, "type": "PLAINTEXT"}])
+        }
+        None => serde_json::json!([]),
+    };
+    build
+}
+
+/// A trigger routing the push to `PROJECT`, whose listing and reads of builds
+/// `builds` answers, on `clock`.
+async fn trigger_reading(
+    world: &World,
+    builds: ListedBuilds,
+    clock: &Clock,
+) -> (Trigger, wiremock::MockServer) {
     let codebuild = wiremock::MockServer::start().await;
-    let mut listed = sample("status/codebuild.batch-get-builds.aws-cli-example.json");
-    listed["builds"][0]["id"] = BUILD.into();
-    listed["builds"][0]["startTime"] = 1_800_000_000.into();
-    listed["builds"][0]["environment"]["environmentVariables"] = serde_json::json!([{"name": "GANTRY_DELIVERY_ID", "value": PUSH_DELIVERY, "type": "PLAINTEXT"}]);
+    let ids = builds.ids.clone();
     wiremock::Mock::given(wiremock::matchers::header(
         "x-amz-target",
         "CodeBuild_20161006.ListBuildsForProject",
     ))
     .respond_with(
-        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({"ids": [BUILD]})),
+        wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({"ids": ids})),
     )
     .mount(&codebuild)
     .await;
@@ -668,10 +706,10 @@ async fn a_retry_after_a_crash_between_start_and_record_finds_the_build_instead_
         "x-amz-target",
         "CodeBuild_20161006.BatchGetBuilds",
     ))
-    .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(listed))
+    .respond_with(builds)
     .mount(&codebuild)
     .await;
-    let builds = aws_sdk_codebuild::Client::from_conf(
+    let client = aws_sdk_codebuild::Client::from_conf(
         aws_sdk_codebuild::config::Builder::from(&world.aws.sdk)
             .interceptor(gantry_tests::route::RouteOperations::new(
                 &codebuild.uri(),
@@ -680,16 +718,29 @@ async fn a_retry_after_a_crash_between_start_and_record_finds_the_build_instead_
             .interceptor(world.recorder.clone())
             .build(),
     );
-    let clock = Clock::manual(1_800_000_000);
     let routes = serde_json::json!({"routes": [
         {"repository": scenario::REPOSITORY, "events": ["push"], "codebuild_project": PROJECT}
     ]})
     .to_string();
     let trigger = Trigger::new(
         Routes::parse(&routes).unwrap(),
-        Starter::new(aws_sdk_codepipeline::Client::new(&world.aws.sdk), builds),
+        Starter::new(aws_sdk_codepipeline::Client::new(&world.aws.sdk), client),
         scenario::ledger(&world.aws.sdk, clock.clone()),
     );
+    (trigger, codebuild)
+}
+
+#[tokio::test]
+async fn a_retry_after_a_crash_between_start_and_record_finds_the_build_instead_of_starting_another(
+) {
+    let world = world().await.unwrap();
+    const BUILD: &str = "hello-world-build:5f6b2c1a-0000-4000-8000-000000000002";
+    let builds = ListedBuilds {
+        ids: vec![BUILD.to_owned()],
+        build: |_, id| listed_build(id, 1_800_000_000, Some(PUSH_DELIVERY)),
+    };
+    let clock = Clock::manual(1_800_000_000);
+    let (trigger, _codebuild) = trigger_reading(&world, builds, &clock).await;
 
     // An invocation claimed the start, started the build and died before it
     // recorded it: its claim is in the ledger, without an id.
@@ -716,6 +767,69 @@ async fn a_retry_after_a_crash_between_start_and_record_finds_the_build_instead_
     trigger.handle(push_event(), soon()).await.unwrap();
     assert_eq!(world.recorder.bodies("ListBuildsForProject").len(), looked);
     assert!(world.recorder.bodies("StartBuild").is_empty());
+}
+
+/// When the claim taken over in the busy project's test was made.
+const CLAIMED_AT: i64 = 1_800_000_000;
+
+/// A busy project's builds, newest first: the newest 15 started since the
+/// claim, the other 10 before it.
+fn busy_project_build(n: usize, id: &str, delivery: Option<&str>) -> serde_json::Value {
+    let start_time = match n {
+        0..15 => CLAIMED_AT + 20 - n as i64,
+        _ => CLAIMED_AT - 100 - n as i64,
+    };
+    listed_build(id, start_time, delivery)
+}
+
+/// A busy project: 25 builds listed, the newest 15 started since the claim.
+/// The lookup reads ten at a time, newest first, and stops at the first read
+/// that reaches a build older than the claim.
+#[tokio::test]
+async fn a_lookup_reads_the_newest_builds_ten_at_a_time_and_stops_at_one_older_than_the_claim() {
+    let ids: Vec<String> = (0..25)
+        .map(|n| format!("hello-world-build:5f6b2c1a-0000-4000-8000-0000000001{n:02}"))
+        .collect();
+
+    // The build the claim's holder started is the 13th newest: found in the second read.
+    let finding = world().await.unwrap();
+    let clock = Clock::manual(CLAIMED_AT);
+    let builds = ListedBuilds {
+        ids: ids.clone(),
+        build: |n, id| busy_project_build(n, id, (n == 12).then_some(PUSH_DELIVERY)),
+    };
+    let (trigger, _codebuild) = trigger_reading(&finding, builds, &clock).await;
+    claim_and_die(&scenario::ledger(&finding.aws.sdk, clock.clone())).await;
+    clock.advance(Duration::from_secs(41));
+    let Summary::Started { started, .. } = trigger.handle(push_event(), soon()).await.unwrap()
+    else {
+        panic!("the found build is the answer")
+    };
+    assert_eq!(started[0].started, Started::Build(ids[12].clone()));
+    let reads = finding.recorder.bodies("BatchGetBuilds");
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert_eq!(reads[0]["ids"], serde_json::json!(ids[..10]));
+    assert_eq!(reads[1]["ids"], serde_json::json!(ids[10..20]));
+    assert!(finding.recorder.bodies("StartBuild").is_empty());
+
+    // None carries the delivery: the second read reaches builds older than the
+    // claim, so no third is made, and the build is started.
+    let starting = world().await.unwrap();
+    let clock = Clock::manual(CLAIMED_AT);
+    let builds = ListedBuilds {
+        ids,
+        build: |n, id| busy_project_build(n, id, None),
+    };
+    let (trigger, _codebuild) = trigger_reading(&starting, builds, &clock).await;
+    claim_and_die(&scenario::ledger(&starting.aws.sdk, clock.clone())).await;
+    clock.advance(Duration::from_secs(41));
+    let Summary::Started { started, .. } = trigger.handle(push_event(), soon()).await.unwrap()
+    else {
+        panic!("nothing carrying the delivery id was found: it must be started")
+    };
+    assert!(!started[0].already_started);
+    assert_eq!(starting.recorder.bodies("BatchGetBuilds").len(), 2);
+    assert_eq!(starting.recorder.bodies("StartBuild").len(), 1);
 }
 
 #[tokio::test]

@@ -18,7 +18,11 @@
 //! A request that meets no fault may still be scripted (`Script`): moto runs no
 //! build and lacks some operations, so the soak writes the outcomes it scripts
 //! into the answers that report them, and shortens the waits it compresses.
+//!
+//! Writes to one DynamoDB item are passed on one at a time, as DynamoDB applies
+//! them and moto does not (`item_writes`).
 
+use crate::item_writes::ItemWrites;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -106,6 +110,7 @@ struct Shared {
     rng: Mutex<u64>,
     log: Mutex<Vec<Passed>>,
     client: Client<HttpConnector, Full<Bytes>>,
+    item_writes: ItemWrites,
 }
 
 pub struct FaultProxy {
@@ -134,6 +139,7 @@ impl FaultProxy {
             rng: Mutex::new(seed.max(1)),
             log: Mutex::new(Vec::new()),
             client: Client::builder(TokioExecutor::new()).build_http(),
+            item_writes: ItemWrites::default(),
         });
         let serving = shared.clone();
         let task = tokio::spawn(async move {
@@ -286,9 +292,18 @@ impl Shared {
             }
         }
         let forward = forward.body(Full::new(body)).map_err(|_| Dropped)?;
+        let writing = match self.kind {
+            Upstream::Aws => {
+                self.item_writes
+                    .one_at_a_time(&operation, &request_body)
+                    .await
+            }
+            Upstream::GitHub => None,
+        };
         let answer = self.client.request(forward).await.map_err(|_| Dropped)?;
         let (answer_parts, answer_body) = answer.into_parts();
         let answer_body = answer_body.collect().await.map_err(|_| Dropped)?.to_bytes();
+        drop(writing);
         if fault == Some(Fault::AnswerLost) {
             return Err(Dropped);
         }

@@ -7,6 +7,7 @@ pub mod app_mode;
 pub mod check_runs;
 pub mod deliveries;
 pub mod fault_proxy;
+pub mod item_writes;
 pub mod local_run;
 pub mod moto;
 pub mod recorder;

@@ -3,7 +3,7 @@
 
 use crate::config::Target;
 use crate::route::Start;
-use aws_sdk_codebuild::types::{EnvironmentVariable, EnvironmentVariableType};
+use aws_sdk_codebuild::types::{Build, EnvironmentVariable, EnvironmentVariableType};
 use aws_sdk_codepipeline::types::{PipelineVariable, SourceRevisionOverride, SourceRevisionType};
 use aws_smithy_types::error::operation::BuildError;
 use gantry_core::aws::ServiceError;
@@ -307,40 +307,57 @@ impl Starter {
             project: project.to_owned(),
             source: ServiceError::from_sdk(err),
         })?;
-        let ids = listed.ids();
-        if ids.is_empty() {
-            return Ok(None);
+        // Newest first, a few at a time: a build the claim's holder started is
+        // among the newest, so reading stops at the first builds older than it.
+        let newest = &listed.ids()[..listed.ids().len().min(BUILDS_LOOKED_AT)];
+        for ids in newest.chunks(BUILDS_PER_READ) {
+            let read = deadline::aws_call(
+                deadline,
+                self.builds
+                    .batch_get_builds()
+                    .set_ids(Some(ids.to_vec()))
+                    .send(),
+            )
+            .await
+            .map_err(|err| StartError::LookupBuild {
+                project: project.to_owned(),
+                source: ServiceError::from_sdk(err),
+            })?;
+            let since_claim = |build: &Build| build.start_time().is_none_or(|t| t.secs() >= since);
+            if let Some(found) = read
+                .builds()
+                .iter()
+                .find(|build| since_claim(build) && carries_delivery(build, delivery))
+                .and_then(Build::id)
+            {
+                return Ok(Some(Started::Build(found.to_owned())));
+            }
+            // Listed newest first: past a build older than the claim, all are.
+            if !read.builds().iter().all(since_claim) {
+                return Ok(None);
+            }
         }
-        let builds = deadline::aws_call(
-            deadline,
-            self.builds
-                .batch_get_builds()
-                .set_ids(Some(ids.iter().take(100).cloned().collect()))
-                .send(),
-        )
-        .await
-        .map_err(|err| StartError::LookupBuild {
-            project: project.to_owned(),
-            source: ServiceError::from_sdk(err),
-        })?;
-        Ok(builds
-            .builds()
-            .iter()
-            .filter(|build| build.start_time().is_none_or(|t| t.secs() >= since))
-            .find(|build| {
-                build
-                    .environment()
-                    .map(|e| e.environment_variables())
-                    .unwrap_or_default()
-                    .iter()
-                    .any(|v| v.name() == DELIVERY_VARIABLE && v.value() == delivery)
-            })
-            .and_then(|build| build.id().map(|id| Started::Build(id.to_owned()))))
+        Ok(None)
     }
 }
 
 /// The variable that carries the delivery id into every start.
 const DELIVERY_VARIABLE: &str = "GANTRY_DELIVERY_ID";
+
+/// How many of a project's newest builds a recovered claim looks through, and
+/// how many it reads at once (`BatchGetBuilds` takes up to 100; most lookups
+/// end in the first read, at a build older than the claim).
+const BUILDS_LOOKED_AT: usize = 100;
+const BUILDS_PER_READ: usize = 10;
+
+fn carries_delivery(build: &Build, delivery: &str) -> bool {
+    build
+        .environment()
+        .map(|e| e.environment_variables())
+        .unwrap_or_default()
+        .iter()
+        .any(|v| v.name() == DELIVERY_VARIABLE && v.value() == delivery)
+}
 
 fn invalid(target: &str, source: BuildError) -> StartError {
     StartError::Request {
