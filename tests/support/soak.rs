@@ -776,3 +776,60 @@ fn state_changes(kind: &str, id: &str, commit: &str, outcome: Outcome) -> Vec<Va
         .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three dead letters, one of them held in flight (as moto holds one it has
+    /// just moved): the redrive waits it out, and all three are back.
+    #[tokio::test]
+    async fn the_redrive_moves_every_dead_letter_back_even_one_held_in_flight() {
+        let moto = Moto::start().await.unwrap();
+        let aws = scenario::provision(&moto.sdk_config().await).await.unwrap();
+        let sqs = aws_sdk_sqs::Client::new(&aws.sdk);
+        for n in 0..3 {
+            sqs.send_message()
+                .queue_url(&aws.dead_letter_url)
+                .message_body(format!("{{\"event\":{n}}}"))
+                .send()
+                .await
+                .unwrap();
+        }
+        let held = sqs
+            .receive_message()
+            .queue_url(&aws.dead_letter_url)
+            .visibility_timeout(2)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(held.messages().len(), 1);
+
+        redrive_dead_letters(&aws).await.unwrap();
+
+        assert_eq!(aws.messages_in(&aws.dead_letter_url).await.unwrap(), 0);
+        let mut bodies = BTreeSet::new();
+        while bodies.len() < 3 {
+            let received = sqs
+                .receive_message()
+                .queue_url(&aws.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            assert!(!received.messages().is_empty(), "back: {bodies:?}");
+            bodies.extend(
+                received
+                    .messages()
+                    .iter()
+                    .filter_map(|m| m.body().map(str::to_owned)),
+            );
+        }
+        assert_eq!(
+            bodies,
+            (0..3)
+                .map(|n| format!("{{\"event\":{n}}}"))
+                .collect::<BTreeSet<_>>()
+        );
+    }
+}
