@@ -66,6 +66,10 @@ pub const MAX_REDELIVERIES: usize = 5;
 const TRIGGER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Lambda's tries of an asynchronous invocation (the first and two retries).
 const STATUS_TRIES: usize = 3;
+/// Tries of a redriven status event, 5 s apart: past a claim's lease.
+const REDRIVE_TRIES: usize = 20;
+/// status's concurrent containers in each mode.
+const STATUS_CONTAINERS: usize = 4;
 
 #[derive(Debug, Clone)]
 pub struct SoakConfig {
@@ -171,9 +175,11 @@ struct World {
     script: Arc<SoakScript>,
     webhook: LocalFunction,
     trigger: LocalFunction,
-    status: LocalFunction,
-    /// status in App mode: check runs.
-    status_app: LocalFunction,
+    /// status's containers in token mode (commit statuses), as many as
+    /// [`STATUS_CONTAINERS`], each taking the events of its share of starts.
+    status: Vec<LocalFunction>,
+    /// status's containers in App mode (check runs), beside them.
+    status_app: Vec<LocalFunction>,
     _app_github: MockServer,
 }
 
@@ -280,31 +286,41 @@ async fn world(config: &SoakConfig) -> Result<World, BoxError> {
         TRIGGER_TIMEOUT,
     )
     .await?;
-    let status = LocalFunction::start(
-        "status",
-        &workspace_binary("status"),
-        &env(&[
-            (
-                "GANTRY_GITHUB_TOKEN",
-                crate::local_run::LOCAL_GITHUB_TOKEN.into(),
-            ),
-            ("GANTRY_GITHUB_API_URL", github_proxy.url.clone()),
-        ]),
-        log("status"),
-    )
-    .await?;
-    let status_app = LocalFunction::start(
-        "status-app",
-        &workspace_binary("status"),
-        &env(&[
-            ("GANTRY_GITHUB_APP_ID", crate::app_mode::APP_ID.into()),
-            ("GANTRY_GITHUB_APP_KEY", crate::app_mode::app_key_pem()?),
-            ("GANTRY_GITHUB_API_URL", app_github_proxy.url.clone()),
-            ("GANTRY_LEDGER_TABLE", scenario::LEDGER_TABLE.into()),
-        ]),
-        log("status-app"),
-    )
-    .await?;
+    let mut status = Vec::new();
+    let mut status_app = Vec::new();
+    for container in 0..STATUS_CONTAINERS {
+        let name = format!("status-{container}");
+        status.push(
+            LocalFunction::start(
+                &name,
+                &workspace_binary("status"),
+                &env(&[
+                    (
+                        "GANTRY_GITHUB_TOKEN",
+                        crate::local_run::LOCAL_GITHUB_TOKEN.into(),
+                    ),
+                    ("GANTRY_GITHUB_API_URL", github_proxy.url.clone()),
+                ]),
+                log(&name),
+            )
+            .await?,
+        );
+        let name = format!("status-app-{container}");
+        status_app.push(
+            LocalFunction::start(
+                &name,
+                &workspace_binary("status"),
+                &env(&[
+                    ("GANTRY_GITHUB_APP_ID", crate::app_mode::APP_ID.into()),
+                    ("GANTRY_GITHUB_APP_KEY", crate::app_mode::app_key_pem()?),
+                    ("GANTRY_GITHUB_API_URL", app_github_proxy.url.clone()),
+                    ("GANTRY_LEDGER_TABLE", scenario::LEDGER_TABLE.into()),
+                ]),
+                log(&name),
+            )
+            .await?,
+        );
+    }
     Ok(World {
         _moto: moto,
         aws,
@@ -513,20 +529,38 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
             .entry(format!("{outcome:?}"))
             .or_default() += 1;
     }
-    let mut failed_reports = Vec::new();
-    let mut failed_app_reports = Vec::new();
-    for (commit, _target, start, outcome) in &starts {
-        for event in state_changes(&start.kind, &start.id, commit, *outcome) {
-            if !report_tried(&world.status, &event).await {
-                failed_reports.push(event.clone());
+    // Lambda runs concurrent containers: each takes every STATUS_CONTAINERS-th
+    // start, and a start's events reach both modes in their order.
+    let lanes = (0..STATUS_CONTAINERS).map(|container| {
+        let (world, starts, out_of_time) = (&world, &starts, &out_of_time);
+        async move {
+            let (mut failed, mut failed_app) = (Vec::new(), Vec::new());
+            for (commit, _target, start, outcome) in
+                starts.iter().skip(container).step_by(STATUS_CONTAINERS)
+            {
+                for event in state_changes(&start.kind, &start.id, commit, *outcome) {
+                    let (reported, reported_app) = tokio::join!(
+                        report_tried(&world.status[container], &event),
+                        report_tried(&world.status_app[container], &event)
+                    );
+                    if !reported {
+                        failed.push(event.clone());
+                    }
+                    if !reported_app {
+                        failed_app.push(event);
+                    }
+                }
+                if out_of_time() {
+                    break;
+                }
             }
-            if !report_tried(&world.status_app, &event).await {
-                failed_app_reports.push(event);
-            }
+            (failed, failed_app)
         }
-        if out_of_time() {
-            break;
-        }
+    });
+    let (mut failed_reports, mut failed_app_reports) = (Vec::new(), Vec::new());
+    for (failed, failed_app) in futures_util::future::join_all(lanes).await {
+        failed_reports.extend(failed);
+        failed_app_reports.extend(failed_app);
     }
     eprintln!(
         "soak: {} starts reported to status after {:.1} s",
@@ -540,10 +574,10 @@ pub async fn run(config: &SoakConfig) -> Result<SoakReport, BoxError> {
         world.github_proxy.heal();
         world.app_github_proxy.heal();
         for event in &failed_reports {
-            world.status.invoke(event).await?;
+            redrive_report(&world.status[0], event).await?;
         }
         for event in &failed_app_reports {
-            world.status_app.invoke(event).await?;
+            redrive_report(&world.status_app[0], event).await?;
         }
     }
 
@@ -599,6 +633,25 @@ async fn report_tried(status: &LocalFunction, event: &Value) -> bool {
         }
     }
     false
+}
+
+/// An event that failed all its tries, sent again once the faults are healed,
+/// as an operator's redrive would: a check run whose create failed is held by
+/// its claim until the claim's lease ends (`CheckRunInProgress`), so it is
+/// tried until then, and an error that outlasts the lease ends the run.
+async fn redrive_report(status: &LocalFunction, event: &Value) -> Result<(), BoxError> {
+    let mut tries = 0;
+    loop {
+        match status.invoke(event).await {
+            Ok(_) => return Ok(()),
+            Err(err) if tries < REDRIVE_TRIES => {
+                tries += 1;
+                eprintln!("soak: a redriven event failed ({err}); again in 5 s");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
 }
 
 /// App mode's check runs, as GitHub holds them, against each start's outcome.
