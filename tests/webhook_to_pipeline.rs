@@ -792,17 +792,12 @@ async fn a_lookup_reads_the_newest_builds_ten_at_a_time_and_stops_at_one_older_t
         .collect();
 
     // The build the claim's holder started is the 13th newest: found in the second read.
-    let finding = world().await.unwrap();
-    let clock = Clock::manual(CLAIMED_AT);
-    let builds = ListedBuilds {
+    let (finding, summary) = take_over_listing(ListedBuilds {
         ids: ids.clone(),
         build: |n, id| busy_project_build(n, id, (n == 12).then_some(PUSH_DELIVERY)),
-    };
-    let (trigger, _codebuild) = trigger_reading(&finding, builds, &clock).await;
-    claim_and_die(&scenario::ledger(&finding.aws.sdk, clock.clone())).await;
-    clock.advance(Duration::from_secs(41));
-    let Summary::Started { started, .. } = trigger.handle(push_event(), soon()).await.unwrap()
-    else {
+    })
+    .await;
+    let Summary::Started { started, .. } = summary else {
         panic!("the found build is the answer")
     };
     assert_eq!(started[0].started, Started::Build(ids[12].clone()));
@@ -814,22 +809,30 @@ async fn a_lookup_reads_the_newest_builds_ten_at_a_time_and_stops_at_one_older_t
 
     // None carries the delivery: the second read reaches builds older than the
     // claim, so no third is made, and the build is started.
-    let starting = world().await.unwrap();
-    let clock = Clock::manual(CLAIMED_AT);
-    let builds = ListedBuilds {
+    let (starting, summary) = take_over_listing(ListedBuilds {
         ids,
         build: |n, id| busy_project_build(n, id, None),
-    };
-    let (trigger, _codebuild) = trigger_reading(&starting, builds, &clock).await;
-    claim_and_die(&scenario::ledger(&starting.aws.sdk, clock.clone())).await;
-    clock.advance(Duration::from_secs(41));
-    let Summary::Started { started, .. } = trigger.handle(push_event(), soon()).await.unwrap()
-    else {
+    })
+    .await;
+    let Summary::Started { started, .. } = summary else {
         panic!("nothing carrying the delivery id was found: it must be started")
     };
     assert!(!started[0].already_started);
     assert_eq!(starting.recorder.bodies("BatchGetBuilds").len(), 2);
     assert_eq!(starting.recorder.bodies("StartBuild").len(), 1);
+}
+
+/// The push's claim of `PROJECT`, made at `CLAIMED_AT` by an invocation that
+/// died, taken over after its lease with `builds` listed: the world it ran in,
+/// and what the taking try answered.
+async fn take_over_listing(builds: ListedBuilds) -> (World, Summary) {
+    let world = world().await.unwrap();
+    let clock = Clock::manual(CLAIMED_AT);
+    let (trigger, _codebuild) = trigger_reading(&world, builds, &clock).await;
+    claim_and_die(&scenario::ledger(&world.aws.sdk, clock.clone())).await;
+    clock.advance(Duration::from_secs(41));
+    let summary = trigger.handle(push_event(), soon()).await.unwrap();
+    (world, summary)
 }
 
 #[tokio::test]

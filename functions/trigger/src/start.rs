@@ -3,8 +3,11 @@
 
 use crate::config::Target;
 use crate::route::Start;
+use aws_sdk_codebuild::config::http::HttpResponse;
+use aws_sdk_codebuild::error::SdkError;
 use aws_sdk_codebuild::types::{Build, EnvironmentVariable, EnvironmentVariableType};
 use aws_sdk_codepipeline::types::{PipelineVariable, SourceRevisionOverride, SourceRevisionType};
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_smithy_types::error::operation::BuildError;
 use gantry_core::aws::ServiceError;
 use gantry_core::deadline;
@@ -250,10 +253,7 @@ impl Starter {
                 .send(),
         )
         .await
-        .map_err(|err| StartError::LookupExecution {
-            pipeline: pipeline.to_owned(),
-            source: ServiceError::from_sdk(err),
-        })?;
+        .map_err(execution_lookup_failed(pipeline))?;
         for summary in listed.pipeline_execution_summaries() {
             let recent = summary.start_time().is_none_or(|t| t.secs() >= since);
             let Some(id) = summary.pipeline_execution_id().filter(|_| recent) else {
@@ -268,10 +268,7 @@ impl Starter {
                     .send(),
             )
             .await
-            .map_err(|err| StartError::LookupExecution {
-                pipeline: pipeline.to_owned(),
-                source: ServiceError::from_sdk(err),
-            })?;
+            .map_err(execution_lookup_failed(pipeline))?;
             let carries_delivery = execution
                 .pipeline_execution()
                 .map(|e| e.variables())
@@ -303,10 +300,7 @@ impl Starter {
                 .send(),
         )
         .await
-        .map_err(|err| StartError::LookupBuild {
-            project: project.to_owned(),
-            source: ServiceError::from_sdk(err),
-        })?;
+        .map_err(build_lookup_failed(project))?;
         // Newest first, a few at a time: a build the claim's holder started is
         // among the newest, so reading stops at the first builds older than it.
         let newest = &listed.ids()[..listed.ids().len().min(BUILDS_LOOKED_AT)];
@@ -319,10 +313,7 @@ impl Starter {
                     .send(),
             )
             .await
-            .map_err(|err| StartError::LookupBuild {
-                project: project.to_owned(),
-                source: ServiceError::from_sdk(err),
-            })?;
+            .map_err(build_lookup_failed(project))?;
             let since_claim = |build: &Build| build.start_time().is_none_or(|t| t.secs() >= since);
             if let Some(found) = read
                 .builds()
@@ -357,6 +348,34 @@ fn carries_delivery(build: &Build, delivery: &str) -> bool {
         .unwrap_or_default()
         .iter()
         .any(|v| v.name() == DELIVERY_VARIABLE && v.value() == delivery)
+}
+
+/// A failed read while looking for what an earlier claim started in `pipeline`.
+fn execution_lookup_failed<E>(
+    pipeline: &str,
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> StartError + '_
+where
+    E: ProvideErrorMetadata,
+    aws_sdk_codepipeline::Error: From<SdkError<E, HttpResponse>>,
+{
+    move |err| StartError::LookupExecution {
+        pipeline: pipeline.to_owned(),
+        source: ServiceError::from_sdk(err),
+    }
+}
+
+/// A failed read while looking for what an earlier claim started in `project`.
+fn build_lookup_failed<E>(
+    project: &str,
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> StartError + '_
+where
+    E: ProvideErrorMetadata,
+    aws_sdk_codebuild::Error: From<SdkError<E, HttpResponse>>,
+{
+    move |err| StartError::LookupBuild {
+        project: project.to_owned(),
+        source: ServiceError::from_sdk(err),
+    }
 }
 
 fn invalid(target: &str, source: BuildError) -> StartError {
