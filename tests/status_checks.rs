@@ -35,7 +35,7 @@ const BUILD: &str = "hello-world-build:5f6b2c1a-0000-4000-8000-000000000003";
 
 struct World {
     _moto: Moto,
-    /// Two tests race two handlers' conditional writes (`item_writes`).
+    /// A test races two handlers' conditional writes (`item_writes`).
     _one_write_at_a_time: FaultProxy,
     aws: LocalAws,
     github: MockServer,
